@@ -1,0 +1,6 @@
+/** Coracle's library API: what the CLI uses, for programs that embed Coracle. */
+export * from './errors.js';
+export * from './progress/reporter.js';
+export * from './oci/types.js';
+export type { ContentStore } from './oci/store/content-store.js';
+export { defaultStoreRoot } from './oci/store/location.js';

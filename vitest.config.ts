@@ -1,0 +1,37 @@
+import { defineConfig } from 'vitest/config';
+
+// Unit tests are fast and use fakes where useful; integration tests run the
+// real registry, skopeo, umoci, runc/containerd; boot tests run QEMU.
+// Two cores: keep concurrency low so QEMU boots are not starved.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          name: 'boot',
+          include: ['test/boot/**/*.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
+          maxWorkers: 1,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
