@@ -4,3 +4,4 @@ export * from './progress/reporter.js';
 export * from './oci/types.js';
 export type { ContentStore } from './oci/store/content-store.js';
 export { defaultStoreRoot } from './oci/store/location.js';
+export * from './oci/ref.js';

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { CoracleError } from '../errors.js';
 import { registerSpecCommands } from './commands/spec.js';
 import { registerImageCommands } from './commands/images.js';
+import { registerRegistryCommands } from './commands/registry.js';
 import { registerPkgCommands } from './commands/pkg.js';
 import { registerBuildCommands } from './commands/build.js';
 import { registerRunCommands } from './commands/run.js';
@@ -16,6 +17,7 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerSpecCommands(program);
+  registerRegistryCommands(program);
   registerImageCommands(program);
   registerPkgCommands(program);
   registerBuildCommands(program);
