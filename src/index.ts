@@ -5,3 +5,4 @@ export * from './oci/types.js';
 export type { ContentStore } from './oci/store/content-store.js';
 export { defaultStoreRoot } from './oci/store/location.js';
 export * from './oci/ref.js';
+export * from './spec/types.js';
