@@ -1,0 +1,441 @@
+import { Readable } from 'node:stream';
+import { sha256Digest } from '../digest.js';
+import { MANIFEST_ACCEPT, MediaType, type Descriptor, type Digest, type Manifest } from '../types.js';
+import { RegistryAuth, TokenCache, sharedTokenCache } from './auth.js';
+import { normaliseScopes, repositoryScope } from './challenge.js';
+import { type CredentialSource, dockerCredentials } from './credentials.js';
+import { registryEndpoint } from './endpoint.js';
+import { DigestMismatchError, RegistryError, describeErrorBody } from './errors.js';
+import { DEFAULT_RETRY, type FetchLike, type RetryPolicy, fetchWithRetry } from './transport.js';
+
+export interface RegistryClientOptions {
+  /** Registry host[:port] as written in references (`docker.io`, `localhost:5000`). */
+  registry: string;
+  /** Base URL to talk to instead (a mirror), e.g. `http://127.0.0.1:5000`; may carry a path prefix. */
+  endpoint?: string;
+  /** Plain HTTP for this (non-loopback) registry: `true`, or a list of insecure hosts. */
+  insecure?: boolean | readonly string[];
+  /** Where credentials come from; default docker's config.json and helpers. */
+  credentials?: CredentialSource;
+  tokenCache?: TokenCache;
+  /** Scopes every token should also carry (e.g. pull on a mount source). */
+  scopes?: string[];
+  retry?: Partial<RetryPolicy>;
+  fetch?: FetchLike;
+  userAgent?: string;
+  /** Told about each retry (for progress output). */
+  onRetry?: (why: string, delayMs: number) => void;
+}
+
+export interface FetchedManifest {
+  descriptor: Descriptor;
+  bytes: Buffer;
+  manifest: Manifest;
+}
+
+export interface BlobPushOptions {
+  /** Repository in the same registry to mount the blob from. */
+  mountFrom?: string;
+  /** Blobs larger than this go up in chunks (PATCH); default 32 MiB. */
+  chunkThreshold?: number;
+  /** Chunk size for chunked uploads; default 16 MiB. */
+  chunkSize?: number;
+  onBytes?: (n: number) => void;
+}
+
+export type BlobPushResult = 'exists' | 'mounted' | 'uploaded';
+
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const DEFAULT_CHUNK_THRESHOLD = 32 * 1024 * 1024;
+const DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024;
+
+function isDigest(reference: string): boolean {
+  return /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(reference) && reference.includes(':');
+}
+
+/** The media type a manifest declares, or what its shape says it is. */
+export function manifestMediaType(contentType: string | null, m: Manifest): string {
+  const ct = contentType?.split(';')[0]?.trim();
+  if (ct && ct !== 'application/json' && ct !== 'text/plain' && ct !== 'application/octet-stream') return ct;
+  if (m.mediaType) return m.mediaType;
+  return 'manifests' in m ? MediaType.OciIndex : MediaType.OciManifest;
+}
+
+/**
+ * A client for one registry (or one mirror of it) speaking the OCI
+ * distribution API over the built-in fetch. Every manifest and blob digest
+ * it hands out has been checked against what was asked for.
+ */
+export class RegistryClient {
+  readonly registry: string;
+  /** Base URL requests go to. */
+  readonly endpoint: string;
+  /** host[:port] of the endpoint, for messages. */
+  readonly host: string;
+  private readonly auth: RegistryAuth;
+  private readonly fetchFn: FetchLike;
+  private readonly retry: RetryPolicy;
+  private readonly scopes: string[];
+  private readonly userAgent: string;
+  private readonly onRetry: ((why: string, delayMs: number) => void) | undefined;
+
+  constructor(opts: RegistryClientOptions) {
+    this.registry = opts.registry;
+    this.endpoint = (opts.endpoint ?? registryEndpoint(opts.registry, opts.insecure ?? false)).replace(/\/+$/, '');
+    const url = new URL(this.endpoint);
+    this.host = url.host;
+    this.fetchFn = opts.fetch ?? ((u, i) => fetch(u, i));
+    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.scopes = opts.scopes ?? [];
+    this.userAgent = opts.userAgent ?? 'coracle/0.1';
+    this.onRetry = opts.onRetry;
+    this.auth = new RegistryAuth({
+      host: this.host,
+      credentialKey: opts.endpoint ? this.host : opts.registry,
+      credentials: opts.credentials ?? dockerCredentials(),
+      tokens: opts.tokenCache ?? sharedTokenCache,
+      fetch: this.fetchFn,
+      retry: this.retry,
+      userAgent: this.userAgent,
+    });
+  }
+
+  private url(path: string): URL {
+    return new URL(`${this.endpoint}${path}`);
+  }
+
+  /**
+   * Send one request: authorization up front when the scheme is known, one
+   * re-authorization on 401, retries inside. Returns the final response.
+   */
+  private async send(
+    method: string,
+    url: URL,
+    scope: string | undefined,
+    opts: { headers?: Record<string, string>; body?: () => RequestInit['body']; redirect?: 'follow' | 'manual' | 'error' } = {},
+  ): Promise<Response> {
+    const scopes = normaliseScopes([...this.scopes, ...(scope ? [scope] : [])]);
+    let authorization = await this.auth.header(scopes);
+    for (let reauthorized = false; ; reauthorized = true) {
+      const headers: Record<string, string> = { 'user-agent': this.userAgent, ...opts.headers };
+      if (authorization) headers.authorization = authorization;
+      const res = await fetchWithRetry(
+        this.fetchFn,
+        url,
+        () => {
+          const body = opts.body?.();
+          const init: RequestInit & { duplex?: 'half' } = { method, headers, redirect: opts.redirect ?? 'follow' };
+          if (body !== undefined) {
+            init.body = body;
+            if (body instanceof ReadableStream) init.duplex = 'half';
+          }
+          return init;
+        },
+        this.retry,
+        this.onRetry,
+      );
+      if (res.status !== 401) return res;
+      if (reauthorized) throw await this.auth.unauthorized(res);
+      await res.body?.cancel().catch(() => {});
+      authorization = await this.auth.refresh(res, scopes);
+    }
+  }
+
+  /** A RegistryError for an unexpected response; consumes its body. */
+  private async failure(res: Response, what: string, notFound?: string): Promise<RegistryError> {
+    const body = await res.text().catch(() => '');
+    const { code, text } = describeErrorBody(body);
+    let cause = text;
+    if (res.status === 404) cause ??= notFound ?? `${what} not found`;
+    else if (res.status === 403) cause = `403 denied: ${text ?? `access to ${what} denied`}`;
+    else if (res.status === 429) cause = `too many requests${text ? `: ${text}` : ''}`;
+    cause ??= res.statusText ? res.statusText.toLowerCase() : `${what} failed`;
+    return new RegistryError(`${cause} (registry ${this.host} answered ${res.status})`, {
+      registry: this.host,
+      status: res.status,
+      ...(code ? { code } : {}),
+    });
+  }
+
+  /** GET /v2/: is this a registry, and which authentication does it want? */
+  async ping(): Promise<void> {
+    const res = await fetchWithRetry(this.fetchFn, this.url('/v2/'), () => ({ headers: { 'user-agent': this.userAgent } }), this.retry, this.onRetry);
+    if (res.status === 401) {
+      this.auth.learn(res.headers.get('www-authenticate'));
+      await res.body?.cancel().catch(() => {});
+      return;
+    }
+    if (!res.ok) throw await this.failure(res, 'the API version check', `not a registry: no /v2/ API`);
+    await res.body?.cancel().catch(() => {});
+  }
+
+  /** HEAD a manifest: its descriptor, or undefined when the registry does not have it. */
+  async headManifest(repository: string, reference: string): Promise<Descriptor | undefined> {
+    const res = await this.send('HEAD', this.url(`/v2/${repository}/manifests/${reference}`), repositoryScope(repository, 'pull'), {
+      headers: { accept: MANIFEST_ACCEPT.join(', ') },
+    });
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw await this.failure(res, `manifest ${repository}:${reference}`, 'manifest unknown');
+    const digest = res.headers.get('docker-content-digest');
+    const size = Number(res.headers.get('content-length') ?? NaN);
+    const mediaType = res.headers.get('content-type')?.split(';')[0]?.trim();
+    if (!digest || !Number.isFinite(size) || !mediaType || mediaType === 'application/json') {
+      // Not enough in the headers: the body tells us.
+      const m = await this.getManifest(repository, reference);
+      return m.descriptor;
+    }
+    if (isDigest(reference) && digest !== reference) {
+      throw new DigestMismatchError(`manifest ${reference}: registry ${this.host} says its digest is ${digest}`);
+    }
+    return { mediaType, digest, size };
+  }
+
+  /** GET a manifest with the full Accept list; its digest is verified (header and content). */
+  async getManifest(repository: string, reference: string): Promise<FetchedManifest> {
+    const res = await this.send('GET', this.url(`/v2/${repository}/manifests/${reference}`), repositoryScope(repository, 'pull'), {
+      headers: { accept: MANIFEST_ACCEPT.join(', ') },
+    });
+    if (!res.ok) throw await this.failure(res, `manifest ${repository}:${reference}`, 'manifest unknown');
+    const bytes = Buffer.from(await res.arrayBuffer());
+    if (bytes.length > MAX_MANIFEST_BYTES) {
+      throw new RegistryError(`manifest ${reference} is larger than ${MAX_MANIFEST_BYTES} bytes (registry ${this.host})`, { registry: this.host });
+    }
+    const computed = sha256Digest(bytes);
+    const header = res.headers.get('docker-content-digest');
+    if (isDigest(reference) && reference.startsWith('sha256:') && computed !== reference) {
+      throw new DigestMismatchError(`manifest ${reference}: content from ${this.host} hashes to ${computed}`);
+    }
+    if (header && header.startsWith('sha256:') && header !== computed) {
+      throw new DigestMismatchError(`manifest ${repository}:${reference}: registry ${this.host} sent digest ${header} but the content hashes to ${computed}`);
+    }
+    let manifest: Manifest;
+    try {
+      manifest = JSON.parse(bytes.toString('utf8')) as Manifest;
+    } catch {
+      throw new RegistryError(`manifest ${repository}:${reference} from ${this.host} is not JSON`, { registry: this.host });
+    }
+    if (typeof manifest !== 'object' || manifest === null || (manifest as { schemaVersion?: unknown }).schemaVersion !== 2) {
+      throw new RegistryError(`manifest ${repository}:${reference} from ${this.host} is not an OCI/Docker v2 manifest (schemaVersion 2)`, {
+        registry: this.host,
+      });
+    }
+    const mediaType = manifestMediaType(res.headers.get('content-type'), manifest);
+    return { descriptor: { mediaType, digest: computed, size: bytes.length }, bytes, manifest };
+  }
+
+  /**
+   * GET a blob as a stream. The Docker-Content-Digest header and length are
+   * checked here; the bytes themselves must be verified by whoever consumes
+   * the stream (the store does).
+   */
+  async fetchBlob(repository: string, desc: Pick<Descriptor, 'digest' | 'size'>): Promise<{ stream: Readable; size: number | undefined }> {
+    const res = await this.send('GET', this.url(`/v2/${repository}/blobs/${desc.digest}`), repositoryScope(repository, 'pull'));
+    if (!res.ok) throw await this.failure(res, `blob ${desc.digest}`, `blob unknown ${desc.digest}`);
+    const header = res.headers.get('docker-content-digest');
+    if (header && header !== desc.digest) {
+      await res.body?.cancel().catch(() => {});
+      throw new DigestMismatchError(`blob ${desc.digest}: registry ${this.host} sent ${header} instead`);
+    }
+    const lengthHeader = res.headers.get('content-length');
+    const size = lengthHeader !== null ? Number(lengthHeader) : undefined;
+    if (size !== undefined && desc.size !== undefined && size !== desc.size) {
+      await res.body?.cancel().catch(() => {});
+      throw new DigestMismatchError(`blob ${desc.digest}: registry ${this.host} sent ${size} bytes, expected ${desc.size}`);
+    }
+    if (!res.body) throw new RegistryError(`blob ${desc.digest}: registry ${this.host} sent no body`, { registry: this.host });
+    return { stream: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), size };
+  }
+
+  /** GET a whole (small) blob, verified. */
+  async getBlob(repository: string, desc: Pick<Descriptor, 'digest' | 'size'>): Promise<Buffer> {
+    const { stream } = await this.fetchBlob(repository, desc);
+    const parts: Buffer[] = [];
+    for await (const c of stream) parts.push(c as Buffer);
+    const bytes = Buffer.concat(parts);
+    const computed = sha256Digest(bytes);
+    if (computed !== desc.digest) throw new DigestMismatchError(`blob ${desc.digest}: content from ${this.host} hashes to ${computed}`);
+    return bytes;
+  }
+
+  /** HEAD a blob: its size when the repository has it. */
+  async blobSize(repository: string, digest: Digest, scope: 'pull' | 'pull,push' = 'pull'): Promise<number | undefined> {
+    const res = await this.send('HEAD', this.url(`/v2/${repository}/blobs/${digest}`), repositoryScope(repository, scope));
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw await this.failure(res, `blob ${digest}`);
+    const n = Number(res.headers.get('content-length'));
+    return Number.isFinite(n) ? n : 0;
+  }
+
+  private location(res: Response, base: URL): URL {
+    const loc = res.headers.get('location');
+    if (!loc) throw new RegistryError(`registry ${this.host} started an upload without a Location`, { registry: this.host });
+    return new URL(loc, base);
+  }
+
+  /** Try a cross-repository mount; returns true when mounted, else the upload it started. */
+  async mountBlob(repository: string, digest: Digest, from: string): Promise<true | URL> {
+    const url = this.url(`/v2/${repository}/blobs/uploads/`);
+    url.searchParams.set('mount', digest);
+    url.searchParams.set('from', from);
+    const res = await this.send('POST', url, repositoryScope(repository, 'pull,push'), {
+      headers: { 'content-length': '0' },
+      body: () => '',
+    });
+    if (res.status === 201) {
+      await res.body?.cancel().catch(() => {});
+      return true;
+    }
+    if (res.status === 202) {
+      await res.body?.cancel().catch(() => {});
+      return this.location(res, url);
+    }
+    throw await this.failure(res, `mount of ${digest} from ${from}`);
+  }
+
+  /** POST a new upload session; returns its location. */
+  async startUpload(repository: string): Promise<URL> {
+    const url = this.url(`/v2/${repository}/blobs/uploads/`);
+    const res = await this.send('POST', url, repositoryScope(repository, 'pull,push'), {
+      headers: { 'content-length': '0' },
+      body: () => '',
+    });
+    if (res.status !== 202) throw await this.failure(res, `upload to ${repository}`);
+    await res.body?.cancel().catch(() => {});
+    return this.location(res, url);
+  }
+
+  private async finishUpload(repository: string, location: URL, digest: Digest, data: Buffer | undefined): Promise<void> {
+    const url = new URL(location);
+    url.searchParams.set('digest', digest);
+    const res = await this.send('PUT', url, repositoryScope(repository, 'pull,push'), {
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(data?.length ?? 0) },
+      body: () => data ?? '',
+    });
+    if (res.status !== 201) {
+      const err = await this.failure(res, `upload of ${digest}`);
+      if (err.code === 'DIGEST_INVALID') throw new DigestMismatchError(`blob ${digest}: registry ${this.host} says the uploaded bytes do not match`);
+      throw err;
+    }
+    await res.body?.cancel().catch(() => {});
+  }
+
+  /** Monolithic upload: the whole blob in the closing PUT. */
+  async uploadMonolithic(repository: string, location: URL, digest: Digest, data: Buffer): Promise<void> {
+    await this.finishUpload(repository, location, digest, data);
+  }
+
+  /** Chunked upload: PATCH each chunk with its Content-Range, then PUT the digest. */
+  async uploadChunked(
+    repository: string,
+    location: URL,
+    digest: Digest,
+    chunks: AsyncIterable<Buffer>,
+    onBytes?: (n: number) => void,
+  ): Promise<void> {
+    let loc = location;
+    let offset = 0;
+    for await (const chunk of chunks) {
+      if (chunk.length === 0) continue;
+      const end = offset + chunk.length - 1;
+      const res = await this.send('PATCH', loc, repositoryScope(repository, 'pull,push'), {
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-range': `${offset}-${end}`,
+          'content-length': String(chunk.length),
+        },
+        body: () => chunk,
+      });
+      if (res.status !== 202) throw await this.failure(res, `chunk ${offset}-${end} of ${digest}`);
+      await res.body?.cancel().catch(() => {});
+      loc = this.location(res, loc);
+      offset = end + 1;
+      onBytes?.(chunk.length);
+    }
+    await this.finishUpload(repository, loc, digest, undefined);
+  }
+
+  /**
+   * Push one blob: nothing when the repository has it, a mount when another
+   * repository of this registry has it, else a monolithic or chunked upload.
+   */
+  async pushBlob(
+    repository: string,
+    desc: Pick<Descriptor, 'digest' | 'size'>,
+    open: () => AsyncIterable<Buffer | Uint8Array>,
+    opts: BlobPushOptions = {},
+  ): Promise<BlobPushResult> {
+    if ((await this.blobSize(repository, desc.digest, 'pull,push')) !== undefined) return 'exists';
+    let location: URL | undefined;
+    if (opts.mountFrom && opts.mountFrom !== repository) {
+      const m = await this.mountBlob(repository, desc.digest, opts.mountFrom);
+      if (m === true) return 'mounted';
+      location = m;
+    }
+    location ??= await this.startUpload(repository);
+    const threshold = opts.chunkThreshold ?? DEFAULT_CHUNK_THRESHOLD;
+    const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    if (desc.size > threshold) {
+      await this.uploadChunked(repository, location, desc.digest, rechunk(open(), chunkSize), opts.onBytes);
+    } else {
+      const parts: Buffer[] = [];
+      for await (const c of open()) parts.push(Buffer.from(c));
+      const data = Buffer.concat(parts);
+      await this.uploadMonolithic(repository, location, desc.digest, data);
+      opts.onBytes?.(data.length);
+    }
+    return 'uploaded';
+  }
+
+  /** PUT a manifest under a tag or its digest; returns the digest the registry reports (checked). */
+  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<Digest> {
+    const digest = sha256Digest(bytes);
+    const res = await this.send('PUT', this.url(`/v2/${repository}/manifests/${reference}`), repositoryScope(repository, 'pull,push'), {
+      headers: { 'content-type': mediaType, 'content-length': String(bytes.length) },
+      body: () => bytes,
+    });
+    if (res.status !== 201 && res.status !== 200) throw await this.failure(res, `manifest ${repository}:${reference}`);
+    await res.body?.cancel().catch(() => {});
+    const header = res.headers.get('docker-content-digest');
+    if (header && header !== digest) {
+      throw new DigestMismatchError(`manifest ${repository}:${reference}: registry ${this.host} stored it as ${header}, expected ${digest}`);
+    }
+    return digest;
+  }
+
+  /** Tags of a repository (GET /v2/NAME/tags/list, following Link pagination). */
+  async listTags(repository: string): Promise<string[]> {
+    const tags: string[] = [];
+    let url: URL | undefined = this.url(`/v2/${repository}/tags/list`);
+    while (url) {
+      const res: Response = await this.send('GET', url, repositoryScope(repository, 'pull'));
+      if (!res.ok) throw await this.failure(res, `tags of ${repository}`, 'repository unknown');
+      const body = (await res.json()) as { tags?: string[] | null };
+      tags.push(...(body.tags ?? []));
+      const link = res.headers.get('link');
+      const next = link ? /<([^>]+)>;\s*rel="?next"?/.exec(link)?.[1] : undefined;
+      url = next ? new URL(next, url) : undefined;
+    }
+    return tags;
+  }
+}
+
+/** Regroup a byte stream into chunks of exactly `size` (the last may be shorter). */
+export async function* rechunk(source: AsyncIterable<Buffer | Uint8Array>, size: number): AsyncIterable<Buffer> {
+  let pending: Buffer[] = [];
+  let pendingLen = 0;
+  for await (const piece of source) {
+    let buf = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    while (buf.length > 0) {
+      const take = Math.min(size - pendingLen, buf.length);
+      pending.push(buf.subarray(0, take));
+      pendingLen += take;
+      buf = buf.subarray(take);
+      if (pendingLen === size) {
+        yield Buffer.concat(pending);
+        pending = [];
+        pendingLen = 0;
+      }
+    }
+  }
+  if (pendingLen > 0) yield Buffer.concat(pending);
+}
