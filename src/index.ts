@@ -6,3 +6,4 @@ export type { ContentStore } from './oci/store/content-store.js';
 export { defaultStoreRoot } from './oci/store/location.js';
 export * from './oci/ref.js';
 export * from './spec/types.js';
+export * from './initrd/index.js';

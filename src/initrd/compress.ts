@@ -1,0 +1,66 @@
+/**
+ * Compressing a segment's archive stream into a file. gzip comes from
+ * node:zlib (no timestamp or name in the header: reproducible); zstd from the
+ * `zstd` CLI (Node 20's zlib has none), single-threaded so the output does not
+ * depend on the machine's core count.
+ */
+import { createWriteStream } from 'node:fs';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, constants as zc } from 'node:zlib';
+import { execa } from 'execa';
+import { CoracleError } from '../errors.js';
+import type { Compression } from './types.js';
+
+export const DEFAULT_LEVEL: Record<Compression, number> = { gzip: 9, zstd: 19, none: 0 };
+
+export function checkLevel(compression: Compression, level: number): void {
+  const [lo, hi] = compression === 'gzip' ? [1, 9] : compression === 'zstd' ? [1, 19] : [0, 0];
+  if (!Number.isInteger(level) || level < lo || level > hi) {
+    // zstd levels above 19 need windows larger than the kernel's 8 MiB limit.
+    throw new CoracleError(`initrd: ${compression} level ${level} is out of range ${lo}-${hi}`);
+  }
+}
+
+/** Write `chunks`, compressed, to `outPath`; returns the uncompressed byte count. */
+export async function compressToFile(
+  chunks: AsyncIterable<Uint8Array>,
+  outPath: string,
+  compression: Compression,
+  level: number,
+): Promise<number> {
+  let count = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      count += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  const source = Readable.from(chunks, { objectMode: false });
+  if (compression === 'none') {
+    await pipeline(source, counter, createWriteStream(outPath));
+  } else if (compression === 'gzip') {
+    await pipeline(source, counter, createGzip({ level, memLevel: 9, strategy: zc.Z_DEFAULT_STRATEGY }), createWriteStream(outPath));
+  } else {
+    const proc = execa('zstd', ['-q', '-c', `-${level}`, '--single-thread', '--no-progress'], {
+      stdin: 'pipe',
+      stdout: { file: outPath },
+      stderr: 'pipe',
+      reject: false,
+    });
+    let feedError: unknown;
+    try {
+      await pipeline(source, counter, proc.stdin!);
+    } catch (e) {
+      feedError = e;
+      proc.kill();
+    }
+    const r = await proc;
+    if (feedError !== undefined) throw feedError;
+    if (r.failed) {
+      const why = r.code === 'ENOENT' ? 'the zstd command is not installed' : String(r.stderr || r.shortMessage);
+      throw new CoracleError(`initrd: zstd failed: ${why}`);
+    }
+  }
+  return count;
+}
