@@ -1,0 +1,70 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { CoracleError } from '../errors.js';
+import { extractVmlinux, type KernelCompression } from './bzimage.js';
+import { writeTreeTar } from './tree-tar.js';
+
+export interface KernelLayout {
+  version: string;
+  compression: KernelCompression;
+  pvhEntry: number;
+  /** Module folders left out. */
+  dropped: string[];
+}
+
+/**
+ * Turn an unpacked Debian kernel package into LinuxKit's kernel image
+ * layout: /kernel (the bzImage), /kernel.tar (lib/modules/VER with the
+ * depmod files), /vmlinux (the uncompressed ELF, for QEMU's PVH boot), and
+ * /kernel.config for reference. Everything else is dropped.
+ */
+export async function layoutKernel(root: string, mtime: number, dropModules: string[] = []): Promise<KernelLayout> {
+  const boot = join(root, 'boot');
+  const names = await readdir(boot).catch(() => [] as string[]);
+  const vmlinuz = names.filter((n) => n.startsWith('vmlinuz-'));
+  if (vmlinuz.length !== 1) throw new CoracleError(`kernel: expected one boot/vmlinuz-* in the unpacked packages, found ${vmlinuz.length}`);
+  const version = vmlinuz[0]!.slice('vmlinuz-'.length);
+  const modules = join(root, 'lib', 'modules', version);
+  if (!(await stat(modules).then((s) => s.isDirectory(), () => false))) throw new CoracleError(`kernel: lib/modules/${version} missing`);
+  const bz = await readFile(join(boot, vmlinuz[0]!));
+  let vm;
+  try {
+    vm = await extractVmlinux(bz);
+  } catch (e) {
+    throw new CoracleError(`kernel: cannot extract vmlinux from boot/${vmlinuz[0]}: ${(e as Error).message}`);
+  }
+
+  const dropped: string[] = [];
+  for (const d of dropModules) {
+    const p = join(modules, 'kernel', d);
+    if (await stat(p).then(() => true, () => false)) {
+      await rm(p, { recursive: true, force: true });
+      dropped.push(d);
+    }
+  }
+  // depmod writes modules.dep, modules.alias, ... (and their .bin forms) for modprobe.
+  const r = await execa('depmod', ['-b', root, version], { reject: false, stdin: 'ignore' });
+  if (r.exitCode !== 0) throw new CoracleError(`kernel: depmod failed: ${r.stderr.trim()}`);
+
+  const staging = join(root, '..', 'kernel-out');
+  await mkdir(staging, { recursive: true });
+  const modRoot = join(root, 'lib');
+  const tarOut = createWriteStream(join(staging, 'kernel.tar'));
+  const done = new Promise<void>((res, rej) => {
+    tarOut.on('close', res);
+    tarOut.on('error', rej);
+  });
+  await writeTreeTar(modRoot, tarOut, { mtime, prefix: 'lib/' });
+  await done;
+  await writeFile(join(staging, 'kernel'), bz);
+  await writeFile(join(staging, 'vmlinux'), vm.vmlinux);
+  const config = names.find((n) => n.startsWith('config-'));
+  if (config) await rename(join(boot, config), join(staging, 'kernel.config'));
+
+  for (const e of await readdir(root)) await rm(join(root, e), { recursive: true, force: true });
+  for (const e of await readdir(staging)) await rename(join(staging, e), join(root, e));
+  await rm(staging, { recursive: true, force: true });
+  return { version, compression: vm.compression, pvhEntry: vm.pvhEntry, dropped };
+}
