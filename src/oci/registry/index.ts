@@ -1,5 +1,5 @@
 /** The OCI distribution client: transport, authentication, credentials. */
-export { RegistryClient, rechunk, manifestMediaType } from './client.js';
+export { RegistryClient, rechunk } from './client.js';
 export type { RegistryClientOptions, FetchedManifest, BlobPushOptions, BlobPushResult } from './client.js';
 export { RegistryAuth, TokenCache, sharedTokenCache } from './auth.js';
 export { parseWwwAuthenticate, splitScopes, repositoryScope, normaliseScopes } from './challenge.js';
