@@ -20,7 +20,12 @@ export interface SourceLocation {
   col: number;
 }
 
-/** A uid/gid: a number, or a user/group name resolved later from the image's /etc/passwd, /etc/group. */
+/**
+ * A uid/gid: a number, or (as in LinuxKit) the name of a container in onboot,
+ * onshutdown or services, meaning the id LinuxKit allocates to that container
+ * (100, 101, ... in onboot, onshutdown, services order); `root` or "" is 0.
+ * The spec validator checks that such names exist.
+ */
 export type IdValue = number | string;
 
 /** OCI runtime-spec LinuxIDMapping. */
@@ -215,7 +220,7 @@ export interface ImageEntry extends ImageConfigFields {
   /** Where the entry (its list item) starts. */
   loc: SourceLocation;
   /** Where each key present in the entry was written, by field name (e.g. `capabilitiesAdd`). */
-  fieldLocs: Partial<Record<ImageConfigKey | 'name' | 'image', SourceLocation>>;
+  fieldLocs?: Partial<Record<ImageConfigKey | 'name' | 'image', SourceLocation>>;
 }
 
 export interface KernelSpec {
@@ -228,7 +233,10 @@ export interface KernelSpec {
   tar?: string;
   /** CPU microcode cpio in the image, prepended to the initrd. */
   ucode?: string;
+  /** Where the (first) `kernel:` section starts. */
   loc: SourceLocation;
+  /** Where each field was set (after merging: in the file whose value won). */
+  fieldLocs?: Partial<Record<'image' | 'cmdline' | 'binary' | 'tar' | 'ucode', SourceLocation>>;
 }
 
 /** One entry of `files`. */
@@ -237,7 +245,10 @@ export interface FileEntry {
   path: string;
   /** Inline contents. */
   contents?: string;
-  /** Host file to copy, relative to the spec file's directory (`~/` expands to $HOME). */
+  /**
+   * Host file to copy, as written (`~/` means $HOME). LinuxKit opens relative
+   * paths from its working directory; `loc.file` says which spec named it.
+   */
   source?: string;
   directory: boolean;
   /** Make a symlink pointing here. */

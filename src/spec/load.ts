@@ -1,0 +1,52 @@
+import { readFile } from 'node:fs/promises';
+import { CoracleError, DiagnosticsError, type SourceDiagnostic } from '../errors.js';
+import { mergeSpecs } from './merge.js';
+import { parseSpecFile, sortDiagnostics, type SpecResult } from './parse.js';
+import { validateSpec } from './validate.js';
+
+/** Read a spec file; `-` reads standard input. */
+async function readSpecText(file: string): Promise<string> {
+  try {
+    if (file === '-') {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    }
+    return await readFile(file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message;
+    throw new CoracleError(`cannot read spec ${file}: ${why}`, { cause: e });
+  }
+}
+
+/**
+ * Read, parse and merge several spec files (later kernel fields override,
+ * lists append), then check the rules that span files. Throws
+ * DiagnosticsError with every error of every file.
+ */
+export async function loadSpecs(files: readonly string[]): Promise<SpecResult> {
+  if (files.length === 0) throw new CoracleError('no spec file given');
+  const texts = await Promise.all(files.map(readSpecText));
+  return parseSpecs(files.map((file, i) => ({ file, text: texts[i]! })));
+}
+
+/** loadSpecs on texts already in memory. */
+export function parseSpecs(inputs: readonly { file: string; text: string }[]): SpecResult {
+  const errors: SourceDiagnostic[] = [];
+  const warnings: SourceDiagnostic[] = [];
+  const brokenVolumes = new Set<string>();
+  const specs = inputs.map(({ file, text }) => {
+    const p = parseSpecFile(text, file);
+    errors.push(...p.errors);
+    warnings.push(...p.warnings);
+    for (const v of p.brokenVolumes) brokenVolumes.add(v);
+    return p.spec;
+  });
+  const spec = mergeSpecs(specs);
+  const cross = validateSpec(spec, { brokenVolumes });
+  errors.push(...cross.errors);
+  warnings.push(...cross.warnings);
+  if (errors.length > 0) throw new DiagnosticsError(sortDiagnostics(errors));
+  return { spec, warnings: sortDiagnostics(warnings) };
+}

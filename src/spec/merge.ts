@@ -1,0 +1,43 @@
+import type { KernelSpec, SystemSpec } from './types.js';
+
+/**
+ * Combine specs given together (`coracle build a.yml b.yml`) as LinuxKit's
+ * AppendConfig does: kernel fields set later override earlier ones (an empty
+ * image, cmdline or binary does not), every list appends in order.
+ * Uniqueness rules are checked afterwards on the result (validateSpec).
+ */
+export function mergeSpecs(specs: readonly SystemSpec[]): SystemSpec {
+  const out: SystemSpec = { init: [], initLocs: [], onboot: [], onshutdown: [], services: [], files: [], volumes: [] };
+  for (const s of specs) {
+    if (s.kernel) out.kernel = mergeKernel(out.kernel, s.kernel);
+    out.init.push(...s.init);
+    out.initLocs!.push(...(s.initLocs ?? s.init.map(() => s.kernel?.loc ?? { file: '', line: 0, col: 0 })));
+    out.onboot.push(...s.onboot);
+    out.onshutdown.push(...s.onshutdown);
+    out.services.push(...s.services);
+    out.files.push(...s.files);
+    out.volumes.push(...s.volumes);
+    if (s.trust !== undefined) out.trust = s.trust;
+  }
+  return out;
+}
+
+function mergeKernel(a: KernelSpec | undefined, b: KernelSpec): KernelSpec {
+  if (!a) return { ...b, fieldLocs: { ...b.fieldLocs } };
+  const out: KernelSpec = { ...a, fieldLocs: { ...a.fieldLocs } };
+  for (const key of ['image', 'cmdline', 'binary'] as const) {
+    const v = b[key];
+    if (v !== undefined && v !== '') {
+      out[key] = v;
+      if (b.fieldLocs?.[key]) out.fieldLocs![key] = b.fieldLocs[key];
+    }
+  }
+  for (const key of ['tar', 'ucode'] as const) {
+    const v = b[key];
+    if (v !== undefined) {
+      out[key] = v;
+      if (b.fieldLocs?.[key]) out.fieldLocs![key] = b.fieldLocs[key];
+    }
+  }
+  return out;
+}

@@ -1,0 +1,144 @@
+import { parseReference } from '../oci/ref.js';
+import { CoracleError } from '../errors.js';
+
+/**
+ * Value rules LinuxKit applies to single spec values, some at parse time
+ * (its JSON schema) and some only when it builds (ConfigToOCI, filesystem):
+ * we check them all up front. Each returns an error message or undefined.
+ */
+
+/** Capabilities as `moby/sys/capability` lists them (LinuxKit's allCaps). */
+export const KNOWN_CAPABILITIES: readonly string[] = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL',
+  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE',
+  'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER',
+  'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL',
+  'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG', 'CAP_WAKE_ALARM',
+  'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+];
+const CAPS = new Set(KNOWN_CAPABILITIES);
+
+/** RLIMIT_* names runc accepts (LinuxKit's list). */
+export const KNOWN_RLIMITS: readonly string[] = [
+  'RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_DATA', 'RLIMIT_STACK', 'RLIMIT_CORE', 'RLIMIT_RSS',
+  'RLIMIT_NPROC', 'RLIMIT_NOFILE', 'RLIMIT_MEMLOCK', 'RLIMIT_AS', 'RLIMIT_LOCKS',
+  'RLIMIT_SIGPENDING', 'RLIMIT_MSGQUEUE', 'RLIMIT_NICE', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME',
+];
+
+export const ROOTFS_PROPAGATIONS: readonly string[] = [
+  'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable',
+];
+
+export function imageRefProblem(ref: string): string | undefined {
+  try {
+    parseReference(ref);
+    return undefined;
+  } catch (e) {
+    if (e instanceof CoracleError) return e.message;
+    throw e;
+  }
+}
+
+/** `capabilities`/`ambient`: known names; a single `all` or `none` (any case) stands for every / no capability. */
+export function capabilityListProblems(caps: string[], allowAllNone: boolean): { index: number; message: string }[] {
+  const out: { index: number; message: string }[] = [];
+  caps.forEach((c, index) => {
+    const lower = c.toLowerCase();
+    if (lower === 'all' || lower === 'none') {
+      if (!allowAllNone) out.push({ index, message: `"${c}" is not allowed here; list capability names such as CAP_NET_ADMIN` });
+      else if (caps.length !== 1) out.push({ index, message: `"${c}" must be the only item of the list` });
+      return;
+    }
+    if (!CAPS.has(c)) {
+      const upper = c.toUpperCase();
+      const guess = CAPS.has(upper) ? upper : CAPS.has(`CAP_${upper}`) ? `CAP_${upper}` : undefined;
+      out.push({ index, message: `unknown capability "${c}"${guess ? `; did you mean "${guess}"?` : ''}` });
+    }
+  });
+  return out;
+}
+
+export interface BindSpec {
+  source: string;
+  destination: string;
+  /** Options after the second colon, or undefined when none were given (LinuxKit then uses rw,rbind,rshared). */
+  options?: string[];
+}
+
+/** Split a `binds` string `SOURCE:DESTINATION[:OPT,OPT]` as LinuxKit does. */
+export function parseBind(bind: string): BindSpec | string {
+  const parts = bind.split(':');
+  if (parts.length < 2) return `invalid bind "${bind}": expected SOURCE:DESTINATION[:OPTIONS]`;
+  if (parts.length > 3) return `invalid bind "${bind}": too many ":" (expected SOURCE:DESTINATION[:OPTIONS])`;
+  const [source, destination, opts] = parts as [string, string, string | undefined];
+  if (source === '') return `invalid bind "${bind}": empty source`;
+  if (destination === '') return `invalid bind "${bind}": empty destination`;
+  if (!destination.startsWith('/')) return `invalid bind "${bind}": destination "${destination}" is not an absolute path`;
+  if (opts !== undefined && opts.split(',').some((o) => o === ''))
+    return `invalid bind "${bind}": empty mount option`;
+  return { source, destination, options: opts === undefined ? undefined : opts.split(',') };
+}
+
+/** `tmpfs` strings: `DESTINATION[:OPT,OPT]`. */
+export function tmpfsProblem(t: string): string | undefined {
+  const parts = t.split(':');
+  if (parts.length > 2) return `invalid tmpfs "${t}": too many ":" (expected DESTINATION[:OPTIONS])`;
+  if (!parts[0]!.startsWith('/')) return `invalid tmpfs "${t}": destination "${parts[0]}" is not an absolute path`;
+  return undefined;
+}
+
+/** `rlimits` strings: `NAME,SOFT,HARD` with numbers or `unlimited`. */
+export function rlimitProblem(r: string): string | undefined {
+  const parts = r.split(',');
+  if (parts.length !== 3) return `invalid rlimit "${r}": expected NAME,SOFT,HARD`;
+  let name = parts[0]!.trim().toUpperCase();
+  if (!name.startsWith('RLIMIT_')) name = `RLIMIT_${name}`;
+  if (!KNOWN_RLIMITS.includes(name)) return `invalid rlimit "${r}": unknown limit "${parts[0]!.trim()}"`;
+  for (const v of parts.slice(1)) {
+    const t = v.trim();
+    if (t.toLowerCase() !== 'unlimited' && !/^\d+$/.test(t))
+      return `invalid rlimit "${r}": "${t}" is not a number or "unlimited"`;
+    if (/^\d+$/.test(t) && BigInt(t) > 0xffffffffffffffffn) return `invalid rlimit "${r}": "${t}" is too large`;
+  }
+  return undefined;
+}
+
+/** Octal permission strings as LinuxKit parses them (strconv.ParseInt(s, 8, ...)): up to 07777 here. */
+export function parseOctalMode(mode: string): number | undefined {
+  if (!/^[0-7]{1,5}$/.test(mode)) return undefined;
+  const n = parseInt(mode, 8);
+  return n <= 0o7777 ? n : undefined;
+}
+
+/**
+ * Namespace settings (`net`, `pid`, `ipc`, `uts`, `userns`): `host`/`root`
+ * share the host's, `new` makes one (`none` too, for net), anything else is a
+ * path to an existing namespace and must be absolute.
+ */
+export function namespaceProblem(key: string, value: string): string | undefined {
+  const words = key === 'net' ? ['host', 'root', 'new', 'none'] : ['host', 'root', 'new'];
+  if (value === '' || words.includes(value) || value.startsWith('/')) return undefined;
+  return `invalid ${key} "${value}": expected ${words.map((w) => `"${w}"`).join(', ')} or an absolute path to a namespace`;
+}
+
+/** `os/arch[/variant]`. */
+export function platformProblem(p: string): string | undefined {
+  if (/^[a-z0-9_]+\/[a-z0-9_]+(?:\/[a-z0-9_.]+)?$/.test(p)) return undefined;
+  return `invalid platform "${p}": expected OS/ARCH[/VARIANT], e.g. linux/amd64`;
+}
+
+/** Volume names LinuxKit accepts (it uses them as directory names). */
+export const VOLUME_NAME = /^[a-z0-9_-]+$/;
+
+/**
+ * Container names become directory names under /containers and containerd ids:
+ * keep them to containerd's identifier characters.
+ */
+export function containerNameProblem(name: string): string | undefined {
+  if (name === '') return 'name must not be empty';
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name))
+    return `invalid name "${name}": use letters, digits, ".", "_" and "-", starting with a letter or digit`;
+  return undefined;
+}

@@ -1,0 +1,290 @@
+import { z } from 'zod';
+import {
+  capabilityListProblems,
+  containerNameProblem,
+  imageRefProblem,
+  namespaceProblem,
+  parseBind,
+  parseOctalMode,
+  platformProblem,
+  rlimitProblem,
+  ROOTFS_PROPAGATIONS,
+  tmpfsProblem,
+  VOLUME_NAME,
+} from './rules.js';
+
+/**
+ * Zod schemas of the spec as written (YAML keys, plain JSON values): LinuxKit's
+ * JSON schema (src/cmd/linuxkit/moby/schema.go), strict about unknown keys,
+ * plus the value rules LinuxKit only checks when it builds.
+ * `convert.ts` turns a value these accept into the types of `types.ts`.
+ */
+
+type Problem = (v: string) => string | undefined;
+
+/** A string checked by a rule; the rule's message becomes the issue. */
+function checked(problem: Problem) {
+  return z.string().superRefine((v, ctx) => {
+    const m = problem(v);
+    if (m) ctx.addIssue({ code: 'custom', message: m });
+  });
+}
+
+function checkedList(problem: Problem) {
+  return z.array(checked(problem));
+}
+
+const strings = z.array(z.string());
+const mapString = z.record(z.string(), z.string());
+const int = z.int();
+/** uid/gid: a number, or the name of a container (LinuxKit allocates each an id) or `root`. */
+const id = z.union([z.int().min(0), z.string()]);
+
+export const imageRefSchema = checked(imageRefProblem);
+
+const idMapping = z.strictObject({
+  hostID: int.optional(),
+  containerID: int.optional(),
+  size: int.optional(),
+});
+
+export const mountSchema = z.strictObject({
+  destination: z.string().optional(),
+  type: z.string().optional(),
+  source: z.string().optional(),
+  options: strings.optional(),
+  uidmappings: z.array(idMapping).optional(),
+  gidmappings: z.array(idMapping).optional(),
+});
+
+const device = z
+  .strictObject({
+    path: z.string().optional(),
+    type: z.string().optional(),
+    major: int.optional(),
+    minor: int.optional(),
+    mode: z.string().optional(),
+  })
+  .superRefine((d, ctx) => {
+    if (d.type !== undefined && !['c', 'b', 'u', 'p', 'a'].includes(d.type))
+      ctx.addIssue({ code: 'custom', path: ['type'], message: `invalid device type "${d.type}": expected c, b, u, p or a` });
+    if (d.path === 'all') return;
+    if (d.path === undefined || !d.path.startsWith('/'))
+      ctx.addIssue({ code: 'custom', path: d.path === undefined ? [] : ['path'], message: 'a device needs an absolute "path" (or "all")' });
+    if (d.mode === undefined || parseOctalMode(d.mode) === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: d.mode === undefined ? [] : ['mode'],
+        message: d.mode === undefined ? 'a device needs a "mode" such as "0666"' : `invalid device mode "${d.mode}": expected an octal string such as "0666"`,
+      });
+  });
+
+const resources = z.strictObject({
+  devices: z
+    .array(
+      z.strictObject({
+        allow: z.boolean().optional(),
+        type: z.string().optional(),
+        major: int.optional(),
+        minor: int.optional(),
+        access: z.string().optional(),
+      }),
+    )
+    .optional(),
+  memory: z
+    .strictObject({
+      limit: int.optional(),
+      reservation: int.optional(),
+      swap: int.optional(),
+      kernel: int.optional(),
+      kernelTCP: int.optional(),
+      swappiness: int.optional(),
+      disableOOMKiller: z.boolean().optional(),
+    })
+    .optional(),
+  cpu: z
+    .strictObject({
+      shares: int.optional(),
+      quota: int.optional(),
+      period: int.optional(),
+      realtimeRuntime: int.optional(),
+      realtimePeriod: int.optional(),
+      cpus: z.string().optional(),
+      mems: z.string().optional(),
+    })
+    .optional(),
+  pids: z.strictObject({ limit: int.optional() }).optional(),
+  blockio: z
+    .strictObject({
+      weight: int.optional(),
+      leafWeight: int.optional(),
+      weightDevice: z
+        .array(z.strictObject({ major: int.optional(), minor: int.optional(), weight: int.optional(), leafWeight: int.optional() }))
+        .optional(),
+      throttleReadBpsDevice: z.array(z.strictObject({ major: int.optional(), minor: int.optional(), rate: int.optional() })).optional(),
+      throttleWriteBpsDevice: z.array(z.strictObject({ major: int.optional(), minor: int.optional(), rate: int.optional() })).optional(),
+      throttleReadIOPSDevice: z.array(z.strictObject({ major: int.optional(), minor: int.optional(), rate: int.optional() })).optional(),
+      throttleWriteIOPSDevice: z.array(z.strictObject({ major: int.optional(), minor: int.optional(), rate: int.optional() })).optional(),
+    })
+    .optional(),
+  hugepageLimits: z.array(z.strictObject({ pageSize: int.optional(), limit: int.optional() })).optional(),
+  network: z
+    .strictObject({
+      classID: int.optional(),
+      priorities: z.array(z.strictObject({ name: z.string().optional(), priority: int.optional() })).optional(),
+    })
+    .optional(),
+});
+
+const runtime = z.strictObject({
+  cgroups: strings.optional(),
+  mounts: z.array(mountSchema).optional(),
+  mkdir: strings.optional(),
+  interfaces: z
+    .array(
+      z.strictObject({
+        name: z.string().optional(),
+        add: z.string().optional(),
+        peer: z.string().optional(),
+        createInRoot: z.boolean().optional(),
+      }),
+    )
+    .optional(),
+  bindNS: z
+    .strictObject({
+      cgroup: z.string().optional(),
+      ipc: z.string().optional(),
+      mnt: z.string().optional(),
+      net: z.string().optional(),
+      pid: z.string().optional(),
+      user: z.string().optional(),
+      uts: z.string().optional(),
+    })
+    .optional(),
+  namespace: z.string().optional(),
+});
+
+function capabilities(allowAllNone: boolean) {
+  return strings.superRefine((caps, ctx) => {
+    for (const p of capabilityListProblems(caps, allowAllNone)) ctx.addIssue({ code: 'custom', path: [p.index], message: p.message });
+  });
+}
+
+function namespace(key: string) {
+  return checked((v) => namespaceProblem(key, v));
+}
+
+/** Every per-container key except name and image, with its YAML spelling. */
+export const imageConfigShape = {
+  capabilities: capabilities(true).optional(),
+  'capabilities.add': capabilities(false).optional(),
+  ambient: capabilities(true).optional(),
+  mounts: z.array(mountSchema).optional(),
+  binds: checkedList((b) => {
+    const r = parseBind(b);
+    return typeof r === 'string' ? r : undefined;
+  }).optional(),
+  'binds.add': checkedList((b) => {
+    const r = parseBind(b);
+    return typeof r === 'string' ? r : undefined;
+  }).optional(),
+  devices: z.array(device).optional(),
+  tmpfs: checkedList(tmpfsProblem).optional(),
+  command: strings.optional(),
+  env: strings.optional(),
+  cwd: z.string().optional(),
+  net: namespace('net').optional(),
+  pid: namespace('pid').optional(),
+  ipc: namespace('ipc').optional(),
+  uts: namespace('uts').optional(),
+  userns: namespace('userns').optional(),
+  hostname: z.string().optional(),
+  readonly: z.boolean().optional(),
+  maskedPaths: strings.optional(),
+  readonlyPaths: strings.optional(),
+  uid: id.optional(),
+  gid: id.optional(),
+  additionalGids: z.array(id).optional(),
+  noNewPrivileges: z.boolean().optional(),
+  oomScoreAdj: z.int().min(-1000).max(1000).optional(),
+  rootfsPropagation: z.enum(ROOTFS_PROPAGATIONS as [string, ...string[]]).optional(),
+  cgroupsPath: z.string().optional(),
+  resources: resources.optional(),
+  sysctl: mapString.optional(),
+  rlimits: checkedList(rlimitProblem).optional(),
+  uidMappings: z.array(idMapping).optional(),
+  gidMappings: z.array(idMapping).optional(),
+  annotations: mapString.optional(),
+  runtime: runtime.optional(),
+};
+
+export const imageEntrySchema = z.strictObject({
+  name: checked(containerNameProblem),
+  image: imageRefSchema,
+  ...imageConfigShape,
+});
+
+/** The `org.mobyproject.config` label: the same keys, but name and image belong to the spec. */
+export const imageLabelSchema = z.strictObject({
+  name: z.unknown().optional(),
+  image: z.unknown().optional(),
+  ...imageConfigShape,
+}).superRefine((v, ctx) => {
+  for (const k of ['name', 'image'] as const)
+    if (v[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" cannot be set in an image label` });
+});
+
+export const kernelSchema = z.strictObject({
+  image: imageRefSchema.optional(),
+  cmdline: z.string().optional(),
+  binary: z.string().optional(),
+  tar: z.string().optional(),
+  ucode: z.string().optional(),
+});
+
+export const fileSchema = z.strictObject({
+  path: z.string().min(1),
+  directory: z.boolean().optional(),
+  symlink: z.string().optional(),
+  contents: z.string().optional(),
+  source: z.string().optional(),
+  metadata: z.enum(['yaml', 'json']).optional(),
+  optional: z.boolean().optional(),
+  mode: checked((m) => (parseOctalMode(m) === undefined ? `invalid mode "${m}": expected an octal string such as "0644"` : undefined)).optional(),
+  uid: id.optional(),
+  gid: id.optional(),
+});
+
+export const volumeSchema = z.strictObject({
+  name: checked((n) =>
+    VOLUME_NAME.test(n) ? undefined : `invalid volume name "${n}": use lower-case letters, digits, "_" and "-"`,
+  ),
+  image: imageRefSchema.optional(),
+  readonly: z.boolean().optional(),
+  format: z.enum(['filesystem', 'oci']).optional(),
+  platforms: checkedList(platformProblem).optional(),
+});
+
+export const trustSchema = z.strictObject({
+  image: strings.optional(),
+  org: strings.optional(),
+});
+
+export const systemSpecSchema = z.strictObject({
+  kernel: kernelSchema.optional(),
+  init: z.array(imageRefSchema).optional(),
+  onboot: z.array(imageEntrySchema).optional(),
+  onshutdown: z.array(imageEntrySchema).optional(),
+  services: z.array(imageEntrySchema).optional(),
+  files: z.array(fileSchema).optional(),
+  volumes: z.array(volumeSchema).optional(),
+  trust: trustSchema.optional(),
+});
+
+export type RawSystemSpec = z.infer<typeof systemSpecSchema>;
+export type RawImageEntry = z.infer<typeof imageEntrySchema>;
+export type RawImageLabel = z.infer<typeof imageLabelSchema>;
+export type RawFile = z.infer<typeof fileSchema>;
+export type RawVolume = z.infer<typeof volumeSchema>;
+export type RawKernel = z.infer<typeof kernelSchema>;
+export type RawMount = z.infer<typeof mountSchema>;

@@ -1,0 +1,118 @@
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { SourceDiagnostic } from '../errors.js';
+import type { SourceLocation } from './types.js';
+
+/** A parsed YAML text that can say where any path inside it was written. */
+export interface YamlSource {
+  file: string;
+  doc: Document.Parsed;
+  lineCounter: LineCounter;
+  /** The document as plain JS values (undefined for an empty document). */
+  value: unknown;
+  /** YAML syntax errors and warnings, already located. */
+  diagnostics: SourceDiagnostic[];
+}
+
+export type Path = readonly (string | number)[];
+
+export function parseYaml(text: string, file: string): YamlSource {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
+  const diagnostics: SourceDiagnostic[] = [];
+  const at = (offset: number) => {
+    const p = lineCounter.linePos(offset);
+    return { line: p.line, col: p.col };
+  };
+  for (const e of doc.errors) diagnostics.push({ file, ...at(e.pos[0]), message: `YAML: ${yamlMessage(e.message)}`, severity: 'error' });
+  for (const w of doc.warnings) diagnostics.push({ file, ...at(w.pos[0]), message: `YAML: ${yamlMessage(w.message)}`, severity: 'warning' });
+  let value: unknown;
+  if (doc.errors.length === 0) {
+    try {
+      value = doc.toJS({ maxAliasCount: 1000 });
+    } catch (e) {
+      diagnostics.push({ file, line: 1, col: 1, message: `YAML: ${(e as Error).message}`, severity: 'error' });
+    }
+  }
+  return { file, doc, lineCounter, value, diagnostics };
+}
+
+/** The yaml package's messages end with the position and a source excerpt when pretty; keep the first line. */
+function yamlMessage(m: string): string {
+  const first = m.split('\n')[0]!.trim();
+  return first.replace(/ at line \d+, column \d+:?$/, '');
+}
+
+function deref(doc: Document, node: unknown): unknown {
+  let n = node;
+  for (let i = 0; i < 100 && isAlias(n); i++) n = n.resolve(doc);
+  return n;
+}
+
+interface Found {
+  /** Deepest node reached along the path. */
+  node: Node | null;
+  /** Key node of the last map step actually taken, if the last step was a map key. */
+  key: Node | null;
+  /** How many path steps were followed. */
+  depth: number;
+}
+
+function walk(src: YamlSource, path: Path): Found {
+  let node = deref(src.doc, src.doc.contents) as Node | null;
+  let key: Node | null = null;
+  let depth = 0;
+  for (const step of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => {
+        const k = deref(src.doc, p.key);
+        return isScalar(k) ? String(k.value) === String(step) : false;
+      });
+      if (!pair) break;
+      key = isScalar(pair.key) || isAlias(pair.key) ? (pair.key as Node) : null;
+      node = (deref(src.doc, pair.value) as Node | null) ?? null;
+      if (node === null) {
+        depth++;
+        break;
+      }
+    } else if (isSeq(node) && typeof step === 'number') {
+      const item = node.items[step];
+      if (item === undefined) break;
+      key = null;
+      node = deref(src.doc, item) as Node | null;
+    } else break;
+    depth++;
+  }
+  return { node, key, depth };
+}
+
+function locOf(src: YamlSource, n: Node | null): SourceLocation {
+  const offset = n?.range?.[0];
+  if (offset === undefined) return { file: src.file, line: 1, col: 1 };
+  const p = src.lineCounter.linePos(offset);
+  return { file: src.file, line: p.line, col: p.col };
+}
+
+/**
+ * Where the value at `path` was written. When `at` is 'key' and the last step
+ * is a map key, the key's position instead. If the path does not exist
+ * entirely, the deepest part that does.
+ */
+export function locate(src: YamlSource, path: Path, at: 'value' | 'key' = 'value'): SourceLocation {
+  const f = walk(src, path);
+  if (f.depth === path.length && at === 'key' && f.key && typeof path[path.length - 1] === 'string') return locOf(src, f.key);
+  if (f.depth === path.length && f.node === null && f.key) return locOf(src, f.key);
+  if (f.depth < path.length && f.node === null && f.key) return locOf(src, f.key);
+  return locOf(src, f.node ?? f.key);
+}
+
+/** Whether `path` exists in the document (a key present with any value, including null). */
+export function hasPath(src: YamlSource, path: Path): boolean {
+  return walk(src, path).depth === path.length;
+}
+
+/** A locator bound to a sub-tree: paths relative to `base`. */
+export type Locator = (path: Path, at?: 'value' | 'key') => SourceLocation;
+
+export function locator(src: YamlSource, base: Path): Locator {
+  return (path, at) => locate(src, [...base, ...path], at);
+}
