@@ -26,6 +26,21 @@ export class TokenCache {
   delete(key: string): void {
     this.tokens.delete(key);
   }
+  private readonly pending = new Map<string, Promise<string>>();
+  /** One token request per key at a time: concurrent requests share it. */
+  fetchOnce(key: string, fetchToken: () => Promise<{ token: string; expiresIn: number }>): Promise<string> {
+    let p = this.pending.get(key);
+    if (!p) {
+      p = fetchToken()
+        .then(({ token, expiresIn }) => {
+          this.set(key, token, expiresIn);
+          return token;
+        })
+        .finally(() => this.pending.delete(key));
+      this.pending.set(key, p);
+    }
+    return p;
+  }
   get size(): number {
     return this.tokens.size;
   }
@@ -71,11 +86,15 @@ export class RegistryAuth {
   /** The Authorization header for a request, when the scheme is already known. */
   async header(scopes: string[]): Promise<string | undefined> {
     if (!this.challenge) return undefined;
-    return this.authorize(this.challenge, scopes, false);
+    return this.authorize(this.challenge, scopes, undefined);
   }
 
-  /** After a 401: learn its challenge and get fresh authorization; throws when there is none to give. */
-  async refresh(res: Response, scopes: string[]): Promise<string> {
+  /**
+   * After a 401: learn its challenge and get fresh authorization; throws
+   * when there is none to give. `sent` is the header the refused request
+   * carried: a token other than that one (renewed meanwhile) is reused.
+   */
+  async refresh(res: Response, scopes: string[], sent?: string): Promise<string> {
     const learned = this.learn(res.headers.get('www-authenticate'));
     if (!learned || !this.challenge) {
       const body = await res.text().catch(() => '');
@@ -85,7 +104,7 @@ export class RegistryAuth {
       });
     }
     const wanted = [...scopes, ...splitScopes(this.challenge.params.scope)];
-    const h = await this.authorize(this.challenge, wanted, true);
+    const h = await this.authorize(this.challenge, wanted, sent ?? '');
     if (!h) throw await this.unauthorized(undefined);
     return h;
   }
@@ -101,7 +120,8 @@ export class RegistryAuth {
     return new RegistryError(msg, { registry: this.o.host, status: 401, code: 'UNAUTHORIZED' });
   }
 
-  private async authorize(ch: Challenge, scopes: string[], force: boolean): Promise<string | undefined> {
+  /** `refused`: the header a 401 answered (never hand that token out again); undefined when not after a 401. */
+  private async authorize(ch: Challenge, scopes: string[], refused: string | undefined): Promise<string | undefined> {
     const creds = await this.credentials();
     if (ch.scheme === 'basic') {
       if (!creds || creds.username === undefined) return undefined;
@@ -110,11 +130,10 @@ export class RegistryAuth {
     if (creds?.registryToken) return `Bearer ${creds.registryToken}`;
     const scopeSet = normaliseScopes(scopes);
     const key = [this.o.host, ch.params.realm, ch.params.service ?? '', scopeSet.join(' '), creds?.username ?? ''].join('|');
-    if (force) this.o.tokens.delete(key);
     const cached = this.o.tokens.get(key);
-    if (cached) return `Bearer ${cached}`;
-    const { token, expiresIn } = await this.fetchToken(ch, scopeSet, creds);
-    this.o.tokens.set(key, token, expiresIn);
+    if (cached && `Bearer ${cached}` !== refused) return `Bearer ${cached}`;
+    if (cached) this.o.tokens.delete(key);
+    const token = await this.o.tokens.fetchOnce(key, () => this.fetchToken(ch, scopeSet, creds));
     return `Bearer ${token}`;
   }
 

@@ -137,7 +137,7 @@ export class RegistryClient {
       if (res.status !== 401) return res;
       if (reauthorized) throw await this.auth.unauthorized(res);
       await res.body?.cancel().catch(() => {});
-      authorization = await this.auth.refresh(res, scopes);
+      authorization = await this.auth.refresh(res, scopes, authorization);
     }
   }
 
