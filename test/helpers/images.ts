@@ -283,3 +283,33 @@ export async function readLayout(dir: string): Promise<LayoutView> {
     find: (ref: string) => index.manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === ref),
   };
 }
+
+/** Blobs whose bytes do not hash to their file name (should always be empty). */
+export async function corruptBlobsIn(dir: string): Promise<string[]> {
+  const view = await readLayout(dir);
+  const bad: string[] = [];
+  for (const d of view.blobs) {
+    if (sha256(await view.readBlob(d)) !== d) bad.push(d);
+  }
+  return bad;
+}
+
+/** Every file under `dir` (relative paths), for "nothing half-written" checks. */
+export async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(join(dir, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(p);
+      else out.push(p);
+    }
+  };
+  await walk('');
+  return out.sort();
+}

@@ -34,12 +34,38 @@ export interface TestRegistry {
   tokenServer?: TokenServer;
   /** Everything the registry has logged so far (access log lines included). */
   logs(): string;
+  /** The registry's access log, parsed (one entry per HTTP request, in order). */
+  accessLog(): AccessLogEntry[];
   /** `user:password` for skopeo's --src-creds/--dest-creds, or undefined in anonymous mode. */
   creds(): string | undefined;
   stop(): Promise<void>;
 }
 
+export interface AccessLogEntry {
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  query: URLSearchParams;
+  status: number;
+  userAgent: string;
+}
+
 const REGISTRY_BIN = '/usr/bin/docker-registry';
+
+// Combined log format lines, e.g.
+// 127.0.0.1 - - [23/Nov/2026:14:49:03 +0000] "PUT /v2/a/manifests/v1 HTTP/1.1" 201 0 "" "skopeo/1.9.3"
+const ACCESS_LINE = /^\S+ \S+ \S+ \[[^\]]+\] "(\S+) (\S+) HTTP\/[\d.]+" (\d{3}) \S+ "[^"]*" "([^"]*)"/;
+
+export function parseAccessLog(text: string): AccessLogEntry[] {
+  const out: AccessLogEntry[] = [];
+  for (const line of text.split('\n')) {
+    const m = ACCESS_LINE.exec(line);
+    if (!m) continue;
+    const u = new URL(m[2], 'http://registry.invalid');
+    out.push({ method: m[1], path: decodeURIComponent(u.pathname), query: u.searchParams, status: Number(m[3]), userAgent: m[4] });
+  }
+  return out;
+}
 
 /** A port that was free a moment ago (the registry binds it itself). */
 export async function freePort(): Promise<number> {
@@ -179,6 +205,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       storageDir,
       tokenServer,
       logs: () => readFileSync(logPath, 'utf8'),
+      accessLog: () => parseAccessLog(readFileSync(logPath, 'utf8')),
       creds: () => (auth === 'none' ? undefined : `${username}:${password}`),
       stop: async () => {
         if (stopped) return;
