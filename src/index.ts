@@ -13,3 +13,4 @@ export * from './oci/image.js';
 export { openStore, storeRefName, type LayoutStore, type BlobData, type WriteBlobOptions, type BlobInfo } from './oci/store/layout-store.js';
 export { pruneStore, reachableDigests, type PruneOptions, type PruneResult } from './oci/store/prune.js';
 export * from './tar/index.js';
+export * from './runtime/index.js';
