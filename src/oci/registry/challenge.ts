@@ -24,6 +24,11 @@ export function parseWwwAuthenticate(header: string): Challenge[] {
     while (i < n && TOKEN_CHAR.test(header[i]!)) i++;
     return header.slice(start, i);
   };
+  const readBare = (): string => {
+    const start = i;
+    while (i < n && header[i] !== ',' && header[i] !== ' ' && header[i] !== '\t') i++;
+    return header.slice(start, i);
+  };
   const readQuoted = (): string => {
     // at the opening quote
     i++;
@@ -67,9 +72,19 @@ export function parseWwwAuthenticate(header: string): Challenge[] {
         }
         break;
       }
+      // `name==`, `name=` at the end or before a comma: a token68 (base64-ish) credential, not a parameter.
+      const after = header[i + 1];
+      if (Object.keys(challenge.params).length === 0 && (after === '=' || after === undefined || after === ',')) {
+        let j = i;
+        while (header[j] === '=') j++;
+        challenge.params.token68 = header.slice(save, j);
+        i = j;
+        break;
+      }
       i++; // '='
       skipWs();
-      const value = header[i] === '"' ? readQuoted() : readToken();
+      // Unquoted values are tokens by the RFC; registries also send bare URLs, so read up to a comma or blank.
+      const value = header[i] === '"' ? readQuoted() : readBare();
       challenge.params[name.toLowerCase()] = value;
       skipWs();
       if (header[i] !== ',') break;
