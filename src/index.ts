@@ -14,3 +14,4 @@ export { openStore, storeRefName, type LayoutStore, type BlobData, type WriteBlo
 export { pruneStore, reachableDigests, type PruneOptions, type PruneResult } from './oci/store/prune.js';
 export * from './tar/index.js';
 export * from './runtime/index.js';
+export * from './oci/layout/index.js';

@@ -34,6 +34,8 @@ export interface TarHeader {
  * ignore bodies.
  */
 export interface TarEntry extends TarHeader {
+  /** Byte offset of the body in the archive (for random access to a tar file). */
+  dataOffset: number;
   body: AsyncIterable<Buffer>;
   buffer(): Promise<Buffer>;
   /** Discard the body (also done automatically when advancing). */
@@ -240,6 +242,7 @@ export async function* readTar(
       };
       const entry: TarEntry = {
         ...header,
+        dataOffset: src.offset,
         body: {
           [Symbol.asyncIterator]: () => {
             if (started) throw new Error(`tar entry ${header.path}: body already read`);

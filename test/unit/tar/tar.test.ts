@@ -17,12 +17,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-type Got = Omit<TarEntry, 'body' | 'buffer' | 'skip'> & { data: Buffer };
+type Got = Omit<TarEntry, 'body' | 'buffer' | 'skip' | 'dataOffset'> & { data: Buffer };
 
 async function readAll(source: AsyncIterable<Uint8Array> | Readable): Promise<Got[]> {
   const out: Got[] = [];
   for await (const e of readTar(source)) {
-    const { body: _b, buffer, skip: _s, ...meta } = e;
+    const { body: _b, buffer, skip: _s, dataOffset: _o, ...meta } = e;
     out.push({ ...meta, data: await buffer() });
   }
   return out;
@@ -145,6 +145,13 @@ describe('tar writer + reader round trip', () => {
     }
     expect(paths).toHaveLength(15);
     expect(paths.at(-1)).toBe('frac');
+  });
+
+  it('gives the offset of each body for random access', async () => {
+    const tar = await sampleArchive();
+    for await (const e of readTar(Readable.from([tar]))) {
+      if (e.size > 0) expect(tar.subarray(e.dataOffset, e.dataOffset + e.size).equals(await e.buffer())).toBe(true);
+    }
   });
 
   it('writes to a file stream and streams bodies of known size', async () => {
