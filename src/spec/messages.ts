@@ -59,7 +59,7 @@ function expectedOf(issue: z.core.$ZodIssue): string[] {
   return [];
 }
 
-function closest(word: string, candidates: readonly string[]): string | undefined {
+export function closest(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {

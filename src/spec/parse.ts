@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { DiagnosticsError, type SourceDiagnostic } from '../errors.js';
 import * as convert from './convert.js';
 import { rememberLocator } from './locators.js';
-import { at, describeValue, issuesToDiagnostics } from './messages.js';
+import { at, closest, describeValue, issuesToDiagnostics } from './messages.js';
 import {
   fileSchema,
   imageEntrySchema,
@@ -72,8 +72,11 @@ export function parseSpecFile(text: string, file: string): ParsedFile {
   }
 
   for (const key of Object.keys(root)) {
-    if (!(TOP_LEVEL_KEYS as readonly string[]).includes(key))
-      c.error([key], `unknown section "${key}"; a system spec has ${TOP_LEVEL_KEYS.join(', ')}`, 'key');
+    if ((TOP_LEVEL_KEYS as readonly string[]).includes(key)) continue;
+    const guess = closest(key, TOP_LEVEL_KEYS);
+    const l = locate(src, [key], 'key');
+    const hint = guess ? `did you mean "${guess}"?` : `a system spec has ${TOP_LEVEL_KEYS.join(', ')}`;
+    c.errors.push({ file, line: l.line, col: l.col, message: `unknown section "${key}"; ${hint}`, severity: 'error' });
   }
 
   const list = (key: string): unknown[] => {

@@ -242,6 +242,20 @@ export const kernelSchema = z.strictObject({
   ucode: z.string().optional(),
 });
 
+/**
+ * File modes are octal strings. YAML reads an unquoted 0644 as the number 644,
+ * a classic trap, so say so rather than just "expected a string".
+ */
+const fileMode = z
+  .unknown()
+  .superRefine((m, ctx) => {
+    if (typeof m === 'number')
+      ctx.addIssue({ code: 'custom', message: `mode must be a quoted octal string: write "0${m.toString()}" or "0644", not ${m} (YAML reads an unquoted 0644 as the decimal number 644)` });
+    else if (typeof m !== 'string') ctx.addIssue({ code: 'custom', message: 'mode must be a quoted octal string such as "0644"' });
+    else if (parseOctalMode(m) === undefined) ctx.addIssue({ code: 'custom', message: `invalid mode "${m}": expected an octal string such as "0644"` });
+  })
+  .transform((m) => m as string);
+
 export const fileSchema = z.strictObject({
   path: z.string().min(1),
   directory: z.boolean().optional(),
@@ -250,7 +264,7 @@ export const fileSchema = z.strictObject({
   source: z.string().optional(),
   metadata: z.enum(['yaml', 'json']).optional(),
   optional: z.boolean().optional(),
-  mode: checked((m) => (parseOctalMode(m) === undefined ? `invalid mode "${m}": expected an octal string such as "0644"` : undefined)).optional(),
+  mode: fileMode.optional(),
   uid: id.optional(),
   gid: id.optional(),
 });

@@ -19,11 +19,16 @@ export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
   const diagnostics: SourceDiagnostic[] = [];
+  // an error at the very end (e.g. an unclosed bracket) reads better on the last line than on a line after it
+  const last = text.endsWith('\n') ? text.length - 1 : text.length;
   const at = (offset: number) => {
-    const p = lineCounter.linePos(offset);
+    const p = lineCounter.linePos(Math.min(offset, Math.max(last, 0)));
     return { line: p.line, col: p.col };
   };
-  for (const e of doc.errors) diagnostics.push({ file, ...at(e.pos[0]), message: `YAML: ${yamlMessage(e.message)}`, severity: 'error' });
+  for (const e of doc.errors) {
+    const message = e.code === 'DUPLICATE_KEY' ? `duplicate key ${duplicateKeyName(text, e.pos[0])}` : yamlMessage(e.message);
+    diagnostics.push({ file, ...at(e.pos[0]), message: `YAML: ${message}`, severity: 'error' });
+  }
   for (const w of doc.warnings) diagnostics.push({ file, ...at(w.pos[0]), message: `YAML: ${yamlMessage(w.message)}`, severity: 'warning' });
   let value: unknown;
   if (doc.errors.length === 0) {
@@ -34,6 +39,12 @@ export function parseYaml(text: string, file: string): YamlSource {
     }
   }
   return { file, doc, lineCounter, value, diagnostics };
+}
+
+/** The key written at `offset`, for "duplicate key" messages. */
+function duplicateKeyName(text: string, offset: number): string {
+  const raw = /^[^:\n]*/.exec(text.slice(offset))![0].trim();
+  return JSON.stringify(raw.replace(/^(['"])(.*)\1$/, '$2'));
 }
 
 /** The yaml package's messages end with the position and a source excerpt when pretty; keep the first line. */
@@ -99,6 +110,9 @@ function locOf(src: YamlSource, n: Node | null): SourceLocation {
  */
 export function locate(src: YamlSource, path: Path, at: 'value' | 'key' = 'value'): SourceLocation {
   const f = walk(src, path);
+  // `key:` with nothing after it: point at the key, not at the end of its line
+  if (f.depth === path.length && isScalar(f.node) && f.node.value === null && f.key && f.node.range && f.node.range[0] === f.node.range[1])
+    return locOf(src, f.key);
   if (f.depth === path.length && at === 'key' && f.key && typeof path[path.length - 1] === 'string') return locOf(src, f.key);
   if (f.depth === path.length && f.node === null && f.key) return locOf(src, f.key);
   if (f.depth < path.length && f.node === null && f.key) return locOf(src, f.key);
