@@ -112,3 +112,51 @@ export async function readImage(store: ContentStore, ref: string | Descriptor, p
   }
   throw new CoracleError(`${what}: indexes nested too deeply`);
 }
+
+export interface StoredImageSummary {
+  /** Full canonical reference. */
+  name: string;
+  descriptor: Descriptor;
+  /** Bytes of every stored blob the ref reaches (each counted once). */
+  size: number;
+  /** Platforms present (an index's entries whose manifests are stored, or the config's). */
+  platforms: Platform[];
+}
+
+/** The store's refs with their sizes and platforms, sorted by name (for `coracle images`). */
+export async function listImages(store: ContentStore): Promise<StoredImageSummary[]> {
+  const out: StoredImageSummary[] = [];
+  for (const { name, descriptor } of await store.listRefs()) {
+    const seen = new Set<string>();
+    const platforms: Platform[] = [];
+    let size = 0;
+    const walk = async (d: Descriptor, depth: number): Promise<void> => {
+      if (seen.has(d.digest) || depth > 8 || !(await store.hasBlob(d.digest))) return;
+      seen.add(d.digest);
+      size += d.size;
+      if (INDEX_MEDIA_TYPES.includes(d.mediaType)) {
+        const idx = await readJsonBlob<ImageIndex>(store, d, name).catch(() => undefined);
+        for (const c of idx?.manifests ?? []) {
+          if (depth === 0 && c.platform && (await store.hasBlob(c.digest))) platforms.push(c.platform);
+          await walk(c, depth + 1);
+        }
+      } else if (IMAGE_MANIFEST_MEDIA_TYPES.includes(d.mediaType)) {
+        const m = await readJsonBlob<ImageManifest>(store, d, name).catch(() => undefined);
+        if (!m) return;
+        for (const b of [m.config, ...(m.layers ?? [])]) {
+          if (b && !seen.has(b.digest) && (await store.hasBlob(b.digest))) {
+            seen.add(b.digest);
+            size += b.size;
+          }
+        }
+        if (depth === 0 && m.config) {
+          const c = await readJsonBlob<ImageConfig>(store, m.config, name).catch(() => undefined);
+          if (c?.os && c.architecture) platforms.push({ os: c.os, architecture: c.architecture, ...(c.variant ? { variant: c.variant } : {}) });
+        }
+      }
+    };
+    await walk(descriptor, 0);
+    out.push({ name, descriptor, size, platforms });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}

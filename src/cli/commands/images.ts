@@ -1,5 +1,92 @@
 import type { Command } from 'commander';
+import { CoracleError } from '../../errors.js';
+import { createReporter, formatBytes } from '../../progress/reporter.js';
+import { listImages } from '../../oci/image.js';
+import { exportImages, importImages } from '../../oci/layout/index.js';
+import { formatPlatform, parsePlatform } from '../../oci/platform.js';
+import { openStore } from '../../oci/store/layout-store.js';
+import { pruneStore } from '../../oci/store/prune.js';
+import { storeRootFrom } from '../options.js';
 
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}
+
+/** `coracle images` and `coracle cache import|export|prune`: the local store. */
 export function registerImageCommands(program: Command): void {
-  void program;
+  program
+    .command('images')
+    .description('list the images in the local store')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const store = await openStore(storeRootFrom(cmd));
+      const images = await listImages(store);
+      if (opts.json) {
+        const rows = images.map((im) => ({
+          reference: im.name,
+          digest: im.descriptor.digest,
+          mediaType: im.descriptor.mediaType,
+          size: im.size,
+          platforms: im.platforms.map(formatPlatform),
+        }));
+        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+        return;
+      }
+      const rows = [['REFERENCE', 'DIGEST', 'SIZE', 'PLATFORMS']];
+      for (const im of images) {
+        rows.push([im.name, im.descriptor.digest.replace(/^(sha\d+:)([0-9a-f]{12}).*$/, '$1$2'), formatBytes(im.size), im.platforms.map(formatPlatform).join(',')]);
+      }
+      process.stdout.write(table(rows));
+    });
+
+  const cache = program.command('cache').description('manage the local image store');
+
+  cache
+    .command('import')
+    .description('import OCI image layouts (folder or tar) and docker save archives into the store')
+    .argument('<path...>', 'folders or tar files')
+    .option('--name <repository>', 'repository for images the archive names only by a tag (e.g. localhost/myimage)')
+    .action(async (paths: string[], opts: { name?: string }, cmd: Command) => {
+      const store = await openStore(storeRootFrom(cmd));
+      const reporter = createReporter();
+      for (const path of paths) {
+        const r = await importImages(store, path, { reporter, ...(opts.name ? { name: opts.name } : {}) });
+        for (const im of r.images) process.stdout.write(`imported ${im.name} ${im.descriptor.digest}\n`);
+      }
+    });
+
+  cache
+    .command('export')
+    .description('export an image as an OCI image layout: a tar (oci-archive) when DEST ends in .tar, else a folder')
+    .argument('<ref>', 'image in the store (reference or digest)')
+    .argument('<dest>', 'output folder or .tar file (must not exist)')
+    .option('--format <dir|tar>', 'output format (default from DEST)')
+    .option('--platform <os/arch[/variant]>', 'platform to export when the store holds only part of a multi-platform image')
+    .action(async (ref: string, dest: string, opts: { format?: string; platform?: string }, cmd: Command) => {
+      if (opts.format !== undefined && opts.format !== 'dir' && opts.format !== 'tar')
+        throw new CoracleError(`--format: expected "dir" or "tar", got "${opts.format}"`);
+      const store = await openStore(storeRootFrom(cmd));
+      const r = await exportImages(store, [ref], dest, {
+        reporter: createReporter(),
+        ...(opts.format ? { format: opts.format as 'dir' | 'tar' } : {}),
+        ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
+      });
+      for (const im of r.images)
+        process.stdout.write(`exported ${im.name ?? im.descriptor.digest} to ${dest}${im.refName ? ` (${r.format === 'tar' ? 'oci-archive' : 'oci'}:${dest}:${im.refName})` : ''}\n`);
+    });
+
+  cache
+    .command('prune')
+    .description('remove blobs no image reference uses, and leftovers of interrupted writes')
+    .option('--grace <seconds>', 'keep unreferenced files newer than this (another coracle may be writing)', '600')
+    .option('--dry-run', 'only report what would be removed')
+    .action(async (opts: { grace: string; dryRun?: boolean }, cmd: Command) => {
+      const grace = Number(opts.grace);
+      if (!Number.isFinite(grace) || grace < 0) throw new CoracleError(`--grace: expected seconds (a number >= 0), got "${opts.grace}"`);
+      const store = await openStore(storeRootFrom(cmd));
+      const r = await pruneStore(store, { gracePeriodMs: grace * 1000, ...(opts.dryRun ? { dryRun: true } : {}) });
+      const verb = opts.dryRun ? 'would free' : 'freed';
+      process.stdout.write(`${verb} ${formatBytes(r.bytes)}: ${r.blobs.length} blob${r.blobs.length === 1 ? '' : 's'}, ${r.tempFiles.length} temporary file${r.tempFiles.length === 1 ? '' : 's'}; ${r.kept} blobs in use\n`);
+    });
 }
