@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { DiagnosticsError, formatDiagnostic } from '../../../src/errors.js';
 import { loadSpecs, parseSpec } from '../../../src/spec/index.js';
 import { conformanceRoot } from '../../helpers/cli.js';
@@ -54,8 +55,17 @@ describe('LinuxKit conformance corpus', () => {
   });
 
   it.each(files.filter((f) => !(f in EXPECTED_FAILURES)))('%s validates', (f) => {
-    const r = parseSpec(readFileSync(join(root, f), 'utf8'), f);
+    const text = readFileSync(join(root, f), 'utf8');
+    const r = parseSpec(text, f);
     expect(r.warnings.filter((w) => w.severity === 'error')).toEqual([]);
+    // nothing dropped on the way: every entry of every section is in the result, in order
+    const raw = (parse(text) ?? {}) as Record<string, unknown>;
+    const names = (v: unknown) => ((v as { name: string }[] | undefined) ?? []).map((e) => e.name);
+    expect(r.spec.init).toEqual(raw.init ?? []);
+    for (const section of ['onboot', 'onshutdown', 'services', 'volumes'] as const)
+      expect(r.spec[section].map((e) => e.name)).toEqual(names(raw[section]));
+    expect(r.spec.files.map((e) => e.path)).toEqual(((raw.files as { path: string }[] | undefined) ?? []).map((e) => e.path));
+    expect(r.spec.kernel?.image).toEqual((raw.kernel as { image?: string } | undefined)?.image);
   });
 
   it.each(Object.entries(EXPECTED_FAILURES))('%s fails as LinuxKit does', (f, expected) => {
