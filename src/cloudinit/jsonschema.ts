@@ -83,7 +83,10 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 /** A short rendering of a value for messages. */
 export function show(v: unknown): string {
   const t = jsonType(v);
-  if (t === 'timestamp') return `timestamp ${(v as Date).toISOString()}`;
+  if (t === 'timestamp') {
+    const iso = (v as Date).toISOString();
+    return iso.endsWith('T00:00:00.000Z') ? iso.slice(0, 10) : iso;
+  }
   if (t === 'object' || t === 'array') {
     const s = JSON.stringify(v);
     return s.length > 40 ? `${t === 'array' ? 'a list' : 'a mapping'}` : s;
@@ -375,13 +378,41 @@ export class SchemaEvaluator {
         bestScore = sc;
       }
     }
-    if (bestScore[0] === 1) return { issues: results[best]!.issues, deprecations: [] };
-    // Every branch rejected the value at this level: list what would be accepted.
-    const forms = subs.map((sub) => this.describe(sub));
+    const typeMatched = results.filter((r) => score(r)[0] === 1).length;
+    const scalar = !['object', 'array'].includes(jsonType(v));
+    // A mapping or list that fits one form: report what is wrong inside it.
+    // Otherwise (a scalar, or several forms fit equally badly) list the forms.
+    if (bestScore[0] === 1 && !scalar && (typeMatched === 1 || bestScore[1] > path.length)) {
+      return { issues: results[best]!.issues, deprecations: [] };
+    }
     return {
-      issues: [{ path, keyword, message: `expected ${joinOr(forms)}, got ${typeWord(jsonType(v))}${['object', 'array'].includes(jsonType(v)) ? '' : ` ${show(v)}`}` }],
+      issues: [{ path, keyword, message: `expected ${this.describeAll(subs)}, got ${typeWord(jsonType(v))}${scalar ? ` ${show(v)}` : ''}` }],
       deprecations: [],
     };
+  }
+
+  /** Alternatives in words, with the literal values of enum forms gathered into one "one of". */
+  private describeAll(subs: JsonSchema[]): string {
+    const words: string[] = [];
+    const values: unknown[] = [];
+    const collect = (sub: JsonSchema, depth: number): void => {
+      if (typeof sub === 'object' && sub.type === undefined && depth < 8) {
+        if (Array.isArray(sub.enum)) {
+          values.push(...sub.enum);
+          return;
+        }
+        if (typeof sub.$ref === 'string') return collect(this.resolveRef(sub.$ref), depth + 1);
+        const alts = (sub.oneOf ?? sub.anyOf) as JsonSchema[] | undefined;
+        if (Array.isArray(alts)) {
+          for (const a of alts) collect(a, depth + 1);
+          return;
+        }
+      }
+      words.push(this.describe(sub));
+    };
+    for (const sub of subs) collect(sub, 0);
+    if (values.length > 0) words.push(values.length === 1 ? show(values[0]) : `one of ${values.map((x) => show(x)).join(', ')}`);
+    return joinOr(words);
   }
 
   /** A few words for what a sub-schema accepts ("a string", "one of \"a\", \"b\""). */

@@ -85,7 +85,6 @@ const NOT_SUPPORTED: Record<string, string> = {
   'text/cloud-boothook': '#cloud-boothook parts are not supported: use bootcmd, which runs at the same point on every boot',
   'text/part-handler': '#part-handler parts are not supported: Coracle hosts do not run Python part handlers',
   'text/cloud-config-jsonp': '#cloud-config-jsonp (JSON patch) parts are not supported: write the merged cloud-config instead',
-  'text/upstart-job': '#upstart-job parts are not supported (cloud-init dropped them too): use a script part or runcmd',
 };
 
 interface Ctx {
@@ -233,6 +232,10 @@ function handlePayload(
   if (type === 'text/x-not-multipart') {
     if (body.toString('utf8').trim() === '') return;
     at('error', 'not-supported', 'user-data is not recognised: start it with "#cloud-config" (YAML) or "#!" (a script), or send a MIME multipart message');
+    return;
+  }
+  if (type === 'text/upstart-job') {
+    at('warning', 'ignored-part', '#upstart-job part is ignored: cloud-init dropped upstart support, and Coracle hosts have no upstart');
     return;
   }
   at('warning', 'ignored-part', `part of type "${type || 'text/plain'}" is ignored (cloud-init has no handler for it either)`);
