@@ -14,6 +14,7 @@ import { validateLabel } from './label.js';
 import { SBOM_DIGEST_ANNOTATION, SBOM_DIR, SBOM_PATH_ANNOTATION, spdxDocument } from './sbom.js';
 import { stageRoot, walk } from './stage.js';
 import { layoutKernel } from './kernel.js';
+import { globToRegExp } from './glob.js';
 import { writeImageBlobs } from './image.js';
 
 /** Bumped whenever the builder's output for the same inputs changes: part of every tag. */
@@ -164,6 +165,14 @@ export async function planPackage(path: string, opts: PkgOptions): Promise<PkgPl
       }
       throw e;
     }
+  }
+  if (deb?.unpack) {
+    const res = deb.unpack.map(globToRegExp);
+    const chosen = packages.filter((p) => res.some((r) => r.test(p.name)));
+    if (chosen.length === 0) {
+      throw new CoracleError(formatDiagnostic({ ...definition.locate(['debian', 'unpack']), severity: 'error', message: `debian.unpack matches none of ${packages.map((p) => p.name).join(', ')}` }));
+    }
+    packages = chosen;
   }
   const tag = opts.tag ?? (await computeTag(definition, packages, platform, sourceDateEpoch));
   return { definition, platform, packages, tag, ref: imageRef(definition.name, tag, opts.org), sourceDateEpoch };

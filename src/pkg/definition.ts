@@ -40,6 +40,8 @@ const schema = z
         packages: z.array(z.string().min(1)).min(1),
         /** false: unpack only the named packages (the narrow path for static binaries). */
         dependencies: z.boolean().optional(),
+        /** Globs on package names: resolve everything, but unpack (and list in the SBOM) only these. */
+        unpack: z.array(z.string().min(1)).optional(),
       })
       .strict()
       .optional(),

@@ -52,6 +52,8 @@ export async function writeImageBlobs(store: ContentStore, i: ImageWriteInput): 
     },
   });
   const tarStream = new PassThrough({ highWaterMark: 1 << 20 });
+  // The tar writer waits on 'drain' with one-shot listeners per wait.
+  tarStream.setMaxListeners(0);
   const gzip = createGzip({ level: LAYER_GZIP_LEVEL, strategy: zc.Z_DEFAULT_STRATEGY, memLevel: 8, windowBits: 15 });
   const gz = tarStream.pipe(tap).pipe(gzip);
   const writing = store.writeBlob(gz, { mediaType: MediaType.OciLayerGzip, onBytes: i.onLayerBytes });

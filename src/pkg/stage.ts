@@ -55,6 +55,31 @@ export async function walk(root: string): Promise<string[]> {
   return out.sort();
 }
 
+/**
+ * Copy a folder over the image root: later layers win. Files and symlinks
+ * replace whatever was at their path; folders merge.
+ */
+export async function mergeTree(src: string, dst: string): Promise<void> {
+  const { copyFile, readlink, chmod } = await import('node:fs/promises');
+  for (const rel of await walk(src)) {
+    const from = join(src, rel);
+    const to = join(dst, rel);
+    const st = await lstat(from);
+    const cur = await lstat(to).catch(() => undefined);
+    if (st.isDirectory()) {
+      if (cur && !cur.isDirectory()) await rm(to, { force: true });
+      if (!cur || !cur.isDirectory()) await mkdir(to, { mode: st.mode & 0o7777 });
+      continue;
+    }
+    if (cur) await rm(to, { recursive: true, force: true });
+    if (st.isSymbolicLink()) await symlink(await readlink(from), to);
+    else if (st.isFile()) {
+      await copyFile(from, to);
+      await chmod(to, st.mode & 0o7777);
+    }
+  }
+}
+
 /** Unpack .debs into `dir` (dpkg-deb -x, as dpkg would lay them out), dropping docs. */
 export async function unpackDebs(debs: string[], dir: string): Promise<void> {
   for (const deb of debs) {
@@ -194,8 +219,9 @@ export interface StagedRoot {
 
 /**
  * Put the image's files in a fresh folder, in this order: Debian packages
- * (minus docs), `remove:`/`keep:` on what they unpacked, `rootfs/`, the
- * `build:` step's output, `files:`, `symlinks:`, then library pruning.
+ * (minus docs), `remove:`/`keep:` on what they unpacked, the `build:`
+ * step's output, `rootfs/` (wins over the build output), `files:`,
+ * `symlinks:`, then library pruning.
  */
 export async function stageRoot(def: PackageDefinition, opts: StageOptions): Promise<StagedRoot> {
   const base = await mkdtemp(join(tmpdir(), `coracle-pkg-${def.name}-`));
@@ -216,14 +242,15 @@ export async function stageRoot(def: PackageDefinition, opts: StageOptions): Pro
     if (d.remove?.length) await removeMatching(dir, d.remove, false);
     if (d.keep?.length) await removeMatching(dir, d.keep, true);
 
+    if (d.build) await runBuildStep(def, dir, base, opts);
+
     const rootfsDir = join(def.dir, d.rootfs ?? 'rootfs');
     if (await stat(rootfsDir).then((s) => s.isDirectory(), () => false)) {
-      await cp(rootfsDir, dir, { recursive: true, verbatimSymlinks: true, force: true });
+      await mergeTree(rootfsDir, dir);
     } else if (d.rootfs) {
       throw new CoracleError(formatDiagnostic({ ...def.locate(['rootfs']), severity: 'error', message: `rootfs folder ${d.rootfs} does not exist` }));
     }
 
-    if (d.build) await runBuildStep(def, dir, base, opts);
 
     for (const [i, f] of (d.files ?? []).entries()) {
       const rel = f.path.replace(/^\/+/, '').replace(/\/+$/, '');
@@ -306,5 +333,5 @@ async function runBuildStep(def: PackageDefinition, root: string, base: string, 
     throw new CoracleError(`${formatDiagnostic({ ...where, severity: 'error', message: `build step failed (exit ${r.exitCode ?? 'signal'})` })}\n${stderr}`);
   }
   t.done();
-  await cp(out, root, { recursive: true, verbatimSymlinks: true, force: true });
+  await mergeTree(out, root);
 }
