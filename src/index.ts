@@ -15,3 +15,6 @@ export { pruneStore, reachableDigests, type PruneOptions, type PruneResult } fro
 export * from './tar/index.js';
 export * from './runtime/index.js';
 export * from './oci/layout/index.js';
+export * from './oci/registry/index.js';
+export * from './oci/transfer/index.js';
+export * from './config/user-config.js';
