@@ -36,6 +36,8 @@ export interface DevBundle {
   caps?: string[];
   /** LinuxKit `runtime` key, written to runtime.json */
   runtime?: Record<string, unknown>;
+  /** files in the bundle's rootfs: path -> contents */
+  files?: Record<string, string>;
 }
 
 export interface DevImageOptions {
@@ -219,6 +221,10 @@ async function writeBundle(root: string, b: DevBundle, template: Record<string, 
   await mkdir(join(dir, 'rootfs'), { recursive: true });
   await busyboxTree(join(dir, 'rootfs'));
   for (const d of ['proc', 'sys', 'dev', 'tmp', 'etc', 'var', 'run']) await mkdir(join(dir, 'rootfs', d), { recursive: true });
+  for (const [p, contents] of Object.entries(b.files ?? {})) {
+    await mkdir(dirname(join(dir, 'rootfs', p)), { recursive: true });
+    await writeFile(join(dir, 'rootfs', p), contents);
+  }
   const spec = structuredClone(template);
   spec.root = { path: `${guestDir}/rootfs`, readonly: b.readonly ?? false };
   spec.process.terminal = false;
@@ -270,7 +276,8 @@ export const DEFAULT_DEV_BUNDLES: DevBundle[] = [
     phase: 'services',
     name: 'web',
     readonly: true,
-    args: ['sh', '-c', 'mkdir -p /tmp/www && echo "hello from coracle web" > /tmp/www/index.html && exec httpd -f -v -p 8080 -h /tmp/www'],
+    args: ['httpd', '-f', '-v', '-p', '8080', '-h', '/www'],
+    files: { '/www/index.html': 'hello from coracle web\n' },
     caps: ['CAP_NET_BIND_SERVICE'],
     runtime: { mounts: [{ type: 'tmpfs', source: 'tmpfs', destination: '/run/dev-runtime-mount', options: ['nosuid'] }] },
   },
