@@ -190,6 +190,7 @@ export async function exportImages(store: LayoutStore, refs: string[], dest: str
     }
   } catch (e) {
     task?.fail();
+    out?.on('error', () => undefined);
     out?.destroy();
     await rm(tmp, { recursive: true, force: true });
     throw e;
