@@ -37,7 +37,7 @@ export function validateSpec(spec: SystemSpec, opts: ValidateOptions = {}): { er
     const first = seen.get(e.name);
     if (first) {
       const here = locationIn(e, ['name'], e.fieldLocs?.name ?? e.loc);
-      error(here, `duplicate service name "${e.name}" (first declared at ${where(first.fieldLocs?.name ?? first.loc, here)})`, e, ['name']);
+      error(here, `duplicate service name "${e.name}" (first declared at ${where(locationIn(first, ['name'], first.fieldLocs?.name ?? first.loc), here)})`, e, ['name']);
     } else seen.set(e.name, e);
   }
 
@@ -46,7 +46,7 @@ export function validateSpec(spec: SystemSpec, opts: ValidateOptions = {}): { er
     const first = volumes.get(v.name);
     if (first) {
       const here = locationIn(v, ['name'], v.loc);
-      error(here, `duplicate volume name "${v.name}" (first declared at ${where(first.loc, here)})`, v, ['name']);
+      error(here, `duplicate volume name "${v.name}" (first declared at ${where(locationIn(first, ['name'], first.loc), here)})`, v, ['name']);
     }
     else volumes.set(v.name, v);
   }

@@ -22,7 +22,7 @@ const EXPECTED: Record<string, string[]> = {
   'bad-image-reference.yml': [
     `${f('bad-image-reference.yml')}:7:12: onboot[0].image: invalid image reference "linuxkit/sysctl@sha256:1234": malformed digest "sha256:1234"`,
   ],
-  'duplicate-service.yml': [`${f('duplicate-service.yml')}:6:11: services[2].name: duplicate service name "getty" (first declared at 2:5)`],
+  'duplicate-service.yml': [`${f('duplicate-service.yml')}:6:11: services[2].name: duplicate service name "getty" (first declared at 2:11)`],
   'contents-and-source.yml': [`${f('contents-and-source.yml')}:4:5: files[0].source: "contents" and "source" cannot both be set`],
   'directory-with-contents.yml': [`${f('directory-with-contents.yml')}:4:5: files[0].contents: a directory entry cannot have "contents"`],
   'bad-file-mode.yml': [`${f('bad-file-mode.yml')}:4:11: files[0].mode: invalid mode "0999": expected an octal string such as "0644"`],

@@ -181,7 +181,7 @@ describe('parseSpec: warnings and edge cases', () => {
     const onboot = 'onboot:\n  - name: format\n    image: linuxkit/format:1\n  - name: format\n    image: linuxkit/format:1\n';
     expect(parseSpec(onboot, 'a.yml').spec.onboot).toHaveLength(2);
     expect(errors(onboot.replace('onboot', 'services'), 'b.yml')).toEqual([
-      'b.yml:4:11: services[1].name: duplicate service name "format" (first declared at 2:5)',
+      'b.yml:4:11: services[1].name: duplicate service name "format" (first declared at 2:11)',
     ]);
   });
 
@@ -208,7 +208,7 @@ describe('parseSpec: warnings and edge cases', () => {
       'services:\n  - name: t\n    image: alpine:3.20\n    binds: ["Bad:/x", "v:/v"]\nvolumes:\n  - name: Bad\n  - name: v\n  - name: v\n';
     expect(errors(text)).toEqual([
       'spec.yml:6:11: volumes[0].name: invalid volume name "Bad": use lower-case letters, digits, "_" and "-"',
-      'spec.yml:8:11: volumes[2].name: duplicate volume name "v" (first declared at 7:5)',
+      'spec.yml:8:11: volumes[2].name: duplicate volume name "v" (first declared at 7:11)',
     ]);
   });
 
