@@ -154,7 +154,8 @@ function diag(ctx: Ctx, where: Placement, line: number, severity: 'error' | 'war
 }
 
 function handleEntity(e: MimeEntity, ctx: Ctx, where: Placement, top: boolean): void {
-  for (const p of e.problems) diag(ctx, where, e.startLine + 1, 'error', 'mime', `MIME: ${p}`);
+  // Python's email parser, which cloud-init uses, forgives a missing closing boundary.
+  for (const p of e.problems) diag(ctx, where, e.startLine + 1, p.startsWith('multipart body is not closed') ? 'warning' : 'error', 'mime', `MIME: ${p}`);
   if (e.parts) {
     for (const child of e.parts) handleEntity(child, ctx, where, false);
     return;

@@ -1,11 +1,75 @@
 /**
  * cloud-config YAML as cloud-init reads it: YAML 1.1 (PyYAML's safe_load),
  * so `0644` is the integer 420, `yes`/`on` are true and unquoted dates are
- * timestamps. Duplicate keys are allowed (the last one wins, as in PyYAML)
+ * timestamps; scalars resolve exactly as PyYAML resolves them. Duplicate keys are allowed (the last one wins, as in PyYAML)
  * but reported as warnings. Node positions stay available for diagnostics.
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair, type Tags } from 'yaml';
 import type { PathSegment } from './jsonschema.js';
+
+const BOOL = 'tag:yaml.org,2002:bool';
+const INT = 'tag:yaml.org,2002:int';
+const FLOAT = 'tag:yaml.org,2002:float';
+
+function base60(s: string): number {
+  return s.split(':').reduce((acc, part) => acc * 60 + Number(part), 0);
+}
+
+function pyInt(src: string): number {
+  let s = src.replace(/_/g, '');
+  let sign = 1;
+  if (s[0] === '-' || s[0] === '+') {
+    if (s[0] === '-') sign = -1;
+    s = s.slice(1);
+  }
+  if (s === '0') return 0;
+  if (s.startsWith('0b')) return sign * parseInt(s.slice(2), 2);
+  if (s.startsWith('0x')) return sign * parseInt(s.slice(2), 16);
+  if (s.startsWith('0')) return sign * parseInt(s.slice(1), 8);
+  if (s.includes(':')) return sign * base60(s);
+  return sign * Number(s);
+}
+
+function pyFloat(src: string): number {
+  let s = src.replace(/_/g, '').toLowerCase();
+  let sign = 1;
+  if (s[0] === '-' || s[0] === '+') {
+    if (s[0] === '-') sign = -1;
+    s = s.slice(1);
+  }
+  if (s === '.inf') return sign * Infinity;
+  if (s === '.nan') return NaN;
+  if (s.includes(':')) return sign * base60(s);
+  return sign * Number(s);
+}
+
+/**
+ * PyYAML's implicit resolvers for booleans, integers and floats, which differ
+ * from YAML 1.1 as the `yaml` package reads it: `y`/`n` stay strings, `09`
+ * and `1e3` stay strings, sexagesimal numbers must not start with 0.
+ */
+const PYYAML_SCALARS = [
+  { identify: (v: unknown) => v === true, default: true, tag: BOOL, test: /^(?:yes|Yes|YES|true|True|TRUE|on|On|ON)$/, resolve: () => true },
+  { identify: (v: unknown) => v === false, default: true, tag: BOOL, test: /^(?:no|No|NO|false|False|FALSE|off|Off|OFF)$/, resolve: () => false },
+  {
+    identify: (v: unknown) => typeof v === 'number' && Number.isInteger(v),
+    default: true,
+    tag: INT,
+    test: /^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$/,
+    resolve: pyInt,
+  },
+  {
+    identify: (v: unknown) => typeof v === 'number',
+    default: true,
+    tag: FLOAT,
+    test: /^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/,
+    resolve: pyFloat,
+  },
+];
+
+function pyyamlTags(tags: Tags): Tags {
+  return [...tags.filter((t) => typeof t !== 'object' || ![BOOL, INT, FLOAT].includes((t as { tag: string }).tag)), ...PYYAML_SCALARS] as Tags;
+}
 
 export interface Position {
   line: number;
@@ -25,7 +89,7 @@ export interface ParsedYaml {
 
 export function parseYaml11(text: string): ParsedYaml {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { version: '1.1', uniqueKeys: false, lineCounter, prettyErrors: false, merge: true });
+  const doc = parseDocument(text, { version: '1.1', uniqueKeys: false, lineCounter, prettyErrors: false, merge: true, customTags: pyyamlTags });
   const posOf = (offset: number): Position => {
     const p = lineCounter.linePos(offset);
     return { line: p.line, col: p.col };
@@ -46,7 +110,7 @@ export function parseYaml11(text: string): ParsedYaml {
 
 function keyString(pair: Pair): string | undefined {
   const k = pair.key;
-  if (isScalar(k)) return String(k.value);
+  if (isScalar(k)) return typeof k.value === 'symbol' ? '<<' : String(k.value);
   if (k === null || k === undefined) return '';
   return undefined;
 }
