@@ -138,7 +138,12 @@ export function dockerCredentials(opts: { configFile?: string; env?: NodeJS.Proc
     const helper = Object.entries(cfg.credHelpers ?? {}).find(([k]) => normaliseRegistryKey(k) === want)?.[1];
     if (helper) return runCredentialHelper(helper, registry, env);
     if (cfg.credsStore) {
-      const fromStore = await runCredentialHelper(cfg.credsStore, registry, env);
+      // A default store whose program is absent (config.json copied from another
+      // machine) must not break anonymous pulls: fall back to the file's auths.
+      const fromStore = await runCredentialHelper(cfg.credsStore, registry, env).catch((e: unknown) => {
+        if (e instanceof CoracleError && /not found on PATH/.test(e.message)) return undefined;
+        throw e;
+      });
       if (fromStore) return fromStore;
     }
     const auths = cfg.auths ?? {};

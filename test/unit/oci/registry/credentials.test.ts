@@ -102,6 +102,13 @@ describe('docker config credentials', () => {
     await expect(creds('b.example')).rejects.toThrow('credential helper docker-credential-broken for b.example failed (exit 3): keyring locked');
   });
 
+  it('ignores a default credsStore whose program is absent', async () => {
+    await writeConfig({ credsStore: 'desktop', auths: { 'a.example': { auth: b64('u:p') } } });
+    const creds = dockerCredentials({ env });
+    expect(await creds('a.example')).toEqual({ username: 'u', password: 'p' });
+    expect(await creds('b.example')).toBeUndefined();
+  });
+
   it('treats a missing config as no credentials and a broken one as an error', async () => {
     expect(await dockerCredentials({ env })('localhost:5000')).toBeUndefined();
     await writeFile(join(dir, 'config.json'), '{ not json');
