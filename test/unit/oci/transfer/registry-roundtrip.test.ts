@@ -13,6 +13,9 @@ import { TokenCache } from '../../../../src/oci/registry/auth.js';
 import { RegistryClient } from '../../../../src/oci/registry/client.js';
 import { CoracleError } from '../../../../src/errors.js';
 import { storeImage, storeIndex, tempStore } from './fixtures.js';
+import { runCli } from '../../../helpers/cli.js';
+import { openStore } from '../../../../src/oci/store/layout-store.js';
+import { join } from 'node:path';
 
 describe('against docker-registry (anonymous)', () => {
   let reg: TestRegistry;
@@ -123,6 +126,31 @@ describe('against docker-registry (anonymous)', () => {
     } finally {
       await a.cleanup();
       await b.cleanup();
+    }
+  });
+
+  it('coracle push and pull commands round-trip through the registry', async () => {
+    const a = await tempStore();
+    try {
+      const img = await storeImage(a.store, [10_000, 2_000]);
+      await a.store.setRef(`${reg.host}/cli:1`, img.manifest);
+      const env = { DOCKER_CONFIG: join(a.dir, 'docker'), XDG_CONFIG_HOME: join(a.dir, 'xdg') };
+      const push = await runCli(['--cache', a.store.root, 'push', `${reg.host}/cli:1`, `${reg.host}/cli-copy:2`, '--chunk-size', '4096'], { env });
+      expect(push.stderr).not.toMatch(/coracle:/);
+      expect(push.exitCode).toBe(0);
+      expect(push.stdout).toBe(`pushed ${reg.host}/cli-copy:2 ${img.manifest.digest}`);
+      // The 10 000-byte layer went up in 4096-byte chunks (a mount from "cli" was tried first, but it was never pushed).
+      const patches = reg.accessLog().filter((e) => e.method === 'PATCH' && e.path.startsWith('/v2/cli-copy/'));
+      expect(patches.length).toBe(3);
+      const cacheB = join(a.dir, 'b');
+      const pull = await runCli(['--cache', cacheB, 'pull', `${reg.host}/cli-copy:2`], { env });
+      expect(pull.exitCode).toBe(0);
+      expect(pull.stdout).toBe(`pulled ${reg.host}/cli-copy:2 ${img.manifest.digest}`);
+      const b = await openStore(cacheB);
+      expect((await b.getRef(`${reg.host}/cli-copy:2`))?.digest).toBe(img.manifest.digest);
+      for (const l of img.layers) expect(await b.hasBlob(l.digest)).toBe(true);
+    } finally {
+      await a.cleanup();
     }
   });
 
