@@ -2,6 +2,7 @@ import { CoracleError, formatDiagnostic, type SourceDiagnostic } from '../errors
 import { imageConfigFields } from './convert.js';
 import { issuesToDiagnostics } from './messages.js';
 import { imageLabelSchema } from './schema.js';
+import { sortDiagnostics } from './parse.js';
 import { parseYaml } from './source.js';
 import type { ImageLabelConfig } from './types.js';
 
@@ -37,6 +38,6 @@ export function parseImageLabelConfig(text: string, imageName: string): ImageLab
       { file, line: 1, col: 1, message: `expected a JSON object, got ${Array.isArray(value) ? 'an array' : String(value)}`, severity: 'error' },
     ]);
   const r = imageLabelSchema.safeParse(value);
-  if (!r.success) throw new LabelConfigError(imageName, issuesToDiagnostics(src, value, r.error.issues, imageLabelSchema));
+  if (!r.success) throw new LabelConfigError(imageName, sortDiagnostics(issuesToDiagnostics(src, value, r.error.issues, imageLabelSchema)));
   return imageConfigFields(r.data);
 }
