@@ -18,3 +18,4 @@ export * from './oci/layout/index.js';
 export * from './oci/registry/index.js';
 export * from './oci/transfer/index.js';
 export * from './config/user-config.js';
+export * from './spec/index.js';
