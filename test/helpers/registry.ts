@@ -317,7 +317,8 @@ export async function skopeoInspectRaw(ref: string, creds?: string): Promise<str
   const args = ['inspect', '--raw', '--tls-verify=false'];
   if (creds) args.push('--creds', creds);
   args.push(ref);
-  const r = await execa('skopeo', args, { env: skopeoEnv() });
+  // the exact bytes: a manifest may end with a newline, which is part of its digest
+  const r = await execa('skopeo', args, { env: skopeoEnv(), stripFinalNewline: false });
   return r.stdout;
 }
 
@@ -326,7 +327,7 @@ export async function skopeoInspectConfig(ref: string, creds?: string): Promise<
   const args = ['inspect', '--config', '--raw', '--tls-verify=false'];
   if (creds) args.push('--creds', creds);
   args.push(ref);
-  const r = await execa('skopeo', args, { env: skopeoEnv() });
+  const r = await execa('skopeo', args, { env: skopeoEnv(), stripFinalNewline: false });
   return r.stdout;
 }
 
@@ -344,4 +345,28 @@ export async function skopeoPolicyArgs(): Promise<string[]> {
     await writeFile(policyPath, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
   }
   return ['--policy', policyPath];
+}
+
+/**
+ * GET/HEAD a registry API path directly, authenticated as the test user
+ * (Basic for htpasswd, a token from our token server for token mode), to
+ * check what the registry really holds without going through coracle.
+ */
+export async function registryFetch(
+  reg: TestRegistry,
+  path: string,
+  o: { method?: string; repository?: string; accept?: string } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {};
+  if (o.accept) headers.Accept = o.accept;
+  const basic = 'Basic ' + Buffer.from(`${reg.username}:${reg.password}`).toString('base64');
+  if (reg.auth === 'htpasswd') headers.Authorization = basic;
+  if (reg.auth === 'token' && reg.tokenServer) {
+    const u = new URL(reg.tokenServer.realm);
+    u.searchParams.set('service', 'coracle-test-registry');
+    if (o.repository) u.searchParams.set('scope', `repository:${o.repository}:pull`);
+    const t = (await (await fetch(u, { headers: { Authorization: basic } })).json()) as { token: string };
+    headers.Authorization = `Bearer ${t.token}`;
+  }
+  return fetch(`${reg.url}${path}`, { method: o.method ?? 'GET', headers });
 }

@@ -111,7 +111,7 @@ describe('interop with skopeo', () => {
     const listing = await execa('tar', ['-tf', tarPath]);
     expect(listing.stdout).toMatch(/(^|\n)(\.\/)?oci-layout(\n|$)/);
     expect(listing.stdout).toMatch(/(^|\n)(\.\/)?index\.json(\n|$)/);
-    const r = await execa('skopeo', [...(await skopeoPolicyArgs()), 'inspect', '--raw', `oci-archive:${tarPath}`]);
+    const r = await execa('skopeo', [...(await skopeoPolicyArgs()), 'inspect', '--raw', `oci-archive:${tarPath}`], { stripFinalNewline: false });
     expect(sha256(r.stdout)).toBe(img.built.manifestDigest);
     const copy = await newDir('coracle-skopeo-out-');
     await skopeoCopy(`oci-archive:${tarPath}`, `oci:${copy}:fromtar`);
