@@ -100,6 +100,8 @@ export interface PackageDefinition {
   data: DefinitionData;
   /** Position of the value at a path (['files', 2, 'source']), or of the nearest parent. */
   locate(path: Array<string | number>): Loc;
+  /** Position of the key at the end of a path (for unknown keys). */
+  locateKey(path: Array<string | number>): Loc;
 }
 
 function toLoc(file: string, lc: LineCounter, offset: number): Loc {
@@ -107,14 +109,14 @@ function toLoc(file: string, lc: LineCounter, offset: number): Loc {
   return { file, line: p.line, col: p.col };
 }
 
-function nodeAt(doc: Document, path: Array<string | number>): Node | undefined {
+function nodeAt(doc: Document, path: Array<string | number>, atKey = false): Node | undefined {
   let cur: unknown = doc.contents;
   let best: Node | undefined = doc.contents ?? undefined;
-  for (const key of path) {
+  for (const [i, key] of path.entries()) {
     if (isMap(cur)) {
       const pair = cur.items.find((it) => (it.key as { value?: unknown } | null)?.value === key);
       if (!pair) break;
-      cur = pair.value;
+      cur = atKey && i === path.length - 1 ? pair.key : pair.value;
     } else if (isSeq(cur) && typeof key === 'number') {
       cur = cur.items[key];
     } else break;
@@ -136,14 +138,25 @@ export function parseDefinitionText(text: string, displayFile: string, dir: stri
     const n = nodeAt(doc, path);
     return n?.range ? toLoc(displayFile, lc, n.range[0]) : { file: displayFile, line: 1, col: 1 };
   };
+  const locateKey = (path: Array<string | number>): Loc => {
+    const n = nodeAt(doc, path, true);
+    return n?.range ? toLoc(displayFile, lc, n.range[0]) : locate(path.slice(0, -1));
+  };
   const raw = doc.toJS() ?? {};
   const r = schema.safeParse(raw);
   if (!r.success) {
     for (const issue of r.error.issues) {
       const path = issue.path.filter((k): k is string | number => typeof k !== 'symbol');
       let msg = issue.message;
-      if (issue.code === 'unrecognized_keys') msg = `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-      else if (path.length) msg = `${path.join('.')}: ${msg}`;
+      if (issue.code === 'unrecognized_keys') {
+        for (const k of issue.keys) {
+          const n = nodeAt(doc, [...path, k], true);
+          const at = n?.range ? toLoc(displayFile, lc, n.range[0]) : locate(path);
+          diags.push({ ...at, message: `unknown key "${k}"`, severity: 'error' });
+        }
+        continue;
+      }
+      if (path.length) msg = `${path.join('.')}: ${msg}`;
       diags.push({ ...locate(path), message: msg, severity: 'error' });
     }
     throw new DiagnosticsError(diags);
@@ -162,7 +175,7 @@ export function parseDefinitionText(text: string, displayFile: string, dir: stri
     diags.push({ ...locate([]), message: 'the definition adds nothing: give debian, files, rootfs or build', severity: 'error' });
   }
   if (diags.length) throw new DiagnosticsError(diags);
-  return { dir, file: resolve(dir, DEFINITION_FILE), displayFile, name: data.name ?? basename(dir), text, data, locate };
+  return { dir, file: resolve(dir, DEFINITION_FILE), displayFile, name: data.name ?? basename(dir), text, data, locate, locateKey };
 }
 
 /** Read images/NAME/build.yml (pass the folder or the file). */

@@ -19,7 +19,8 @@ const STRINGS = ['cwd', 'net', 'pid', 'ipc', 'uts', 'userns', 'hostname', 'rootf
 export function validateLabel(def: PackageDefinition): void {
   const label = def.data.label ?? {};
   const diags: SourceDiagnostic[] = [];
-  const err = (key: string, message: string) => diags.push({ ...def.locate(['label', key]), severity: 'error', message });
+  const err = (key: string, message: string) =>
+    diags.push({ ...(message.includes('unknown key') ? def.locateKey(['label', key]) : def.locate(['label', key])), severity: 'error', message });
   for (const [k, v] of Object.entries(label)) {
     if (!LABEL_KEYS.has(k)) err(k, `label: unknown key "${k}"`);
     else if (STRING_LISTS.includes(k) && !(Array.isArray(v) && v.every((x) => typeof x === 'string'))) err(k, `label.${k} must be a list of strings`);
