@@ -60,7 +60,7 @@ export type Compression = 'gzip' | 'zstd' | 'none';
 
 export interface SegmentOptions {
   compression: Compression;
-  /** gzip 1-9 (default 9), zstd 1-19 (default 19: windows stay within the kernel's 8 MiB limit). */
+  /** gzip 1-9 (default 6), zstd 1-19 (default 9; above 19 the window exceeds the kernel's 8 MiB limit). */
   level?: number;
   /** Directory holding cached segments (created if missing). */
   cacheDir: string;
