@@ -42,7 +42,7 @@ describe('coracle cloud-init validate', () => {
   it('says which file it cannot read', async () => {
     const r = await runCli(['cloud-init', 'validate', join(dir, 'missing.yaml')]);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toBe(`coracle: cannot read user-data ${join(dir, 'missing.yaml')}: no such file\n`);
+    expect(r.stderr).toBe(`coracle: cannot read user-data ${join(dir, 'missing.yaml')}: no such file`);
   });
 });
 
@@ -55,7 +55,7 @@ describe('coracle cloud-init seed', () => {
     const iso = join(dir, 'seed.iso');
     const r = await runCli(['cloud-init', 'seed', '--user-data', ud, '--meta-data', md, '-o', iso]);
     expect(r.exitCode).toBe(0);
-    expect(r.stdout).toBe(`wrote ${iso} (ISO9660 cidata, instance-id iid-cli)\n`);
+    expect(r.stdout).toBe(`wrote ${iso} (ISO9660 cidata, instance-id iid-cli)`);
     expect((await execa('isoinfo', ['-d', '-i', iso])).stdout).toMatch(/^Volume id: cidata$/m);
     const img = join(dir, 'seed.img');
     const v = await runCli(['cloud-init', 'seed', '--user-data', ud, '--vfat', '--state', join(dir, 'state'), '-o', img]);
@@ -70,7 +70,7 @@ describe('coracle cloud-init seed', () => {
     const out = join(dir, 'bad.iso');
     const r = await runCli(['cloud-init', 'seed', '--user-data', ud, '-o', out]);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toBe(`coracle: ${ud}:2:9: runcmd: expected a list, got a string "echo hi"\n`);
+    expect(r.stderr).toBe(`coracle: ${ud}:2:9: runcmd: expected a list, got a string "echo hi"`);
     expect((await readdir(dir)).some((f) => f.startsWith('bad.iso') || f.startsWith('.bad.iso'))).toBe(false);
   });
 });
