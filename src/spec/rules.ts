@@ -75,7 +75,6 @@ export function parseBind(bind: string): BindSpec | string {
   const [source, destination, opts] = parts as [string, string, string | undefined];
   if (source === '') return `invalid bind "${bind}": empty source`;
   if (destination === '') return `invalid bind "${bind}": empty destination`;
-  if (!destination.startsWith('/')) return `invalid bind "${bind}": destination "${destination}" is not an absolute path`;
   if (opts !== undefined && opts.split(',').some((o) => o === ''))
     return `invalid bind "${bind}": empty mount option`;
   return { source, destination, options: opts === undefined ? undefined : opts.split(',') };
@@ -85,7 +84,7 @@ export function parseBind(bind: string): BindSpec | string {
 export function tmpfsProblem(t: string): string | undefined {
   const parts = t.split(':');
   if (parts.length > 2) return `invalid tmpfs "${t}": too many ":" (expected DESTINATION[:OPTIONS])`;
-  if (!parts[0]!.startsWith('/')) return `invalid tmpfs "${t}": destination "${parts[0]}" is not an absolute path`;
+  if (parts[0] === '') return `invalid tmpfs "${t}": empty destination`;
   return undefined;
 }
 
@@ -140,5 +139,30 @@ export function containerNameProblem(name: string): string | undefined {
   if (name === '') return 'name must not be empty';
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name))
     return `invalid name "${name}": use letters, digits, ".", "_" and "-", starting with a letter or digit`;
+  return undefined;
+}
+
+/** Mount points LinuxKit fills in when a mount of these types names none. */
+export const DEFAULT_MOUNTPOINTS: Readonly<Record<string, string>> = {
+  proc: '/proc',
+  devpts: '/dev/pts',
+  sysfs: '/sys',
+  cgroup: '/sys/fs/cgroup',
+  mqueue: '/dev/mqueue',
+};
+
+/**
+ * A container `mounts` entry as LinuxKit completes it: a missing type comes
+ * from a special source (proc, sysfs ...) or is tmpfs for /dev; a missing
+ * destination from the type. What cannot be completed is an error.
+ */
+// Relative destinations are allowed: runc resolves them inside the rootfs, and LinuxKit's own tests use them.
+export function mountProblem(m: { type?: string; source?: string; destination?: string }): { message: string } | undefined {
+  let type = m.type ?? '';
+  if (type === '' && m.source !== undefined && ['mqueue', 'devpts', 'proc', 'sysfs', 'cgroup'].includes(m.source)) type = m.source;
+  if (type === '' && m.destination === '/dev') type = 'tmpfs';
+  if (type === '') return { message: `mount${m.destination ? ` at ${m.destination}` : ''} needs a "type"` };
+  const destination = m.destination || DEFAULT_MOUNTPOINTS[type];
+  if (!destination) return { message: `mount of type "${type}" needs a "destination"` };
   return undefined;
 }

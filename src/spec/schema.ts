@@ -3,6 +3,7 @@ import {
   capabilityListProblems,
   containerNameProblem,
   imageRefProblem,
+  mountProblem,
   namespaceProblem,
   parseBind,
   parseOctalMode,
@@ -55,6 +56,12 @@ export const mountSchema = z.strictObject({
   options: strings.optional(),
   uidmappings: z.array(idMapping).optional(),
   gidmappings: z.array(idMapping).optional(),
+});
+
+/** A container mount (not a runtime one): LinuxKit must be able to complete its type and destination. */
+const containerMount = mountSchema.superRefine((m, ctx) => {
+  const p = mountProblem(m);
+  if (p) ctx.addIssue({ code: 'custom', message: p.message });
 });
 
 const device = z
@@ -179,7 +186,7 @@ export const imageConfigShape = {
   capabilities: capabilities(true).optional(),
   'capabilities.add': capabilities(false).optional(),
   ambient: capabilities(true).optional(),
-  mounts: z.array(mountSchema).optional(),
+  mounts: z.array(containerMount).optional(),
   binds: checkedList((b) => {
     const r = parseBind(b);
     return typeof r === 'string' ? r : undefined;
