@@ -96,3 +96,20 @@ export async function writeSegment(entries: readonly InitrdEntry[], opts: Segmen
     throw e;
   }
 }
+
+/**
+ * The cached segment for a caller's content key, or undefined: lets a caller
+ * skip producing entries (unpacking images) when nothing changed.
+ */
+export async function cachedSegment(
+  key: string,
+  opts: Pick<SegmentOptions, 'compression' | 'level' | 'cacheDir' | 'dedupe' | 'name'>,
+): Promise<BuiltSegment | undefined> {
+  const compression = opts.compression;
+  const level = opts.level ?? DEFAULT_LEVEL[compression];
+  const k = segmentKey({ key }, { compression, level, dedupe: opts.dedupe ?? false });
+  const path = join(opts.cacheDir, `${k}.${EXT[compression]}`);
+  const size = await existingSize(path);
+  if (size === undefined || size === 0 || size % SEGMENT_ALIGN !== 0) return undefined;
+  return { name: opts.name ?? 'segment', path, key: k, compression, size, archiveSize: -1, entries: -1, cached: true };
+}

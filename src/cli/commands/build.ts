@@ -1,5 +1,63 @@
 import type { Command } from 'commander';
+import { build } from '../../build/assemble.js';
+import { CoracleError } from '../../errors.js';
+import type { Compression } from '../../initrd/types.js';
+import { openStore } from '../../oci/store/layout-store.js';
+import { OUTPUT_FORMATS, type OutputFormat } from '../../outputs/index.js';
+import { createReporter } from '../../progress/reporter.js';
+import { storeRootFrom } from '../options.js';
+import { accessOptions, registryAccess } from './registry.js';
+
+const COMPRESSIONS: readonly Compression[] = ['zstd', 'gzip', 'none'];
 
 export function registerBuildCommands(program: Command): void {
-  void program;
+  accessOptions(
+    program
+      .command('build')
+      .description('assemble a bootable system from one or more YAML specs (several specs merge in order)')
+      .argument('<spec...>', 'system spec files')
+      .option('-o, --dir <dir>', 'output folder', '.')
+      .option('--name <name>', 'output base name (default: the first spec file name without .yml)')
+      .option('--format <format>', `output format: ${OUTPUT_FORMATS.join(', ')}`, 'kernel+initrd')
+      .option('--platform <os/arch[/variant]>', 'platform of the images (default: this machine)')
+      .option('--pull', 'ask registries for every image, even those in the local store')
+      .option('--compression <kind>', `initrd segment compression: ${COMPRESSIONS.join(', ')}`, 'zstd')
+      .option('--level <n>', 'compression level (gzip 1-9, zstd 1-19)'),
+    true,
+  ).action(
+    async (
+      specs: string[],
+      opts: { dir: string; name?: string; format: string; platform?: string; pull?: boolean; compression: string; level?: string; mirror?: string[]; insecure?: boolean },
+      cmd: Command,
+    ) => {
+      if (!OUTPUT_FORMATS.includes(opts.format as OutputFormat))
+        throw new CoracleError(`--format: "${opts.format}" is not one of ${OUTPUT_FORMATS.join(', ')}`);
+      if (!COMPRESSIONS.includes(opts.compression as Compression))
+        throw new CoracleError(`--compression: "${opts.compression}" is not one of ${COMPRESSIONS.join(', ')}`);
+      let level: number | undefined;
+      if (opts.level !== undefined) {
+        level = Number(opts.level);
+        if (!Number.isInteger(level)) throw new CoracleError(`--level: expected a whole number, got "${opts.level}"`);
+      }
+      const store = await openStore(storeRootFrom(cmd));
+      const reporter = createReporter();
+      const started = Date.now();
+      const r = await build({
+        specFiles: specs,
+        store,
+        outDir: opts.dir,
+        format: opts.format as OutputFormat,
+        compression: opts.compression as Compression,
+        reporter,
+        ...(await registryAccess(opts)),
+        ...(opts.name !== undefined ? { name: opts.name } : {}),
+        ...(opts.platform !== undefined ? { platform: opts.platform } : {}),
+        ...(opts.pull ? { pull: true } : {}),
+        ...(level !== undefined ? { level } : {}),
+      });
+      const cached = r.segments.filter((s) => s.cached).length;
+      reporter.info(`built ${r.name} in ${((Date.now() - started) / 1000).toFixed(1)} s (${r.segments.length} segments, ${cached} cached)`);
+      for (const o of r.outputs) process.stdout.write(`${o}\n`);
+    },
+  );
 }

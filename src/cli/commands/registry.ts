@@ -17,7 +17,7 @@ interface AccessFlags {
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Mirrors and insecure registries from the flags and the user config file. */
-async function registryAccess(flags: AccessFlags): Promise<Pick<RegistryAccessOptions, 'mirrors' | 'insecure'>> {
+export async function registryAccess(flags: AccessFlags): Promise<Pick<RegistryAccessOptions, 'mirrors' | 'insecure'>> {
   const cli = (flags.mirror ?? []).map(parseMirrorOption);
   const config = await loadUserConfig();
   return {
@@ -26,7 +26,7 @@ async function registryAccess(flags: AccessFlags): Promise<Pick<RegistryAccessOp
   };
 }
 
-function accessOptions(cmd: Command, withMirrors: boolean): Command {
+export function accessOptions(cmd: Command, withMirrors: boolean): Command {
   if (withMirrors) {
     cmd.option('--mirror <registry=url>', 'try this mirror for a registry first (repeatable), e.g. docker.io=http://127.0.0.1:5000', collect, []);
   }

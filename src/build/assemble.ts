@@ -1,0 +1,193 @@
+/**
+ * `coracle build`: a spec flows through a short pipeline —
+ *   load + validate -> resolve images -> plan components -> segments -> outputs
+ * Each component (an init image, the kernel modules, a container bundle, a
+ * volume, the files) becomes one cached initrd segment keyed by what it
+ * holds, so a rebuild where nothing changed only concatenates cached
+ * segments, and a changed file recompresses one small segment.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { CoracleError } from '../errors.js';
+import { cachedSegment, writeSegment, type BuiltSegment, type Compression, type InitrdEntry } from '../initrd/index.js';
+import { FsTree, dirChain } from '../initrd/tree.js';
+import { parsePlatform, hostPlatform } from '../oci/platform.js';
+import type { LayoutStore } from '../oci/store/layout-store.js';
+import type { RegistryAccessOptions } from '../oci/transfer/index.js';
+import type { Platform } from '../oci/types.js';
+import { silentReporter, type Reporter } from '../progress/reporter.js';
+import { allocateIds } from '../runtime/ids.js';
+import { loadSpecs } from '../spec/index.js';
+import type { SystemSpec } from '../spec/types.js';
+import { containerEntries, planContainers, VOLUMES_DIR } from './containers.js';
+import { filesEntries } from './files.js';
+import { resolveImages, specImages, type ResolvedBuildImage } from './images.js';
+import { kernelParts, modulesEntries, type KernelParts } from './kernel.js';
+import { writeOutputs, type OutputFormat, type OutputSet } from '../outputs/index.js';
+import { unpackImage } from './unpack.js';
+
+export interface BuildOptions extends Pick<RegistryAccessOptions, 'mirrors' | 'insecure'> {
+  specFiles: string[];
+  store: LayoutStore;
+  outDir: string;
+  /** Output base name; default the first spec file's name without .yml. */
+  name?: string;
+  format?: OutputFormat;
+  platform?: string;
+  /** Ask registries even for images the store holds. */
+  pull?: boolean;
+  compression?: Compression;
+  level?: number;
+  reporter?: Reporter;
+}
+
+export interface BuildResult {
+  name: string;
+  spec: SystemSpec;
+  outputs: string[];
+  segments: BuiltSegment[];
+}
+
+/** One initrd segment to be: a content key known up front, entries made only on a cache miss. */
+interface Component {
+  name: string;
+  /** Caller's content key; undefined lets the writer hash the entries. */
+  key?: string;
+  dedupe?: boolean;
+  entries: () => Promise<InitrdEntry[]>;
+}
+
+export function defaultBuildName(specFile: string): string {
+  const b = basename(specFile);
+  const ext = extname(b);
+  return ext === '.yml' || ext === '.yaml' ? b.slice(0, -ext.length) : b;
+}
+
+function sha(parts: unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+export async function build(opts: BuildOptions): Promise<BuildResult> {
+  const reporter = opts.reporter ?? silentReporter;
+  if (opts.specFiles.length === 0) throw new CoracleError('build: no spec file given');
+  const name = opts.name ?? defaultBuildName(opts.specFiles[0]!);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new CoracleError(`build: invalid output name "${name}"`);
+  const format = opts.format ?? 'kernel+initrd';
+  const compression = opts.compression ?? 'zstd';
+  const platform: Platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
+  const store = opts.store;
+  const cacheRoot = join(store.root, 'build-cache');
+  const segCache = join(cacheRoot, 'segments');
+
+  // 1. the spec
+  const { spec, warnings } = await loadSpecs(opts.specFiles);
+  for (const w of warnings) reporter.warn(`${w.file}:${w.line}:${w.col}: ${w.message}`);
+  if (format === 'kernel+initrd' && !spec.kernel?.image) throw new CoracleError(`${opts.specFiles[0]}: the kernel+initrd format needs a kernel image (kernel: image: ...)`);
+
+  // 2. images
+  const images = await resolveImages(store, specImages(spec), {
+    platform,
+    reporter,
+    ...(opts.pull ? { pull: true } : {}),
+    ...(opts.mirrors ? { mirrors: opts.mirrors } : {}),
+    ...(opts.insecure !== undefined ? { insecure: opts.insecure } : {}),
+  });
+  const img = (ref: string): ResolvedBuildImage => images.get(ref)!;
+  const trees = new Map<string, Promise<FsTree>>();
+  const loadTree = (i: ResolvedBuildImage): Promise<FsTree> => {
+    let t = trees.get(i.descriptor.digest);
+    if (!t) {
+      t = unpackImage(store, { name: i.reference, manifest: i.manifest, config: i.config });
+      trees.set(i.descriptor.digest, t);
+    }
+    return t;
+  };
+
+  // 3. components
+  const ids = allocateIds(spec);
+  const components: Component[] = [];
+  const initDirs = new Set<string>();
+  for (const [i, ref] of spec.init.entries()) {
+    const image = img(ref);
+    for (const d of await dirListing(cacheRoot, image, loadTree)) initDirs.add(d);
+    components.push({ name: `init/${i}`, key: sha(['coracle-init/1', image.descriptor.digest]), entries: async () => (await loadTree(image)).entries() });
+  }
+  let kernel: KernelParts | undefined;
+  if (spec.kernel?.image) {
+    kernel = await kernelParts(store, img(spec.kernel.image), spec.kernel, join(cacheRoot, 'kernel'));
+    const k = kernel;
+    if (k.modulesTar !== undefined)
+      components.push({ name: 'modules', key: k.modulesKey!, entries: () => modulesEntries(k.modulesTar!, `kernel image ${spec.kernel!.image} modules`) });
+  }
+  for (const plan of await planContainers({ spec, images, ids, loadTree })) {
+    components.push({
+      name: plan.bundle.replace(/^containers\//, ''),
+      key: plan.key,
+      entries: async () => containerEntries(plan, plan.unpackDir !== undefined ? await loadTree(plan.image) : undefined),
+    });
+  }
+  for (const v of spec.volumes) {
+    const dir = `${VOLUMES_DIR}/${v.name}`;
+    const image = v.image ? img(v.image) : undefined;
+    components.push({
+      name: `volumes/${v.name}`,
+      key: sha(['coracle-volume/1', dir, image?.descriptor.digest ?? null]),
+      entries: async () => [...dirChain(dir), ...(image ? (await loadTree(image)).entries({ prefix: dir }) : [])],
+    });
+  }
+  const files = await filesEntries({ spec, ids, existingDirs: initDirs });
+  if (files.length > 0) components.push({ name: 'files', entries: async () => files });
+
+  // 4. segments
+  const segments: BuiltSegment[] = [];
+  const segOpts = { compression, cacheDir: segCache, ...(opts.level !== undefined ? { level: opts.level } : {}) };
+  for (const c of components) {
+    const hit = c.key !== undefined ? await cachedSegment(c.key, { ...segOpts, name: c.name, dedupe: c.dedupe ?? false }) : undefined;
+    if (hit) {
+      segments.push(hit);
+      continue;
+    }
+    const task = reporter.task(`segment ${c.name}`);
+    try {
+      const s = await writeSegment(await c.entries(), { ...segOpts, name: c.name, ...(c.key !== undefined ? { key: c.key } : {}), dedupe: c.dedupe ?? false });
+      task.done(s.cached ? 'cached' : `${s.entries} entries, ${(s.size / 1048576).toFixed(1)} MiB`);
+      segments.push(s);
+    } catch (e) {
+      task.fail();
+      throw e;
+    }
+  }
+
+  // 5. outputs, all or nothing
+  const set: OutputSet = {
+    name,
+    cmdline: spec.kernel?.cmdline ?? '',
+    segments,
+    ...(kernel ? { kernel: kernel.kernel } : {}),
+    ...(kernel?.vmlinux ? { vmlinux: kernel.vmlinux } : {}),
+    ...(kernel?.ucode ? { ucode: kernel.ucode } : {}),
+  };
+  const outputs = await writeOutputs(opts.outDir, format, set);
+  return { name, spec, outputs, segments };
+}
+
+/**
+ * The directories an init image creates (so `files:` leaves their metadata
+ * alone), cached per image digest so warm builds need not unpack the image.
+ */
+async function dirListing(cacheRoot: string, image: ResolvedBuildImage, loadTree: (i: ResolvedBuildImage) => Promise<FsTree>): Promise<string[]> {
+  const dir = join(cacheRoot, 'listings');
+  const file = join(dir, `${image.descriptor.digest.replace(':', '-')}.json`);
+  const cached = await readFile(file, 'utf8').then(
+    (s) => JSON.parse(s) as string[],
+    () => undefined,
+  );
+  if (cached) return cached;
+  const dirs = (await loadTree(image)).entries().filter((e) => e.type === 'dir').map((e) => e.path);
+  await mkdir(dir, { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, JSON.stringify(dirs));
+  await rename(tmp, file);
+  return dirs;
+}

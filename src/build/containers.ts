@@ -1,0 +1,117 @@
+/**
+ * One bundle per onboot, onshutdown and service entry, laid out as the guest
+ * init expects: `containers/onboot/NNN-name/`, `containers/onshutdown/NNN-name/`,
+ * `containers/services/name/`, each holding config.json (OCI runtime spec,
+ * absolute root.path), runtime.json (LinuxKit's runtime key) and the image's
+ * files. An image used by several containers is unpacked once; the others
+ * mount the first one's copy.
+ */
+import { createHash } from 'node:crypto';
+import { CoracleError } from '../errors.js';
+import { dirChain } from '../initrd/tree.js';
+import type { FsTree } from '../initrd/tree.js';
+import type { InitrdEntry } from '../initrd/types.js';
+import { LINUXKIT_CONFIG_LABEL } from '../oci/types.js';
+import { generateRuntimeConfig, stableJson, type IdMap } from '../runtime/index.js';
+import type { Mount } from '../runtime/types.js';
+import { parseImageLabelConfig } from '../spec/label.js';
+import type { ImageEntry, SystemSpec } from '../spec/types.js';
+import type { ResolvedBuildImage } from './images.js';
+import { imageUserResolver } from './passwd.js';
+
+export type Section = 'onboot' | 'onshutdown' | 'services';
+
+/** Where LinuxKit puts volumes in the booted system; binds name them by volume name. */
+export const VOLUMES_DIR = 'containers/volumes';
+
+export interface ContainerPlan {
+  section: Section;
+  entry: ImageEntry;
+  /** Path of the bundle inside the initrd, without a leading slash. */
+  bundle: string;
+  image: ResolvedBuildImage;
+  configJson: string;
+  runtimeJson: string;
+  /** Directory of the bundle holding the image's files; undefined when another bundle holds them. */
+  unpackDir?: string;
+  mountpoints: string[];
+  /** Content key of the segment: changes whenever any byte of it would. */
+  key: string;
+}
+
+function bundlePath(section: Section, index: number, name: string): string {
+  if (section === 'services') return `containers/services/${name}`;
+  return `containers/${section}/${String(index).padStart(3, '0')}-${name}`;
+}
+
+/** Bind sources that name a declared volume point at the volume's folder. */
+function volumeSources(mounts: Mount[] | undefined, volumes: ReadonlySet<string>): void {
+  for (const m of mounts ?? []) {
+    if (m.source !== undefined && !m.source.startsWith('/') && volumes.has(m.source) && (m.type === 'bind' || m.type === undefined))
+      m.source = `/${VOLUMES_DIR}/${m.source}`;
+  }
+}
+
+export interface PlanInput {
+  spec: SystemSpec;
+  images: ReadonlyMap<string, ResolvedBuildImage>;
+  ids: IdMap;
+  /** Unpacked trees, for images whose config names a user that must be looked up in /etc/passwd. */
+  loadTree: (image: ResolvedBuildImage) => Promise<FsTree>;
+}
+
+export async function planContainers(input: PlanInput): Promise<ContainerPlan[]> {
+  const plans: ContainerPlan[] = [];
+  const holder = new Map<string, string>(); // manifest digest -> absolute path of the unpacked copy
+  const volumes = new Set(input.spec.volumes.map((v) => v.name));
+  for (const section of ['onboot', 'onshutdown', 'services'] as const) {
+    for (const [i, entry] of input.spec[section].entries()) {
+      const image = input.images.get(entry.image);
+      if (image === undefined) throw new CoracleError(`internal: image ${entry.image} was not resolved`);
+      const bundle = bundlePath(section, i, entry.name);
+      const labelText = image.config.config?.Labels?.[LINUXKIT_CONFIG_LABEL];
+      const label = labelText !== undefined ? parseImageLabelConfig(labelText, image.reference) : undefined;
+      const user = image.config.config?.User ?? '';
+      const resolveImageUser = /[^\d:]/.test(user) ? imageUserResolver(await input.loadTree(image)) : undefined;
+      const shared = holder.get(image.descriptor.digest);
+      const gen = generateRuntimeConfig({
+        entry,
+        ...(label !== undefined ? { label } : {}),
+        ...(image.config.config !== undefined ? { image: image.config.config } : {}),
+        bundleDir: `/${bundle}`,
+        ids: input.ids,
+        ...(shared !== undefined ? { imageRoot: shared } : {}),
+        ...(resolveImageUser !== undefined ? { resolveImageUser } : {}),
+      });
+      volumeSources(gen.config.mounts, volumes);
+      volumeSources(gen.runtime.mounts, volumes);
+      if (shared === undefined) holder.set(image.descriptor.digest, `/${bundle}/${gen.unpackDir}`);
+      const configJson = stableJson(gen.config) + '\n';
+      const runtimeJson = stableJson(gen.runtime) + '\n';
+      const unpackDir = shared === undefined ? gen.unpackDir : undefined;
+      const key = createHash('sha256')
+        .update(JSON.stringify(['coracle-container/1', bundle, image.descriptor.digest, unpackDir ?? null, gen.mountpoints, configJson, runtimeJson]))
+        .digest('hex');
+      plans.push({ section, entry, bundle, image, configJson, runtimeJson, mountpoints: gen.mountpoints, key, ...(unpackDir !== undefined ? { unpackDir } : {}) });
+    }
+  }
+  return plans;
+}
+
+const DIR = { mode: 0o755, uid: 0, gid: 0 };
+
+/** The entries of one bundle; `tree` is the image's unpacked files when this bundle holds them. */
+export function containerEntries(plan: ContainerPlan, tree: FsTree | undefined): InitrdEntry[] {
+  const out: InitrdEntry[] = dirChain(plan.bundle, DIR);
+  out.push({ path: `${plan.bundle}/config.json`, type: 'file', mode: 0o644, uid: 0, gid: 0, data: { kind: 'buffer', data: Buffer.from(plan.configJson) } });
+  out.push({ path: `${plan.bundle}/runtime.json`, type: 'file', mode: 0o644, uid: 0, gid: 0, data: { kind: 'buffer', data: Buffer.from(plan.runtimeJson) } });
+  const dirs = new Set(plan.mountpoints);
+  if (plan.unpackDir !== undefined) dirs.add(plan.unpackDir);
+  for (const d of [...dirs].sort()) out.push({ path: `${plan.bundle}/${d}`, type: 'dir', ...DIR });
+  if (plan.unpackDir !== undefined) {
+    if (tree === undefined) throw new Error(`internal: ${plan.bundle} holds its image but no tree was given`);
+    out.push(...tree.entries({ prefix: `${plan.bundle}/${plan.unpackDir}` }));
+  }
+  // config.json etc. sort after the directories they live in; keep parents first overall.
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}

@@ -1,0 +1,114 @@
+/**
+ * The spec's `files:` section as initrd entries, with LinuxKit's rules:
+ * files default to 0600 and directories to 0700; missing parent directories
+ * are created with the entry's mode plus the matching execute bits and its
+ * owner; `source` is read from the host (relative to the spec file's
+ * folder, `~/` to the home directory), and an `optional` source that cannot
+ * be read is skipped; `metadata: yaml|json` writes the build's own spec.
+ */
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { stringify as yamlStringify } from 'yaml';
+import { CoracleError } from '../errors.js';
+import type { InitrdEntry } from '../initrd/types.js';
+import { resolveId, type IdMap } from '../runtime/ids.js';
+import type { FileEntry, SystemSpec } from '../spec/types.js';
+
+const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
+
+/** LinuxKit gives implicit parents the file's mode with an execute bit wherever a class may read or write. */
+export function parentDirMode(mode: number): number {
+  let m = mode & 0o7777;
+  if (m & 0o700) m |= 0o100;
+  if (m & 0o070) m |= 0o010;
+  if (m & 0o007) m |= 0o001;
+  return m;
+}
+
+function where(f: FileEntry): string {
+  return `${f.loc.file}:${f.loc.line}:${f.loc.col}: files: ${f.path}`;
+}
+
+function hostPath(source: string, specFile: string): string {
+  if (source.startsWith('~/')) return resolve(homedir(), source.slice(2));
+  return isAbsolute(source) ? source : resolve(dirname(specFile), source);
+}
+
+/** The spec as `metadata:` renders it: plain data, without our source locations. */
+export function specMetadata(spec: SystemSpec, format: 'yaml' | 'json'): string {
+  const strip = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(strip);
+    if (v !== null && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) {
+        if (k === 'loc' || k === 'fieldLocs' || k === 'initLocs' || x === undefined) continue;
+        out[k] = strip(x);
+      }
+      return out;
+    }
+    return v;
+  };
+  const data = strip(spec);
+  return format === 'json' ? `${JSON.stringify(data, null, 4)}\n` : yamlStringify(data);
+}
+
+export interface FilesInput {
+  spec: SystemSpec;
+  ids: IdMap;
+  /** Directories that exist already (from the init images): their metadata is left alone. */
+  existingDirs: ReadonlySet<string>;
+  /** Reads a host file; injectable for tests. */
+  read?: (path: string) => Promise<Buffer>;
+}
+
+/** Entries for every `files:` item, parents first, in spec order. */
+export async function filesEntries(input: FilesInput): Promise<InitrdEntry[]> {
+  const read = input.read ?? ((p: string) => readFile(p));
+  const out = new Map<string, InitrdEntry>();
+  for (const f of input.spec.files) {
+    const path = f.path.replace(/^\/+/, '').replace(/\/+$/, '');
+    if (path === '' || path.split('/').some((c) => c === '..' || c === '.')) throw new CoracleError(`${where(f)}: path must name a place inside the image`);
+    const id = (v: FileEntry['uid'], key: string): number => {
+      const n = resolveId(v, input.ids);
+      if (n === undefined) throw new CoracleError(`${where(f)}: ${key} ${String(v)} is neither a number nor the name of a container`);
+      return n;
+    };
+    const uid = id(f.uid, 'uid');
+    const gid = id(f.gid, 'gid');
+    const mode = f.mode ?? (f.directory ? DIR_MODE : FILE_MODE);
+
+    let data: Buffer | undefined;
+    if (!f.directory && f.symlink === undefined) {
+      if (f.contents !== undefined) data = Buffer.from(f.contents, 'utf8');
+      else if (f.source !== undefined) {
+        const p = hostPath(f.source, f.loc.file);
+        try {
+          data = await read(p);
+        } catch (e) {
+          if (f.optional) continue;
+          const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message;
+          throw new CoracleError(`${where(f)}: source ${p} ${why}`);
+        }
+      } else if (f.metadata !== undefined) data = Buffer.from(specMetadata(input.spec, f.metadata), 'utf8');
+      else throw new CoracleError(`${where(f)}: no contents, source, metadata, directory or symlink`);
+    }
+
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (out.has(dir) || input.existingDirs.has(dir)) continue;
+      out.set(dir, { path: dir, type: 'dir', mode: parentDirMode(mode), uid, gid });
+    }
+    const base = { path, mode, uid, gid };
+    const prev = out.get(path);
+    if (prev !== undefined && prev.type === 'dir' && !f.directory)
+      throw new CoracleError(`${where(f)}: an earlier entry made ${path} a directory`);
+    if (f.directory) out.set(path, { ...base, type: 'dir' });
+    else if (f.symlink !== undefined) out.set(path, { ...base, type: 'symlink', linkTarget: f.symlink });
+    else out.set(path, { ...base, type: 'file', data: { kind: 'buffer', data: data ?? Buffer.alloc(0) } });
+  }
+  // Parents before children: sorted paths give that, and the same order every build.
+  return [...out.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}

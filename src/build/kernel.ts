@@ -1,0 +1,111 @@
+/**
+ * The kernel image's parts, LinuxKit's layout: the boot binary (`kernel`,
+ * or `binary:`), the modules tarball (`kernel.tar`, or `tar:`; `none` or ''
+ * for none), optional microcode (`ucode:`) and, when the image has it, the
+ * uncompressed `vmlinux` QEMU boots directly through PVH. Extracted parts are
+ * cached under the kernel image's digest so a rebuild does not unpack it again.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { CoracleError } from '../errors.js';
+import { FsTree } from '../initrd/tree.js';
+import type { InitrdEntry } from '../initrd/types.js';
+import type { KernelSpec } from '../spec/types.js';
+import { readTar } from '../tar/index.js';
+import type { ResolvedBuildImage } from './images.js';
+import { unpackImage, type UnpackSource } from './unpack.js';
+
+export interface KernelParts {
+  /** Host paths of the cached parts. */
+  kernel: string;
+  vmlinux?: string;
+  ucode?: string;
+  /** Modules tarball (cached file) or undefined for `tar: none`. */
+  modulesTar?: string;
+  /** Content key of the modules segment. */
+  modulesKey?: string;
+}
+
+function partNames(k: KernelSpec): { binary: string; tar: string | undefined; ucode: string | undefined } {
+  const tar = k.tar === undefined ? 'kernel.tar' : k.tar === '' || k.tar === 'none' ? undefined : k.tar;
+  return { binary: k.binary || 'kernel', tar, ucode: k.ucode || undefined };
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+function fileBytes(tree: FsTree, path: string): Buffer | undefined {
+  const e = tree.get(path);
+  if (e === undefined) return undefined;
+  if (e.type === 'hardlink') return fileBytes(tree, e.linkTarget!);
+  if (e.type !== 'file' || e.data?.kind !== 'buffer') return undefined;
+  return Buffer.from(e.data.data);
+}
+
+/** Extract (or find cached) the kernel parts of `image`. */
+export async function kernelParts(source: UnpackSource, image: ResolvedBuildImage, spec: KernelSpec, cacheDir: string): Promise<KernelParts> {
+  const names = partNames(spec);
+  const dir = join(cacheDir, image.descriptor.digest.replace(':', '-'));
+  const want = { kernel: join(dir, 'kernel'), vmlinux: join(dir, 'vmlinux'), ucode: join(dir, 'ucode'), tar: join(dir, 'modules.tar'), done: join(dir, 'done.json') };
+  const key = JSON.stringify(names);
+  const done = await readFile(want.done, 'utf8').catch(() => undefined);
+  if (done === undefined || JSON.parse(done).key !== key) {
+    const tree = await unpackImage(source, { name: image.reference, manifest: image.manifest, config: image.config });
+    const kernel = fileBytes(tree, names.binary);
+    if (kernel === undefined) throw new CoracleError(`kernel image ${image.reference} has no file /${names.binary}`);
+    const tmp = `${dir}.tmp-${process.pid}`;
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    await writeFile(join(tmp, 'kernel'), kernel);
+    const vmlinux = fileBytes(tree, 'vmlinux');
+    if (vmlinux) await writeFile(join(tmp, 'vmlinux'), vmlinux);
+    if (names.tar !== undefined) {
+      const t = fileBytes(tree, names.tar);
+      if (t === undefined) throw new CoracleError(`kernel image ${image.reference} has no file /${names.tar} (set "tar: none" if it has no modules)`);
+      await writeFile(join(tmp, 'modules.tar'), t);
+    }
+    if (names.ucode !== undefined) {
+      const u = fileBytes(tree, names.ucode);
+      if (u === undefined) throw new CoracleError(`kernel image ${image.reference} has no file /${names.ucode}`);
+      // Early microcode is an uncompressed cpio that must come first; pad it
+      // so the next segment starts on a 512-byte boundary like every other.
+      const pad = (512 - (u.length % 512)) % 512;
+      await writeFile(join(tmp, 'ucode'), Buffer.concat([u, Buffer.alloc(pad)]));
+    }
+    await writeFile(join(tmp, 'done.json'), JSON.stringify({ key }));
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(cacheDir, { recursive: true });
+    await rename(tmp, dir);
+  }
+  const parts: KernelParts = { kernel: want.kernel };
+  if (await exists(want.vmlinux)) parts.vmlinux = want.vmlinux;
+  if (await exists(want.ucode)) parts.ucode = want.ucode;
+  if (names.tar !== undefined) {
+    parts.modulesTar = want.tar;
+    parts.modulesKey = createHash('sha256').update(JSON.stringify(['coracle-modules/1', image.descriptor.digest, names.tar])).digest('hex');
+  }
+  return parts;
+}
+
+/** The modules tarball as initrd entries (it unpacks at the root: lib/modules/VERSION/...). */
+export async function modulesEntries(tarPath: string, what: string): Promise<InitrdEntry[]> {
+  const tree = new FsTree();
+  const data = await readFile(tarPath);
+  for await (const e of readTar(Readable.from([data]), { name: what })) {
+    const path = e.path.replace(/^(\.\/)+/, '').replace(/^\/+/, '').replace(/\/+$/, '');
+    if (path === '' || path === '.') continue;
+    if (path.split('/').includes('..')) throw new CoracleError(`${what}: entry "${e.path}" has a ".." component`);
+    const meta = { path, mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: Math.floor(e.mtime) };
+    if (e.type === 'directory') tree.set({ ...meta, type: 'dir' });
+    else if (e.type === 'file') tree.set({ ...meta, type: 'file', data: { kind: 'buffer', data: await e.buffer() } });
+    else if (e.type === 'symlink') tree.set({ ...meta, type: 'symlink', linkTarget: e.linkpath });
+    else if (e.type === 'hardlink') tree.set({ ...meta, type: 'hardlink', linkTarget: e.linkpath.replace(/^(\.\/)+/, '').replace(/^\/+/, '') });
+  }
+  return tree.entries();
+}

@@ -1,0 +1,176 @@
+/**
+ * Apply an image's layers, in order, to an in-memory FsTree: OCI whiteouts
+ * (`.wh.NAME`) and opaque directories (`.wh..wh..opq`) hide what lower layers
+ * put there; an entry that would land outside the image — a `..` path, a
+ * path through an absolute or escaping symlink, a hardlink to outside — is
+ * refused with an error naming the image, the layer and the entry.
+ */
+import { finished } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { CoracleError } from '../errors.js';
+import { FsTree } from '../initrd/tree.js';
+import type { InitrdEntry } from '../initrd/types.js';
+import { openLayerTar } from '../oci/layer.js';
+import type { Descriptor, Digest, ImageConfig, ImageManifest } from '../oci/types.js';
+import { readTar, type TarEntry } from '../tar/index.js';
+
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+/** Symlinks followed while resolving one path before we call it a loop. */
+const MAX_LINKS = 40;
+
+export interface UnpackSource {
+  /** Opens a stored blob, verifying it against its digest. */
+  openBlob(digest: Digest): Readable;
+}
+
+export interface ImageToUnpack {
+  /** Names the image in errors (its reference). */
+  name: string;
+  manifest: ImageManifest;
+  config: ImageConfig;
+}
+
+/** A layer entry after path checks: what it does to the tree. */
+type Change =
+  | { kind: 'whiteout'; path: string }
+  | { kind: 'opaque'; dir: string }
+  | { kind: 'entry'; entry: InitrdEntry };
+
+function fail(image: string, layer: string, entry: string, why: string): never {
+  throw new CoracleError(`image ${image}: ${layer}: entry "${entry}" ${why}`);
+}
+
+/** Split a stored tar path into clean components, refusing any `..` (it could climb out of the image). */
+function components(image: string, layer: string, raw: string): string[] {
+  const parts: string[] = [];
+  for (const c of raw.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..') fail(image, layer, raw, 'has a ".." component: it would land outside the image');
+    parts.push(c);
+  }
+  return parts;
+}
+
+/**
+ * Where a path really lands in the tree: parent components that are
+ * symlinks are followed while they stay inside the image (relative targets);
+ * an absolute target or one climbing above the root is refused, since the
+ * entry would be written somewhere the image does not own.
+ */
+function resolveParents(tree: FsTree, image: string, layer: string, raw: string, parts: string[]): string[] {
+  const out: string[] = [];
+  const queue = parts.slice(0, -1);
+  let followed = 0;
+  while (queue.length > 0) {
+    const c = queue.shift()!;
+    const here = [...out, c];
+    const e = tree.get(here.join('/'));
+    if (e?.type === 'symlink') {
+      const target = e.linkTarget ?? '';
+      if (++followed > MAX_LINKS) fail(image, layer, raw, 'goes through too many symlinks');
+      if (target.startsWith('/'))
+        fail(image, layer, raw, `goes through symlink ${here.join('/')} -> ${target}, an absolute link: it would land outside the image`);
+      const next = [...out];
+      for (const t of target.split('/')) {
+        if (t === '' || t === '.') continue;
+        if (t === '..') {
+          if (next.length === 0)
+            fail(image, layer, raw, `goes through symlink ${here.join('/')} -> ${target}, which escapes the image root`);
+          next.pop();
+        } else next.push(t);
+      }
+      out.length = 0;
+      // re-resolve the link target's own components (they may be links too)
+      queue.unshift(...next);
+      continue;
+    }
+    out.push(c);
+  }
+  return [...out, parts[parts.length - 1]!];
+}
+
+function toChange(tree: FsTree, image: string, layer: string, h: TarEntry, data: Buffer | undefined): Change | undefined {
+  const parts = components(image, layer, h.path);
+  if (parts.length === 0) return undefined; // the root itself
+  const base = parts[parts.length - 1]!;
+  const resolved = resolveParents(tree, image, layer, h.path, parts);
+  const path = resolved.join('/');
+  if (base === OPAQUE) return { kind: 'opaque', dir: resolved.slice(0, -1).join('/') };
+  if (base.startsWith(WHITEOUT)) return { kind: 'whiteout', path: [...resolved.slice(0, -1), base.slice(WHITEOUT.length)].join('/') };
+  const meta = { path, mode: h.mode & 0o7777, uid: h.uid, gid: h.gid, mtime: Math.floor(h.mtime) };
+  switch (h.type) {
+    case 'directory':
+      return { kind: 'entry', entry: { ...meta, type: 'dir' } };
+    case 'file':
+      return { kind: 'entry', entry: { ...meta, type: 'file', data: { kind: 'buffer', data: data ?? Buffer.alloc(0) } } };
+    case 'symlink':
+      return { kind: 'entry', entry: { ...meta, type: 'symlink', linkTarget: h.linkpath } };
+    case 'hardlink': {
+      const target = components(image, layer, h.linkpath);
+      if (target.length === 0) fail(image, layer, h.path, `is a hardlink to "${h.linkpath}", outside the image`);
+      const t = resolveParents(tree, image, layer, h.linkpath, target).join('/');
+      return { kind: 'entry', entry: { ...meta, type: 'hardlink', linkTarget: t } };
+    }
+    case 'char':
+    case 'block':
+      return { kind: 'entry', entry: { ...meta, type: h.type, rdev: { major: h.devmajor, minor: h.devminor } } };
+    case 'fifo':
+      return { kind: 'entry', entry: { ...meta, type: 'fifo' } };
+    default:
+      fail(image, layer, h.path, `has tar type "${h.typeflag}", which an image layer cannot hold`);
+  }
+}
+
+/** Read one layer's entries (bodies gathered: layers of system images are small). */
+async function readLayer(source: UnpackSource, layer: Descriptor, what: string, diffId: Digest | undefined): Promise<Array<{ header: TarEntry; data?: Buffer }>> {
+  const stream = openLayerTar((d) => source.openBlob(d), layer, what, diffId);
+  const out: Array<{ header: TarEntry; data?: Buffer }> = [];
+  for await (const e of readTar(stream, { name: what })) {
+    out.push(e.type === 'file' ? { header: e, data: await e.buffer() } : { header: e });
+  }
+  // Drain trailing padding so the digest checks at the end of the stream run.
+  stream.resume();
+  await finished(stream);
+  return out;
+}
+
+/**
+ * Apply one layer. Its whiteouts hide what LOWER layers put there, so they
+ * are applied before the layer's own entries, whatever their order in the tar.
+ */
+function applyLayer(tree: FsTree, image: string, layerName: string, items: Array<{ header: TarEntry; data?: Buffer }>): void {
+  const changes: Change[] = [];
+  for (const it of items) {
+    const c = toChange(tree, image, layerName, it.header, it.data);
+    if (c) changes.push(c);
+  }
+  for (const c of changes) {
+    if (c.kind === 'opaque') {
+      if (c.dir === '') {
+        for (const e of tree.entries()) if (!e.path.includes('/')) tree.delete(e.path);
+      } else if (tree.get(c.dir)?.type === 'dir') tree.clearDir(c.dir);
+    } else if (c.kind === 'whiteout') tree.delete(c.path);
+  }
+  for (const c of changes) {
+    if (c.kind !== 'entry') continue;
+    try {
+      tree.set(c.entry);
+    } catch (e) {
+      if (e instanceof CoracleError) throw new CoracleError(`image ${image}: ${layerName}: ${e.message}`);
+      throw e;
+    }
+  }
+}
+
+/** Every layer of an image applied in order, each verified against its digest and diff_id. */
+export async function unpackImage(source: UnpackSource, image: ImageToUnpack): Promise<FsTree> {
+  const tree = new FsTree();
+  const diffIds = image.config.rootfs?.diff_ids ?? [];
+  for (const [i, layer] of image.manifest.layers.entries()) {
+    const layerName = `layer ${i + 1} (${layer.digest.slice(0, 19)})`;
+    const items = await readLayer(source, layer, `image ${image.name}: ${layerName}`, diffIds[i]);
+    applyLayer(tree, image.name, layerName, items);
+  }
+  return tree;
+}
