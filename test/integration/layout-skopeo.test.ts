@@ -177,7 +177,7 @@ describe('skopeo interop', () => {
     expect((await skopeoInspect(`oci-archive:${out}:2`)).Layers).toEqual(layers.map((l) => sha(l)));
   });
 
-  it('exports several images skopeo can each address, and prunes what no ref reaches', async () => {
+  it('exports several images skopeo can each address', async () => {
     const c4 = join(dir, 'cache-multi');
     expect((await runCli(['--cache', c4, 'cache', 'import', join(dir, 'handmade.tar'), join(dir, 'skopeo-docker.tar')])).exitCode).toBe(0);
     const rows = await images(c4);
@@ -185,9 +185,34 @@ describe('skopeo interop', () => {
     const table = await runCli(['--cache', c4, 'images']);
     expect(table.stdout.split('\n')[0]).toMatch(/^REFERENCE\s+DIGEST\s+SIZE\s+PLATFORMS$/);
     expect(table.stdout).toMatch(/localhost:5000\/handmade\/app:1\.0\s+sha256:[0-9a-f]{12}\s+\S+ KiB\s+linux\/amd64/);
-    const prune = await runCli(['--cache', c4, 'cache', 'prune', '--grace', '0']);
+    const out = join(dir, 'two.tar');
+    const e = await runCli(['--cache', c4, 'cache', 'export', 'localhost:5000/handmade/app:1.0', 'localhost/from-skopeo:2', out]);
+    expect(e.exitCode, e.stderr).toBe(0);
+    for (const row of rows) {
+      const tag = row.reference.slice(row.reference.lastIndexOf(':') + 1);
+      expect((await skopeoInspect(`oci-archive:${out}:${tag}`)).Digest).toBe(row.digest);
+    }
+    const one = await runCli(['--cache', c4, 'cache', 'export', out]);
+    expect(one.exitCode).toBe(1);
+    expect(one.stderr).toMatch(/give the image\(s\) and then the destination/);
+  });
+
+  it('prune frees the blobs of a replaced ref and keeps the rest', async () => {
+    const c5 = join(dir, 'cache-prune');
+    // The gzip copy first, then the uncompressed one under the same name: the gzip layers lose their ref.
+    expect((await runCli(['--cache', c5, 'cache', 'import', '--name', 'localhost/x', join(dir, 'skopeo-copy')])).exitCode).toBe(0);
+    expect((await runCli(['--cache', c5, 'cache', 'import', '--name', 'localhost/x', join(dir, 'skopeo-same')])).exitCode).toBe(0);
+    const young = await runCli(['--cache', c5, 'cache', 'prune']);
+    expect(young.stdout).toMatch(/^freed 0 B: 0 blobs/); // within the grace period
+    const dry = await runCli(['--cache', c5, 'cache', 'prune', '--grace', '0', '--dry-run']);
+    expect(dry.stdout).toMatch(/^would free \S+ \S+: 3 blobs, 0 temporary files; 4 blobs in use$/);
+    const prune = await runCli(['--cache', c5, 'cache', 'prune', '--grace', '0']);
     expect(prune.exitCode, prune.stderr).toBe(0);
-    expect(prune.stdout).toMatch(/^freed 0 B: 0 blobs, 0 temporary files; \d+ blobs in use$/);
-    expect((await runCli(['--cache', c4, 'cache', 'prune', '--grace', 'soon'])).stderr).toMatch(/--grace: expected seconds/);
+    expect(prune.stdout).toMatch(/^freed \S+ \S+: 3 blobs, 0 temporary files; 4 blobs in use$/);
+    const img = await readImage(await openStore(c5), 'localhost/x:copied');
+    expect(img.manifest.layers.map((l) => l.digest)).toEqual(layers.map((l) => sha(l)));
+    const again = await runCli(['--cache', c5, 'cache', 'prune', '--grace', '0']);
+    expect(again.stdout).toMatch(/^freed 0 B: 0 blobs/);
+    expect((await runCli(['--cache', c5, 'cache', 'prune', '--grace', 'soon'])).stderr).toMatch(/--grace: expected seconds/);
   });
 });

@@ -9,6 +9,7 @@ import { runCli } from '../helpers/cli.js';
 import { skopeoCopy, skopeoInspectRaw, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { corruptBlobsIn, hostPlatform, makeIndexLayout, readLayout, sha256, type BuiltImage, type BuiltIndex, type TempLayout } from '../helpers/images.js';
 import { oneLineError } from '../helpers/fault-server.js';
+import type { ImageIndex, ImageManifest } from '../../src/oci/types.js';
 
 describe('multi-platform images', () => {
   let reg: TestRegistry;
@@ -104,5 +105,24 @@ describe('multi-platform images', () => {
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(r.stderr).toMatch(/platform/i);
+  });
+
+  it('a Docker manifest list (skopeo --all --format v2s2): --platform linux/arm64 selects the arm64 entry', async () => {
+    const listRef = `${reg.host}/multi/docker-list:1`;
+    await skopeoCopy(`oci:${idx.dir}:multi`, `docker://${listRef}`, { all: true, extra: ['--format', 'v2s2'] });
+    const list = JSON.parse(await skopeoInspectRaw(`docker://${listRef}`)) as ImageIndex;
+    expect(list.mediaType).toBe('application/vnd.docker.distribution.manifest.list.v2+json');
+    const arm = list.manifests.find((m) => m.platform?.architecture === 'arm64')!;
+    const armManifest = JSON.parse(await skopeoInspectRaw(`docker://${reg.host}/multi/docker-list@${arm.digest}`)) as ImageManifest;
+    const cache = await cacheDir();
+    const r = await runCli(['--cache', cache, 'pull', '--platform', 'linux/arm64', listRef]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const view = await readLayout(cache);
+    expect(view.blobs.has(arm.digest)).toBe(true);
+    expect(view.blobs.has(armManifest.config.digest)).toBe(true);
+    for (const l of armManifest.layers) expect(view.blobs.has(l.digest)).toBe(true);
+    // nothing of the other platforms
+    for (const m of list.manifests.filter((x) => x !== arm)) expect(view.blobs.has(m.digest)).toBe(false);
+    expect(await corruptBlobsIn(cache)).toEqual([]);
   });
 });

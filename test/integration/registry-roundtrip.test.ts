@@ -131,6 +131,44 @@ describe.each(modes)('registry round trip, auth=%s', (auth) => {
     expect(await corruptBlobsIn(out)).toEqual([]);
   });
 
+  it('pull by digest, and several references in one command', async () => {
+    const cache = await newDir('coracle-cache-');
+    const byDigest = `${reg.host}/rt/app@${img.built.manifestDigest}`;
+    const second = await makeImageLayout({ layers: [7_000] }, 'v9');
+    tmp.push(second.dir);
+    await skopeoCopy(`oci:${second.dir}:v9`, `docker://${reg.host}/rt/other:v9`, { destCreds: reg.creds() });
+    const r = await runCli(['--cache', cache, 'pull', byDigest, `${reg.host}/rt/other:v9`], { env: cfg.env });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const store = await readLayout(cache);
+    expect(store.find(byDigest)?.digest).toBe(img.built.manifestDigest);
+    expect(store.find(`${reg.host}/rt/other:v9`)?.digest).toBe(second.built.manifestDigest);
+    for (const l of [...img.built.layerDigests, ...second.built.layerDigests]) expect(store.blobs.has(l)).toBe(true);
+  });
+
+  // once, in the mode with the most per-process state (tokens)
+  it.runIf(auth === 'token')('several coracle processes pulling into one store at once leave it whole', async () => {
+    const cache = await newDir('coracle-cache-');
+    const refs: Array<{ ref: string; digest: string; layers: string[] }> = [];
+    for (const n of [1, 2, 3]) {
+      const l = await makeImageLayout({ layers: [60_000, { files: { 'shared/file': 'same in every image\n' } }] }, `c${n}`);
+      tmp.push(l.dir);
+      const ref = `${reg.host}/rt/concurrent${n}:1`;
+      await skopeoCopy(`oci:${l.dir}:c${n}`, `docker://${ref}`, { destCreds: reg.creds() });
+      refs.push({ ref, digest: l.built.manifestDigest, layers: l.built.layerDigests });
+    }
+    const results = await Promise.all(refs.map((x) => runCli(['--cache', cache, 'pull', x.ref], { env: cfg.env })));
+    for (const r of results) expect(r.exitCode, r.stderr).toBe(0);
+    const store = await readLayout(cache);
+    for (const x of refs) {
+      expect(store.find(x.ref)?.digest, x.ref).toBe(x.digest);
+      for (const l of x.layers) expect(store.blobs.has(l)).toBe(true);
+    }
+    expect(await corruptBlobsIn(cache)).toEqual([]);
+    const images = await runCli(['--cache', cache, 'images']);
+    expect(images.exitCode, images.stderr).toBe(0);
+    for (const n of [1, 2, 3]) expect(images.stdout).toContain(`rt/concurrent${n}`);
+  });
+
   if (auth !== 'none') {
     it('wrong password: one-line error naming the registry, nothing stored', async () => {
       const cache = await newDir('coracle-cache-');
