@@ -58,22 +58,25 @@ export function registerImageCommands(program: Command): void {
 
   cache
     .command('export')
-    .description('export an image as an OCI image layout: a tar (oci-archive) when DEST ends in .tar, else a folder')
-    .argument('<ref>', 'image in the store (reference or digest)')
-    .argument('<dest>', 'output folder or .tar file (must not exist)')
+    .description('export images as an OCI image layout: a tar (oci-archive) when DEST ends in .tar, else a folder')
+    .argument('<ref-and-dest...>', 'REF [REF...] DEST: images in the store (references or digests), then the output folder or .tar file (must not exist)')
     .option('--format <dir|tar>', 'output format (default from DEST)')
     .option('--platform <os/arch[/variant]>', 'platform to export when the store holds only part of a multi-platform image')
-    .action(async (ref: string, dest: string, opts: { format?: string; platform?: string }, cmd: Command) => {
+    .action(async (args: string[], opts: { format?: string; platform?: string }, cmd: Command) => {
+      if (args.length < 2) throw new CoracleError('cache export: give the image(s) and then the destination: coracle cache export REF [REF...] FILE|DIR');
+      const refs = args.slice(0, -1);
+      const dest = args.at(-1)!;
       if (opts.format !== undefined && opts.format !== 'dir' && opts.format !== 'tar')
         throw new CoracleError(`--format: expected "dir" or "tar", got "${opts.format}"`);
       const store = await openStore(storeRootFrom(cmd));
-      const r = await exportImages(store, [ref], dest, {
+      const r = await exportImages(store, refs, dest, {
         reporter: createReporter(),
         ...(opts.format ? { format: opts.format as 'dir' | 'tar' } : {}),
         ...(opts.platform ? { platform: parsePlatform(opts.platform) } : {}),
       });
+      const transport = r.format === 'tar' ? 'oci-archive' : 'oci';
       for (const im of r.images)
-        process.stdout.write(`exported ${im.name ?? im.descriptor.digest} to ${dest}${im.refName ? ` (${r.format === 'tar' ? 'oci-archive' : 'oci'}:${dest}:${im.refName})` : ''}\n`);
+        process.stdout.write(`exported ${im.name ?? im.descriptor.digest} to ${dest}${im.refName ? ` (${transport}:${dest}:${im.refName})` : ''}\n`);
     });
 
   cache
