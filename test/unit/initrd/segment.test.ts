@@ -97,6 +97,25 @@ describe('writeSegment', () => {
     });
   }
 
+  it('libarchive (bsdcpio) reads it too: hardlinks, devices, data', async () => {
+    const cacheDir = join(dir, 'cache-bsd');
+    const seg = await writeSegment(await sampleEntries(), { compression: 'zstd', cacheDir, level: 3 });
+    const file = await readFile(seg.path);
+    const cpio = decompress(file, 'zstd');
+    const listing = execFileSync('bsdcpio', ['-itv', '--quiet'], { input: cpio }).toString();
+    expect(listing).toMatch(/^crw-------\s+1 root\s+\S+\s+5,\s*1 .* dev\/console$/m);
+    expect(listing).toMatch(/^brw-rw----\s+1 root\s+\S+\s+7,\s*0 .* dev\/loop0$/m);
+    expect(listing).toMatch(/^-rwxr-xr-x\s+2 .* bin\/tool2 link to bin\/tool$/m);
+    const out = join(dir, 'x-bsd');
+    execFileSync('mkdir', ['-p', out]);
+    execFileSync('bsdcpio', ['-idm', '--quiet'], { input: cpio, cwd: out });
+    const [a, b] = [await stat(join(out, 'bin/tool')), await stat(join(out, 'bin/tool2'))];
+    expect(b.ino).toBe(a.ino);
+    expect(await readFile(join(out, 'bin/tool'), 'utf8')).toBe('#!/bin/sh\necho tool\n');
+    expect(sha(await readFile(join(out, 'data/big')))).toBe(sha(await readFile(join(dir, 'host-file.bin'))));
+    expect((await lstat(join(out, 'dev/console'))).isCharacterDevice()).toBe(true);
+  });
+
   it('caches by content: a second build is a hit and writes nothing', async () => {
     const cacheDir = join(dir, 'cache-hit');
     const entries = await sampleEntries();
