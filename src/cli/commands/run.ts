@@ -1,5 +1,95 @@
 import type { Command } from 'commander';
+import { join } from 'node:path';
+import { CoracleError } from '../../errors.js';
+import { createReporter } from '../../progress/reporter.js';
+import { resolveImage } from '../../qemu/image.js';
+import { parseAccel, parseCpus, parseDisk, parseMem, parsePublish } from '../../qemu/options.js';
+import { runQemu } from '../../qemu/run.js';
+import type { QemuVm } from '../../qemu/vm.js';
+import { storeRootFrom } from '../options.js';
+
+interface QemuCliOptions {
+  mem: string;
+  cpus: string;
+  publish: string[];
+  disk: string[];
+  data?: string;
+  userData?: string;
+  accel: string;
+  console: string;
+  log?: string;
+  state?: string;
+  qemu?: string;
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
 
 export function registerRunCommands(program: Command): void {
-  void program;
+  const run = program.command('run').description('Boot a built system image');
+  run
+    .command('qemu')
+    .description('Boot NAME-kernel + NAME-initrd.img under QEMU until the guest powers off (exit status: 0 poweroff, 2 panic, 137 killed, 1 QEMU failure)')
+    .argument('[target]', 'image NAME prefix, build output DIR, or system SPEC (.yml)', '.')
+    .option('--mem <mib>', 'guest memory (MiB, or with M/G)', '1024')
+    .option('--cpus <n>', 'guest CPUs', '1')
+    .option('--publish <[addr:]host:guest[/tcp|udp]>', 'forward a host port to the guest (repeatable)', collect, [])
+    .option('--disk <[file=]path[,size=][,format=]>', 'attach a virtio disk, created if missing (repeatable)', collect, [])
+    .option('--data <file>', 'user-data, attached as a NoCloud seed ISO (label cidata)')
+    .option('--user-data <file>', 'same as --data')
+    .option('--accel <auto|kvm|tcg>', 'accelerator: auto uses KVM only if a probe boot works', 'auto')
+    .option('--console <stdio|none>', 'stdio: guest console on stdout, stdin typed into it; none: not shown', 'stdio')
+    .option('--log <file>', 'also append the guest console to this file')
+    .option('--state <dir>', 'folder for the control socket and seed ISO (default NAME-state beside the image)')
+    .option('--qemu <binary>', 'QEMU binary', 'qemu-system-x86_64')
+    .action(async (target: string, o: QemuCliOptions, cmd: Command) => {
+      const reporter = createReporter();
+      const image = await resolveImage(target);
+      if (o.data && o.userData) throw new CoracleError('--data and --user-data are the same option: give one');
+      if (o.console !== 'stdio' && o.console !== 'none') throw new CoracleError(`--console ${o.console}: expected stdio or none`);
+      const stateDir = o.state ?? join(image.dir, `${image.name}-state`);
+      let interrupts = 0;
+      let onSigint: (() => void) | undefined;
+      const stdio = o.console === 'stdio';
+      try {
+        const result = await runQemu({
+          boot: image,
+          mem: parseMem(o.mem),
+          cpus: parseCpus(o.cpus),
+          accel: parseAccel(o.accel),
+          publish: o.publish.map(parsePublish),
+          disks: o.disk.map((d) => {
+            const spec = parseDisk(d);
+            return { ...spec, path: spec.path.startsWith('/') ? spec.path : join(process.cwd(), spec.path) };
+          }),
+          userDataFile: o.data ?? o.userData,
+          stateDir,
+          console: stdio ? process.stdout : undefined,
+          input: stdio ? process.stdin : undefined,
+          logFile: o.log,
+          kvmCacheFile: join(storeRootFrom(cmd), 'kvm-probe.json'),
+          qemu: o.qemu,
+          reporter,
+          onStart: (vm: QemuVm) => {
+            onSigint = () => {
+              interrupts++;
+              if (interrupts === 1) {
+                reporter.info('\ncoracle: shutting the guest down (Ctrl-C again to kill it)');
+                vm.powerdown().catch(() => vm.kill());
+              } else vm.kill();
+            };
+            process.on('SIGINT', onSigint);
+          },
+        });
+        if (result.reason === 'failed') {
+          throw new CoracleError(`QEMU failed (exit ${result.qemuExitCode ?? result.qemuSignal}): ${result.qemuStderr.split('\n').slice(-3).join(' ') || 'no message'}`, {
+            exitCode: result.status,
+          });
+        }
+        reporter.info(`coracle: guest ended: ${result.reason} (status ${result.status})`);
+        process.exitCode = result.status;
+      } finally {
+        if (onSigint) process.off('SIGINT', onSigint);
+        if (stdio) process.stdin.pause();
+      }
+    });
 }

@@ -1,0 +1,72 @@
+/**
+ * The QEMU command line for booting a kernel + initrd: a pure function of
+ * the configuration, so it can be unit-tested without QEMU.
+ */
+import type { DiskSpec, PublishSpec } from './options.js';
+
+/** The files `coracle build` writes (LinuxKit's names). */
+export interface BootFiles {
+  /** NAME-kernel (bzImage) */
+  kernel: string;
+  /** NAME-initrd.img */
+  initrd: string;
+  /** contents of NAME-cmdline */
+  cmdline: string;
+  /** NAME-vmlinux: ELF, booted through PVH when present (much faster under TCG) */
+  vmlinux?: string;
+}
+
+export interface QemuConfig {
+  boot: BootFiles;
+  accel: 'kvm' | 'tcg';
+  /** MiB */
+  mem: number;
+  cpus: number;
+  publish: PublishSpec[];
+  disks: DiskSpec[];
+  /** NoCloud seed ISO, attached as a CD-ROM */
+  seedIso?: string;
+  qmpSocket: string;
+  /** user-mode network with a virtio NIC; default true */
+  network?: boolean;
+  /** appended as they are */
+  extraArgs?: string[];
+}
+
+/** QEMU option values use "," as separator: a literal comma is doubled. */
+export function qemuValue(s: string): string {
+  return s.replace(/,/g, ',,');
+}
+
+export function hostfwd(p: PublishSpec): string {
+  return `hostfwd=${p.protocol}:${p.hostAddress ?? ''}:${p.hostPort}-:${p.guestPort}`;
+}
+
+export function buildQemuArgs(cfg: QemuConfig): string[] {
+  const a: string[] = [];
+  a.push('-machine', 'q35', '-accel', cfg.accel === 'kvm' ? 'kvm' : 'tcg');
+  a.push('-cpu', cfg.accel === 'kvm' ? 'host' : 'max');
+  a.push('-m', String(cfg.mem), '-smp', String(cfg.cpus));
+  // Only the devices we ask for: no VGA, no default NIC with its iPXE ROM.
+  a.push('-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot');
+  // The serial console is our stdio; the runner owns the terminal, so QEMU
+  // never sees Ctrl-C as a signal.
+  a.push('-chardev', 'stdio,id=console,signal=off', '-serial', 'chardev:console');
+  a.push('-qmp', `unix:${qemuValue(cfg.qmpSocket)},server=on,wait=off`);
+  // A guest kernel panic makes QEMU exit non-zero (the pvpanic driver reports it).
+  a.push('-device', 'pvpanic', '-action', 'panic=exit-failure');
+  a.push('-device', 'virtio-rng-pci');
+  a.push('-kernel', cfg.boot.vmlinux ?? cfg.boot.kernel, '-initrd', cfg.boot.initrd);
+  a.push('-append', cfg.boot.cmdline.trim());
+  if (cfg.network ?? true) {
+    const fwd = cfg.publish.map(hostfwd);
+    a.push('-netdev', ['user', 'id=net0', ...fwd].join(','));
+    a.push('-device', 'virtio-net-pci,netdev=net0,romfile=');
+  }
+  cfg.disks.forEach((d, i) => {
+    a.push('-drive', `file=${qemuValue(d.path)},format=${d.format},if=virtio,index=${i}`);
+  });
+  if (cfg.seedIso) a.push('-drive', `file=${qemuValue(cfg.seedIso)},format=raw,media=cdrom,readonly=on,if=ide,index=0`);
+  if (cfg.extraArgs) a.push(...cfg.extraArgs);
+  return a;
+}

@@ -1,0 +1,102 @@
+/**
+ * runQemu: boot a built image under QEMU until the guest powers off. The
+ * library entry behind `coracle run qemu`.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { silentReporter, type Reporter } from '../progress/reporter.js';
+import type { BootFiles } from './args.js';
+import { ensureDisk } from './disk.js';
+import { probeKvm } from './kvm-probe.js';
+import type { AccelChoice, DiskSpec, PublishSpec } from './options.js';
+import { seedIsoFromFile } from './seed.js';
+import { QemuVm, type RunResult } from './vm.js';
+
+export interface RunQemuOptions {
+  boot: BootFiles;
+  /** MiB, default 1024 */
+  mem?: number;
+  /** default 1 */
+  cpus?: number;
+  /** default auto */
+  accel?: AccelChoice;
+  publish?: PublishSpec[];
+  disks?: DiskSpec[];
+  /** user-data file, attached as a NoCloud seed ISO */
+  userDataFile?: string;
+  /** folder for the QMP socket, the seed ISO ...; created if missing */
+  stateDir: string;
+  /** copy the guest console here (e.g. process.stdout) */
+  console?: Writable;
+  /** also append the console to this file */
+  logFile?: string;
+  /** forwarded into the guest console (e.g. process.stdin) */
+  input?: NodeJS.ReadableStream;
+  /** where the KVM probe result is cached (per machine boot) */
+  kvmCacheFile?: string;
+  qemu?: string;
+  reporter?: Reporter;
+  /** called once QEMU is up: the CLI hooks Ctrl-C here */
+  onStart?: (vm: QemuVm) => void;
+  extraArgs?: string[];
+}
+
+/** auto: KVM when the probe boots, else TCG; kvm/tcg as asked. */
+export async function chooseAccel(
+  choice: AccelChoice,
+  opts: { qemu?: string; cacheFile?: string; reporter?: Reporter; kernel?: string } = {},
+): Promise<'kvm' | 'tcg'> {
+  if (choice !== 'auto') return choice;
+  const r = await probeKvm({ qemu: opts.qemu, cacheFile: opts.cacheFile, kernel: opts.kernel });
+  if (!r.usable) opts.reporter?.info(`KVM not usable (${r.reason}${r.cached ? ', cached' : ''}): using TCG`);
+  return r.usable ? 'kvm' : 'tcg';
+}
+
+export async function runQemu(opts: RunQemuOptions): Promise<RunResult> {
+  const reporter = opts.reporter ?? silentReporter;
+  await mkdir(opts.stateDir, { recursive: true });
+  const accel = await chooseAccel(opts.accel ?? 'auto', {
+    qemu: opts.qemu,
+    cacheFile: opts.kvmCacheFile,
+    reporter,
+    kernel: opts.boot.vmlinux ?? opts.boot.kernel,
+  });
+  const disks = opts.disks ?? [];
+  for (const d of disks) await ensureDisk(d);
+  let seedIso: string | undefined;
+  if (opts.userDataFile) {
+    seedIso = join(opts.stateDir, 'seed.iso');
+    await seedIsoFromFile(seedIso, opts.userDataFile);
+  }
+  const sinks: Writable[] = [];
+  if (opts.console) sinks.push(opts.console);
+  let log: WriteStream | undefined;
+  if (opts.logFile) {
+    log = createWriteStream(opts.logFile, { flags: 'a' });
+    sinks.push(log);
+  }
+  const vm = new QemuVm({
+    qemu: opts.qemu,
+    boot: opts.boot,
+    accel,
+    mem: opts.mem ?? 1024,
+    cpus: opts.cpus ?? 1,
+    publish: opts.publish ?? [],
+    disks,
+    seedIso,
+    stateDir: opts.stateDir,
+    consoleSinks: sinks,
+    extraArgs: opts.extraArgs,
+  });
+  reporter.info(`booting ${opts.boot.vmlinux ?? opts.boot.kernel} (${accel}, ${opts.mem ?? 1024} MiB, ${opts.cpus ?? 1} CPU)`);
+  try {
+    await vm.start();
+    if (opts.input) vm.attachInput(opts.input);
+    opts.onStart?.(vm);
+    return await vm.wait();
+  } finally {
+    if (log) await new Promise<void>((r) => log!.end(() => r()));
+  }
+}
