@@ -250,14 +250,15 @@ export const kernelSchema = z.strictObject({
 });
 
 /**
- * File modes are octal strings. YAML reads an unquoted 0644 as the number 644,
- * a classic trap, so say so rather than just "expected a string".
+ * File modes are octal strings. YAML reads an unquoted 0644 as a number (420
+ * with LinuxKit's go-yaml), a classic trap, so say so rather than just
+ * "expected a string".
  */
 const fileMode = z
   .unknown()
   .superRefine((m, ctx) => {
     if (typeof m === 'number')
-      ctx.addIssue({ code: 'custom', message: `mode must be a quoted octal string: write "0${m.toString()}" or "0644", not ${m} (YAML reads an unquoted 0644 as the decimal number 644)` });
+      ctx.addIssue({ code: 'custom', message: `mode must be a quoted octal string such as "0644" (unquoted, YAML reads it as the number ${m})` });
     else if (typeof m !== 'string') ctx.addIssue({ code: 'custom', message: 'mode must be a quoted octal string such as "0644"' });
     else if (parseOctalMode(m) === undefined) ctx.addIssue({ code: 'custom', message: `invalid mode "${m}": expected an octal string such as "0644"` });
   })

@@ -1,4 +1,4 @@
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type ScalarTag } from 'yaml';
 import type { SourceDiagnostic } from '../errors.js';
 import type { SourceLocation } from './types.js';
 
@@ -15,9 +15,38 @@ export interface YamlSource {
 
 export type Path = readonly (string | number)[];
 
+/**
+ * Integers as go-yaml v3 (LinuxKit's parser) reads plain scalars: Go's
+ * ParseInt(s, 0, 64), so a leading 0 means octal (0755 is 493), 0b/0o/0x
+ * prefixes and digit-separating underscores are allowed. Everything else
+ * (floats, booleans true/false only, nulls) already matches the core schema.
+ */
+const goInt: ScalarTag = {
+  identify: (v) => typeof v === 'number' && Number.isInteger(v),
+  default: true,
+  tag: 'tag:yaml.org,2002:int',
+  test: /^[-+]?(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|0(?:_?[0-7])+|[1-9](?:_?[0-9])*|0)$/,
+  resolve(str) {
+    const sign = str.startsWith('-') ? -1 : 1;
+    let digits = str.replace(/^[-+]/, '').replace(/_/g, '');
+    let radix = 10;
+    if (/^0[xX]/.test(digits)) [radix, digits] = [16, digits.slice(2)];
+    else if (/^0[oO]/.test(digits)) [radix, digits] = [8, digits.slice(2)];
+    else if (/^0[bB]/.test(digits)) [radix, digits] = [2, digits.slice(2)];
+    else if (digits.length > 1 && digits.startsWith('0')) radix = 8;
+    return sign * parseInt(digits, radix);
+  },
+};
+
 export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
+  const doc = parseDocument(text, {
+    lineCounter,
+    prettyErrors: false,
+    uniqueKeys: true,
+    strict: true,
+    customTags: (tags) => [goInt, ...tags],
+  });
   const diagnostics: SourceDiagnostic[] = [];
   // an error at the very end (e.g. an unclosed bracket) reads better on the last line than on a line after it
   const last = text.endsWith('\n') ? text.length - 1 : text.length;

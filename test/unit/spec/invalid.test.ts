@@ -27,7 +27,7 @@ const EXPECTED: Record<string, string[]> = {
   'directory-with-contents.yml': [`${f('directory-with-contents.yml')}:4:5: files[0].contents: a directory entry cannot have "contents"`],
   'bad-file-mode.yml': [`${f('bad-file-mode.yml')}:4:11: files[0].mode: invalid mode "0999": expected an octal string such as "0644"`],
   'unquoted-file-mode.yml': [
-    `${f('unquoted-file-mode.yml')}:4:11: files[0].mode: mode must be a quoted octal string: write "0755" or "0644", not 755 (YAML reads an unquoted 0644 as the decimal number 644)`,
+    `${f('unquoted-file-mode.yml')}:4:11: files[0].mode: mode must be a quoted octal string such as "0644" (unquoted, YAML reads it as the number 493)`,
   ],
   'yaml-syntax.yml': [`${f('yaml-syntax.yml')}:6:34: YAML: Flow sequence in block collection must be sufficiently indented and end with a ]`],
   'duplicate-key.yml': [`${f('duplicate-key.yml')}:4:5: YAML: duplicate key "image"`],
