@@ -58,7 +58,8 @@ function splitUstarPath(path: string): { prefix: string; name: string } | undefi
   for (let i = Math.min(bytes.length - 1, FIELD_WIDTH.prefix); i > 0; i--) {
     if (bytes[i] !== 0x2f) continue;
     const nameLen = bytes.length - i - 1;
-    if (nameLen > FIELD_WIDTH.name || nameLen === 0) return undefined;
+    if (nameLen === 0) continue; // the trailing "/" of a directory stays in the name
+    if (nameLen > FIELD_WIDTH.name) return undefined;
     return { prefix: bytes.subarray(0, i).toString('utf8'), name: bytes.subarray(i + 1).toString('utf8') };
   }
   return undefined;

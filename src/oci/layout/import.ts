@@ -73,6 +73,7 @@ class Importer {
     private readonly store: LayoutStore,
     private readonly src: ArchiveSource,
     private readonly reporter?: Reporter,
+    private readonly onBytes?: (n: number) => void,
   ) {}
 
   blobPath(digest: string): string {
@@ -89,6 +90,7 @@ class Importer {
       expected: { digest: d.digest, size: d.size },
       mediaType: d.mediaType,
       what: `${this.src.label}: ${what}`,
+      ...(this.onBytes ? { onBytes: this.onBytes } : {}),
     });
     this.blobsWritten++;
     this.bytesWritten += d.size;
@@ -144,7 +146,7 @@ class Importer {
   }
 }
 
-async function importOciLayout(store: LayoutStore, src: ArchiveSource, opts: ImportOptions): Promise<ImportResult> {
+async function importOciLayout(store: LayoutStore, src: ArchiveSource, opts: ImportOptions, onBytes?: (n: number) => void): Promise<ImportResult> {
   const layout = await src.readFile('oci-layout');
   let version: unknown;
   try {
@@ -176,7 +178,7 @@ async function importOciLayout(store: LayoutStore, src: ArchiveSource, opts: Imp
   const unnamedEntries = index.manifests.filter((d) => !d.annotations?.[REF_NAME_ANNOTATION] && !d.annotations?.[CONTAINERD_NAME_ANNOTATION]);
   if (unnamedEntries.length > 1) throw new CoracleError(`${src.label}: ${unnamedEntries.length} images have no name; --name can name only one`);
 
-  const imp = new Importer(store, src, opts.reporter);
+  const imp = new Importer(store, src, opts.reporter, onBytes);
   const images: ImportedImage[] = [];
   for (const { d, i, name } of named) {
     const desc: Descriptor = { ...d, mediaType: d.mediaType ?? MediaType.OciManifest };
@@ -225,7 +227,7 @@ function digestFromPath(path: string): string | undefined {
   return m ? `sha256:${m[1]}` : undefined;
 }
 
-async function importDockerArchive(store: LayoutStore, src: ArchiveSource, opts: ImportOptions): Promise<ImportResult> {
+async function importDockerArchive(store: LayoutStore, src: ArchiveSource, opts: ImportOptions, onBytes?: (n: number) => void): Promise<ImportResult> {
   let entries: DockerManifestEntry[];
   try {
     entries = JSON.parse((await src.readFile('manifest.json')).toString('utf8')) as DockerManifestEntry[];
@@ -295,7 +297,7 @@ async function importDockerArchive(store: LayoutStore, src: ArchiveSource, opts:
       const mediaType = gzip ? MediaType.OciLayerGzip : MediaType.OciLayer;
       if ((await store.blobSize(digest)) !== size) {
         // Verified while streaming: the tar's sha256 must be its diff_id (the compressed digest for gzip).
-        await store.writeBlob(src.open(layerPath), { expected: { digest, size }, mediaType, what });
+        await store.writeBlob(src.open(layerPath), { expected: { digest, size }, mediaType, what, ...(onBytes ? { onBytes } : {}) });
         blobsWritten++;
         bytesWritten += size;
       }
@@ -333,8 +335,17 @@ async function importDockerArchive(store: LayoutStore, src: ArchiveSource, opts:
  */
 export async function importImages(store: LayoutStore, path: string, opts: ImportOptions = {}): Promise<ImportResult> {
   const src = await openArchive(path);
-  if ((await src.exists('oci-layout')) && (await src.exists('index.json'))) return importOciLayout(store, src, opts);
-  if (await src.exists('manifest.json')) return importDockerArchive(store, src, opts);
-  throw new CoracleError(`${path}: neither an OCI image layout (oci-layout, index.json) nor a docker save archive (manifest.json)`);
+  const isLayout = (await src.exists('oci-layout')) && (await src.exists('index.json'));
+  if (!isLayout && !(await src.exists('manifest.json')))
+    throw new CoracleError(`${path}: neither an OCI image layout (oci-layout, index.json) nor a docker save archive (manifest.json)`);
+  const task = opts.reporter?.task(`import ${path}`);
+  const onBytes = task ? (n: number) => task.advance(n) : undefined;
+  try {
+    const r = isLayout ? await importOciLayout(store, src, opts, onBytes) : await importDockerArchive(store, src, opts, onBytes);
+    task?.done(`${r.images.length} image${r.images.length === 1 ? '' : 's'}, ${r.blobsWritten} new blob${r.blobsWritten === 1 ? '' : 's'}`);
+    return r;
+  } catch (e) {
+    task?.fail();
+    throw e;
+  }
 }
-

@@ -47,7 +47,8 @@ async function* chunked(buf: Buffer, sizes: number[]): AsyncGenerator<Uint8Array
 
 const longDir = 'very-long-directory-name-'.repeat(5); // 125 chars
 const longName = `${longDir}/${'f'.repeat(120)}.txt`; // no ustar split possible: name part > 100
-const splitName = `${'d'.repeat(80)}/${'e'.repeat(60)}/file.bin`; // > 100, fits prefix+name
+const splitDir = `${'d'.repeat(80)}/${'e'.repeat(60)}`;
+const splitName = `${splitDir}/file.bin`; // > 100, fits prefix+name
 const longTarget = `../${'t'.repeat(150)}/target`;
 const epoch = 1_700_000_000;
 
@@ -61,6 +62,7 @@ async function sampleArchive(): Promise<Buffer> {
   await writer.addFile({ path: 'stream.bin', size: big.length, mtime: epoch }, Readable.from([big.subarray(0, 1000), big.subarray(1000)]));
   await writer.addFile({ path: longName, mtime: epoch }, 'long\n');
   await writer.addFile({ path: splitName, mtime: epoch }, 'split\n');
+  await writer.addDirectory({ path: splitDir, mtime: epoch });
   await writer.addSymlink({ path: 'link', linkpath: 'etc/hostname', mtime: epoch });
   await writer.addSymlink({ path: 'longlink', linkpath: longTarget, mtime: epoch });
   await writer.addHardlink({ path: 'hard', linkpath: 'etc/hostname', mtime: epoch });
@@ -87,6 +89,7 @@ describe('tar writer + reader round trip', () => {
       'stream.bin',
       longName,
       splitName,
+      `${splitDir}/`,
       'link',
       'longlink',
       'hard',
@@ -105,6 +108,8 @@ describe('tar writer + reader round trip', () => {
     expect(by.get(longName)!.data.toString()).toBe('long\n');
     expect(by.get(longName)!.pax?.path).toBe(longName);
     expect(by.get(splitName)!.pax).toBeUndefined(); // ustar prefix is enough
+    expect(by.get(`${splitDir}/`)).toMatchObject({ type: 'directory' });
+    expect(by.get(`${splitDir}/`)!.pax).toBeUndefined(); // split before the trailing "/" 
     expect(by.get('link')).toMatchObject({ type: 'symlink', linkpath: 'etc/hostname', mode: 0o777 });
     expect(by.get('longlink')).toMatchObject({ type: 'symlink', linkpath: longTarget });
     expect(by.get('hard')).toMatchObject({ type: 'hardlink', linkpath: 'etc/hostname', size: 0 });
@@ -143,7 +148,7 @@ describe('tar writer + reader round trip', () => {
         }
       }
     }
-    expect(paths).toHaveLength(15);
+    expect(paths).toHaveLength(16);
     expect(paths.at(-1)).toBe('frac');
   });
 
@@ -200,7 +205,7 @@ describe('interop with GNU tar', () => {
     const list = await execa('tar', ['-tvf', f]);
     expect(list.stderr).toBe('');
     const lines = list.stdout.split('\n');
-    expect(lines).toHaveLength(15);
+    expect(lines).toHaveLength(16);
     expect(list.stdout).toContain(longName);
     expect(list.stdout).toContain(splitName);
     expect(list.stdout).toContain(`longlink -> ${longTarget}`);
