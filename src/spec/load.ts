@@ -36,15 +36,17 @@ export function parseSpecs(inputs: readonly { file: string; text: string }[]): S
   const errors: SourceDiagnostic[] = [];
   const warnings: SourceDiagnostic[] = [];
   const brokenVolumes = new Set<string>();
+  const brokenContainers = new Set<string>();
   const specs = inputs.map(({ file, text }) => {
     const p = parseSpecFile(text, file);
     errors.push(...p.errors);
     warnings.push(...p.warnings);
     for (const v of p.brokenVolumes) brokenVolumes.add(v);
+    for (const n of p.brokenContainers) brokenContainers.add(n);
     return p.spec;
   });
   const spec = mergeSpecs(specs);
-  const cross = validateSpec(spec, { brokenVolumes });
+  const cross = validateSpec(spec, { brokenVolumes, brokenContainers });
   errors.push(...cross.errors);
   warnings.push(...cross.warnings);
   if (errors.length > 0) throw new DiagnosticsError(sortDiagnostics(errors));

@@ -1,4 +1,6 @@
-import type { KernelSpec, SystemSpec } from './types.js';
+import type { KernelSpec, SourceLocation, SystemSpec } from './types.js';
+
+const UNKNOWN_LOC: SourceLocation = { file: '<unknown>', line: 0, col: 0 };
 
 /**
  * Combine specs given together (`coracle build a.yml b.yml`) as LinuxKit's
@@ -11,7 +13,8 @@ export function mergeSpecs(specs: readonly SystemSpec[]): SystemSpec {
   for (const s of specs) {
     if (s.kernel) out.kernel = mergeKernel(out.kernel, s.kernel);
     out.init.push(...s.init);
-    out.initLocs!.push(...(s.initLocs ?? s.init.map(() => s.kernel?.loc ?? { file: '', line: 0, col: 0 })));
+    // specs built by hand may lack initLocs: keep the arrays aligned anyway
+    out.initLocs!.push(...s.init.map((_, i) => s.initLocs?.[i] ?? UNKNOWN_LOC));
     out.onboot.push(...s.onboot);
     out.onshutdown.push(...s.onshutdown);
     out.services.push(...s.services);

@@ -25,6 +25,8 @@ export interface ParsedFile {
   warnings: SourceDiagnostic[];
   /** Volumes declared with errors: references to them are not reported again. */
   brokenVolumes: Set<string>;
+  /** Containers declared with errors: uid/gid names that refer to them are not reported again. */
+  brokenContainers: Set<string>;
 }
 
 class Collector {
@@ -58,17 +60,18 @@ export function parseSpecFile(text: string, file: string): ParsedFile {
   const empty: SystemSpec = { init: [], initLocs: [], onboot: [], onshutdown: [], services: [], files: [], volumes: [] };
   const yamlErrors = src.diagnostics.filter((d) => d.severity === 'error');
   const yamlWarnings = src.diagnostics.filter((d) => d.severity === 'warning');
-  if (yamlErrors.length > 0) return { spec: empty, errors: yamlErrors, warnings: yamlWarnings, brokenVolumes: new Set() };
+  if (yamlErrors.length > 0) return { spec: empty, errors: yamlErrors, warnings: yamlWarnings, brokenVolumes: new Set(), brokenContainers: new Set() };
 
   const c = new Collector(src);
   c.warnings.push(...yamlWarnings);
   const root = src.value;
   const spec = empty;
   const brokenVolumes = new Set<string>();
-  if (root === undefined || root === null) return { spec, errors: [], warnings: c.warnings, brokenVolumes };
+  const brokenContainers = new Set<string>();
+  if (root === undefined || root === null) return { spec, errors: [], warnings: c.warnings, brokenVolumes, brokenContainers };
   if (!isPlainObject(root)) {
     c.error([], `a system spec is a mapping of sections (${TOP_LEVEL_KEYS.join(', ')}), got ${describeValue(root)}`);
-    return { spec, errors: c.errors, warnings: c.warnings, brokenVolumes };
+    return { spec, errors: c.errors, warnings: c.warnings, brokenVolumes, brokenContainers };
   }
 
   for (const key of Object.keys(root)) {
@@ -105,7 +108,10 @@ export function parseSpecFile(text: string, file: string): ParsedFile {
   for (const section of ['onboot', 'onshutdown', 'services'] as const) {
     list(section).forEach((item, i) => {
       const raw = c.check(imageEntrySchema, item, [section, i]);
-      if (!raw) return;
+      if (!raw) {
+        if (isPlainObject(item) && typeof item.name === 'string') brokenContainers.add(item.name);
+        return;
+      }
       const loc = locator(src, [section, i]);
       const entry = convert.imageEntry(raw, loc);
       rememberLocator(entry, loc, [section, i]);
@@ -140,7 +146,7 @@ export function parseSpecFile(text: string, file: string): ParsedFile {
     c.warn(['trust'], 'ignored: Coracle does not use Docker Content Trust; pin images by digest (name@sha256:...) instead', 'key');
   }
 
-  return { spec, errors: c.errors, warnings: c.warnings, brokenVolumes };
+  return { spec, errors: c.errors, warnings: c.warnings, brokenVolumes, brokenContainers };
 }
 
 /**
@@ -191,7 +197,7 @@ export function sortDiagnostics(ds: SourceDiagnostic[]): SourceDiagnostic[] {
  */
 export function parseSpec(text: string, file: string): SpecResult {
   const parsed = parseSpecFile(text, file);
-  const cross = validateSpec(parsed.spec, { brokenVolumes: parsed.brokenVolumes });
+  const cross = validateSpec(parsed.spec, { brokenVolumes: parsed.brokenVolumes, brokenContainers: parsed.brokenContainers });
   const errors = sortDiagnostics([...parsed.errors, ...cross.errors]);
   const warnings = sortDiagnostics([...parsed.warnings, ...cross.warnings]);
   if (errors.length > 0) throw new DiagnosticsError(errors);

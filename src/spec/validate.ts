@@ -15,6 +15,8 @@ import type { IdValue, ImageEntry, SourceLocation, SystemSpec, VolumeEntry } fro
 export interface ValidateOptions {
   /** Volume names declared with errors already reported: do not also report references to them. */
   brokenVolumes?: ReadonlySet<string>;
+  /** Likewise for containers (uid/gid names). */
+  brokenContainers?: ReadonlySet<string>;
 }
 
 /** `12:5` when in the same file as `from`, else `file:12:5`. */
@@ -53,6 +55,7 @@ export function validateSpec(spec: SystemSpec, opts: ValidateOptions = {}): { er
 
   // uid/gid names: LinuxKit gives every container an id and lets uid/gid name it
   const containerNames = new Set([...spec.onboot, ...spec.onshutdown, ...spec.services].map((e) => e.name));
+  for (const n of opts.brokenContainers ?? []) containerNames.add(n);
   const checkId = (owner: object, path: (string | number)[], fallback: SourceLocation, v: IdValue | undefined) => {
     if (typeof v !== 'string' || v === '' || v === 'root' || containerNames.has(v)) return;
     error(

@@ -212,6 +212,11 @@ describe('parseSpec: warnings and edge cases', () => {
     ]);
   });
 
+  it('does not add follow-on errors for references to an entry that is itself invalid', () => {
+    const text = 'services:\n  - name: db\n    image: postgres:16\n    pid: hots\nfiles:\n  - path: etc/db.conf\n    contents: x\n    uid: db\n';
+    expect(errors(text)).toEqual(['spec.yml:4:10: services[0].pid: invalid pid "hots": expected "host", "root", "new" or an absolute path to a namespace']);
+  });
+
   it('reports YAML aliases and anchors as their values', () => {
     const r = parseSpec('services:\n  - name: a\n    image: alpine:3.20\n    capabilities: &caps\n      - CAP_NET_ADMIN\n  - name: b\n    image: alpine:3.20\n    capabilities: *caps\n', 'alias.yml');
     expect(r.spec.services[1]!.capabilities).toEqual(['CAP_NET_ADMIN']);

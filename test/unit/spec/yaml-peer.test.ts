@@ -30,7 +30,7 @@ beforeAll(() => {
   const bin = join(dir, 'go-yaml-peer');
   execFileSync('go', ['build', '-o', bin, '.'], {
     cwd: join(projectRoot, 'test/fixtures/specs/go-yaml-peer'),
-    env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOFLAGS: '-mod=mod', GOCACHE: join(dir, 'cache') },
+    env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOCACHE: join(dir, 'cache') },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const out = execFileSync(bin, files, { maxBuffer: 64 << 20 }).toString();
