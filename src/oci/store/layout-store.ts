@@ -119,8 +119,17 @@ class OciLayoutStore implements LayoutStore {
     return join(this.root, 'blobs', algorithm, hex);
   }
 
+  /**
+   * Whether a blob is stored. A hit refreshes the blob's mtime: a caller that
+   * finds a blob usually goes on to reference it, and prune's grace period
+   * then keeps it until the ref is set.
+   */
   async hasBlob(digest: Digest): Promise<boolean> {
-    return existsSync(this.pathOf(digest));
+    const p = this.pathOf(digest);
+    if (!existsSync(p)) return false;
+    const now = new Date();
+    await utimes(p, now, now).catch(() => undefined);
+    return true;
   }
 
   async blobSize(digest: Digest): Promise<number | undefined> {
