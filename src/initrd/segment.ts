@@ -7,7 +7,7 @@
  * uncompressed segments may be mixed.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoracleError } from '../errors.js';
 import { compressToFile, checkLevel, DEFAULT_LEVEL } from './compress.js';
@@ -53,6 +53,47 @@ async function existingSize(path: string): Promise<number | undefined> {
   }
 }
 
+/** What a cached segment holds, kept beside it (`<segment>.json`) so a lookup by key needs no entry list. */
+interface SegmentMeta {
+  archiveSize: number;
+  entries: number;
+}
+
+async function writeMeta(segmentPath: string, meta: SegmentMeta): Promise<void> {
+  const tmp = `${segmentPath}.json.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await writeFile(tmp, JSON.stringify(meta) + '\n');
+  await rename(tmp, `${segmentPath}.json`);
+}
+
+async function readMeta(segmentPath: string): Promise<SegmentMeta | undefined> {
+  try {
+    const m = JSON.parse(await readFile(`${segmentPath}.json`, 'utf8')) as SegmentMeta;
+    return Number.isInteger(m.archiveSize) && Number.isInteger(m.entries) ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Look a segment up by the caller's content key alone (the `key` option of
+ * writeSegment), without building its entry list: a warm rebuild then reads
+ * neither image layers nor file data. Undefined when it is not cached.
+ */
+export async function cachedSegment(
+  key: string,
+  opts: { compression: Compression; level?: number; cacheDir: string; name?: string; dedupe?: boolean },
+): Promise<BuiltSegment | undefined> {
+  const level = opts.level ?? DEFAULT_LEVEL[opts.compression];
+  checkLevel(opts.compression, level);
+  const k = segmentKey({ key }, { compression: opts.compression, level, dedupe: opts.dedupe ?? false });
+  const path = join(opts.cacheDir, `${k}.${EXT[opts.compression]}`);
+  const size = await existingSize(path);
+  if (size === undefined || size === 0 || size % SEGMENT_ALIGN !== 0) return undefined;
+  const meta = await readMeta(path);
+  if (meta === undefined) return undefined;
+  return { name: opts.name ?? 'segment', path, key: k, compression: opts.compression, size, archiveSize: meta.archiveSize, entries: meta.entries, cached: true };
+}
+
 /**
  * Build (or find in the cache) the segment holding `entries`. A cache hit
  * writes nothing. A miss writes the segment under a temporary name and
@@ -78,6 +119,7 @@ export async function writeSegment(entries: readonly InitrdEntry[], opts: Segmen
 
   const size = await existingSize(path);
   if (size !== undefined && size % SEGMENT_ALIGN === 0 && size > 0) {
+    if ((await readMeta(path)) === undefined) await writeMeta(path, { archiveSize: rawSize, entries: normalized.length });
     return { name, path, key, compression, size, archiveSize: rawSize, entries: normalized.length, cached: true };
   }
 
@@ -88,6 +130,7 @@ export async function writeSegment(entries: readonly InitrdEntry[], opts: Segmen
     const compressedSize = (await stat(tmp)).size;
     const pad = (SEGMENT_ALIGN - (compressedSize % SEGMENT_ALIGN)) % SEGMENT_ALIGN;
     if (pad > 0) await appendFile(tmp, Buffer.alloc(pad));
+    await writeMeta(path, { archiveSize: rawSize, entries: normalized.length });
     await rename(tmp, path);
     return { name, path, key, compression, size: compressedSize + pad, archiveSize: rawSize, entries: normalized.length, cached: false };
   } catch (e) {
@@ -97,19 +140,3 @@ export async function writeSegment(entries: readonly InitrdEntry[], opts: Segmen
   }
 }
 
-/**
- * The cached segment for a caller's content key, or undefined: lets a caller
- * skip producing entries (unpacking images) when nothing changed.
- */
-export async function cachedSegment(
-  key: string,
-  opts: Pick<SegmentOptions, 'compression' | 'level' | 'cacheDir' | 'dedupe' | 'name'>,
-): Promise<BuiltSegment | undefined> {
-  const compression = opts.compression;
-  const level = opts.level ?? DEFAULT_LEVEL[compression];
-  const k = segmentKey({ key }, { compression, level, dedupe: opts.dedupe ?? false });
-  const path = join(opts.cacheDir, `${k}.${EXT[compression]}`);
-  const size = await existingSize(path);
-  if (size === undefined || size === 0 || size % SEGMENT_ALIGN !== 0) return undefined;
-  return { name: opts.name ?? 'segment', path, key: k, compression, size, archiveSize: -1, entries: -1, cached: true };
-}

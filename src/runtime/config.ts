@@ -53,7 +53,8 @@ export interface RuntimeConfigInput {
   ids: IdMap;
   /**
    * Absolute path where this image's files are unpacked, when not in this
-   * bundle (another container of the same image already holds them).
+   * bundle (another container of the same image already holds them):
+   * runtime.json then binds it onto `<bundleDir>/rootfs` first.
    */
   imageRoot?: string;
   /** Resolve a user or group name of the image's `User` (from its /etc/passwd, /etc/group). */
@@ -65,11 +66,12 @@ export interface GeneratedRuntimeConfig {
   runtime: LinuxKitRuntime;
   readonly: boolean;
   /**
-   * Where, inside the bundle, the assembler unpacks the image: `rootfs` for a
-   * read-only container (bind-mounted onto itself at run time), `lower` for
-   * a writable one (runtime.json mounts an overlay of lower + a tmpfs on rootfs).
+   * Where, inside the bundle, the assembler unpacks the image (unless
+   * `imageRoot` points elsewhere). Always `rootfs`: a read-only container
+   * gets it bound onto itself (runtime.json), a writable one gets a tmpfs
+   * overlay on it from the init (config.json root.readonly is false).
    */
-  unpackDir: 'rootfs' | 'lower';
+  unpackDir: 'rootfs';
   /** Empty directories, relative to the bundle, the assembler must create (mount points). */
   mountpoints: string[];
 }
@@ -385,22 +387,19 @@ export function generateRuntimeConfig(input: RuntimeConfigInput): GeneratedRunti
   const yr = entry.runtime ?? {};
   const bind = (k: keyof NonNullable<typeof yr.bindNS>): string => yr.bindNS?.[k] ?? lr.bindNS?.[k] ?? '';
 
-  // The image's files: rootfs/ (read-only, bound onto itself so it is a
-  // mount point, as runc prefers) or lower/ under an overlay with a tmpfs upper.
-  const unpackDir = readonly ? 'rootfs' : 'lower';
-  const imageRoot = input.imageRoot ?? `${bundleDir}/${unpackDir}`;
-  const rootfsMounts: Mount[] = readonly
-    ? [{ source: imageRoot, destination: `${bundleDir}/rootfs`, options: ['bind'] }]
-    : [
-        { source: 'tmpfs', type: 'tmpfs', destination: `${bundleDir}/tmp` },
-        { destination: `${bundleDir}/tmp`, options: ['remount', 'private'] },
-        {
-          source: 'overlay',
-          type: 'overlay',
-          destination: `${bundleDir}/rootfs`,
-          options: [`lowerdir=${imageRoot}`, `upperdir=${bundleDir}/tmp/upper`, `workdir=${bundleDir}/tmp/work`],
-        },
-      ];
+  // The image's files are unpacked in rootfs/ (or, for a second container
+  // of the same image, bound there from the first one's). A read-only root is
+  // bound onto itself so it is a mount point, as runc prefers (LinuxKit does
+  // the same). A writable root gets its overlay from the init: a tmpfs upper
+  // layer over rootfs/, so writes never reach the image files, which other
+  // containers may share as hardlinks.
+  const rootfs = `${bundleDir}/rootfs`;
+  const rootfsMounts: Mount[] =
+    input.imageRoot !== undefined
+      ? [{ source: input.imageRoot, destination: rootfs, options: ['bind'] }]
+      : readonly
+        ? [{ source: rootfs, destination: rootfs, options: ['bind'] }]
+        : [];
   const runtime: LinuxKitRuntime = {
     cgroups: [...(yr.cgroups ?? lr.cgroups ?? [])],
     mounts: [...rootfsMounts, ...(yr.mounts ?? lr.mounts ?? []).map(mountOf)],
@@ -410,6 +409,6 @@ export function generateRuntimeConfig(input: RuntimeConfigInput): GeneratedRunti
     namespace: yr.namespace ?? lr.namespace ?? '',
   };
 
-  const mountpoints = readonly ? (input.imageRoot !== undefined ? ['rootfs'] : []) : ['rootfs', 'tmp'];
-  return { config, runtime, readonly, unpackDir, mountpoints };
+  const mountpoints = input.imageRoot !== undefined ? ['rootfs'] : [];
+  return { config, runtime, readonly, unpackDir: 'rootfs', mountpoints };
 }

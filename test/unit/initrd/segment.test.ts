@@ -229,3 +229,18 @@ describe('writeInitrd', () => {
     expect((await readdir(cacheDir)).filter((n) => n.startsWith('.tmp'))).toEqual([]);
   });
 });
+
+describe('cachedSegment', () => {
+  it('finds a keyed segment without its entries, with the archive size and entry count', async () => {
+    const { cachedSegment } = await import('../../../src/initrd/index.js');
+    const cacheDir = join(dir, 'cache-lookup');
+    const opts = { compression: 'gzip' as const, cacheDir, name: 'svc' };
+    expect(await cachedSegment('img@sha256:1', opts)).toBeUndefined();
+    const built = await writeSegment([d('a'), f('a/b', 'data')], { ...opts, key: 'img@sha256:1' });
+    const hit = await cachedSegment('img@sha256:1', opts);
+    expect(hit).toEqual({ ...built, cached: true });
+    expect(await cachedSegment('img@sha256:1', { ...opts, compression: 'zstd' })).toBeUndefined();
+    expect(await cachedSegment('img@sha256:2', opts)).toBeUndefined();
+    expect(await cachedSegment('img@sha256:1', { ...opts, dedupe: true })).toBeUndefined();
+  });
+});

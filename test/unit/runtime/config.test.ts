@@ -40,15 +40,11 @@ describe('generateRuntimeConfig: defaults', () => {
     expect(config.process!.capabilities).toEqual({ bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] });
     expect(config.hostname).toBeUndefined();
     expect(config.linux!.maskedPaths).toBeUndefined();
-    // writable: unpacked into lower/, overlaid with a tmpfs on rootfs/ by the init
+    // writable: unpacked into rootfs/; the init puts a tmpfs overlay on it (root.readonly false)
     expect(readonly).toBe(false);
-    expect(unpackDir).toBe('lower');
-    expect(mountpoints).toEqual(['rootfs', 'tmp']);
-    expect(runtime.mounts).toEqual([
-      { source: 'tmpfs', type: 'tmpfs', destination: '/containers/services/svc/tmp' },
-      { destination: '/containers/services/svc/tmp', options: ['remount', 'private'] },
-      { source: 'overlay', type: 'overlay', destination: '/containers/services/svc/rootfs', options: ['lowerdir=/containers/services/svc/lower', 'upperdir=/containers/services/svc/tmp/upper', 'workdir=/containers/services/svc/tmp/work'] },
-    ]);
+    expect(unpackDir).toBe('rootfs');
+    expect(mountpoints).toEqual([]);
+    expect(runtime.mounts).toEqual([]);
     expect(runtime).toMatchObject({ cgroups: [], mkdir: [], interfaces: [], namespace: '', bindNS: { net: '', pid: '', mnt: '' } });
   });
 
@@ -60,7 +56,7 @@ describe('generateRuntimeConfig: defaults', () => {
     expect(() => generateRuntimeConfig({ entry: { name: 'a' }, bundleDir: '/c/a', ids })).toThrow(/no command/);
   });
 
-  it('readonly: root.readonly, /dev and /sys read-only, unpacked in rootfs/ and bound onto itself', () => {
+  it('readonly: root.readonly, /dev and /sys read-only, rootfs/ bound onto itself', () => {
     const { config, runtime, unpackDir, mountpoints } = gen({ readonly: true });
     expect(config.root).toEqual({ path: '/containers/services/svc/rootfs', readonly: true });
     expect(config.mounts!.find((m) => m.destination === '/dev')!.options).toContain('ro');
@@ -69,8 +65,12 @@ describe('generateRuntimeConfig: defaults', () => {
     expect(mountpoints).toEqual([]);
     expect(runtime.mounts).toEqual([{ source: '/containers/services/svc/rootfs', destination: '/containers/services/svc/rootfs', options: ['bind'] }]);
     const shared = gen({ readonly: true }, { imageRoot: '/containers/services/other/rootfs' });
-    expect(shared.runtime.mounts[0]!.source).toBe('/containers/services/other/rootfs');
+    expect(shared.runtime.mounts).toEqual([{ source: '/containers/services/other/rootfs', destination: '/containers/services/svc/rootfs', options: ['bind'] }]);
     expect(shared.mountpoints).toEqual(['rootfs']);
+    // a writable container of a shared image gets the bind too (the init overlays on top)
+    const sharedRw = gen({}, { imageRoot: '/containers/services/other/rootfs' });
+    expect(sharedRw.runtime.mounts).toEqual(shared.runtime.mounts);
+    expect(sharedRw.config.root!.readonly).toBeUndefined();
   });
 
   it('uses a numeric image User; a named one through the resolver', () => {
