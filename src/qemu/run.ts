@@ -46,10 +46,10 @@ export interface RunQemuOptions {
 /** auto: KVM when the probe boots, else TCG; kvm/tcg as asked. */
 export async function chooseAccel(
   choice: AccelChoice,
-  opts: { qemu?: string; cacheFile?: string; reporter?: Reporter; kernel?: string } = {},
+  opts: { qemu?: string; cacheFile?: string; reporter?: Reporter; kernel?: string; timeoutMs?: number } = {},
 ): Promise<'kvm' | 'tcg'> {
   if (choice !== 'auto') return choice;
-  const r = await probeKvm({ qemu: opts.qemu, cacheFile: opts.cacheFile, kernel: opts.kernel });
+  const r = await probeKvm({ qemu: opts.qemu, cacheFile: opts.cacheFile, kernel: opts.kernel, timeoutMs: opts.timeoutMs });
   if (!r.usable) opts.reporter?.info(`KVM not usable (${r.reason}${r.cached ? ', cached' : ''}): using TCG`);
   return r.usable ? 'kvm' : 'tcg';
 }

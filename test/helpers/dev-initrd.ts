@@ -268,7 +268,7 @@ export const DEFAULT_DEV_BUNDLES: DevBundle[] = [
     args: [
       'sh',
       '-c',
-      'echo "mnt=$(readlink /proc/self/ns/mnt) pid=$(readlink /proc/self/ns/pid) cgroup=$(cat /proc/self/cgroup)"; touch /written-by-probe && echo "writable=yes"; exec sleep 1000000',
+      'echo "mnt=$(readlink /proc/self/ns/mnt) pid=$(readlink /proc/self/ns/pid) cgroup=$(cat /proc/self/cgroup)"; touch /written-by-probe && echo "writable=yes"; trap "echo probe got TERM; exit 0" TERM; sleep 1000000 & wait',
     ],
     runtime: { bindNS: { net: '/run/netns/probe-net' } },
   },
