@@ -243,7 +243,7 @@ export class RegistryClient {
       throw new DigestMismatchError(`blob ${desc.digest}: registry ${this.host} sent ${size} bytes, expected ${desc.size}`);
     }
     if (!res.body) throw new RegistryError(`blob ${desc.digest}: registry ${this.host} sent no body`, { registry: this.host });
-    return { stream: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>), size };
+    return { stream: Readable.from(readBody(res.body), { objectMode: false }), size };
   }
 
   /** GET a whole (small) blob, verified. */
@@ -416,6 +416,28 @@ export class RegistryClient {
       url = next ? new URL(next, url) : undefined;
     }
     return tags;
+  }
+}
+
+/**
+ * A response body as an async iterable: a connection lost mid-body surfaces
+ * as the consumer's error (no stray 'error' event), and stopping early
+ * cancels the download.
+ */
+async function* readBody(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  let finished = false;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        finished = true;
+        return;
+      }
+      yield value;
+    }
+  } finally {
+    if (!finished) await reader.cancel().catch(() => {});
   }
 }
 

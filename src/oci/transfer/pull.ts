@@ -5,7 +5,7 @@ import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../
 import { formatReference, parseReference, withDefaultTag, type ImageReference } from '../ref.js';
 import type { FetchedManifest, RegistryClient } from '../registry/client.js';
 import { manifestMediaType } from '../registry/client.js';
-import { networkErrorCode, isRetryableNetworkError } from '../registry/errors.js';
+import { DigestMismatchError, RegistryError, networkErrorCode, isRetryableNetworkError } from '../registry/errors.js';
 import type { ContentStore } from '../store/content-store.js';
 import { isIndex, type Descriptor, type ImageIndex, type ImageManifest, type Manifest, type Platform } from '../types.js';
 import { mapLimit } from './limit.js';
@@ -150,7 +150,8 @@ class Puller {
         return;
       } catch (e) {
         // A connection lost in the middle of a body: start that blob again (bounded).
-        if (!(e instanceof CoracleError) && attempt < 2 && isRetryableNetworkError(e) && networkErrorCode(e)) {
+        if (attempt < 2 && !(e instanceof RegistryError) && !(e instanceof DigestMismatchError) && networkErrorCode(e) && isRetryableNetworkError(e)) {
+          this.reporter.warn(`blob ${desc.digest}: connection lost (${networkErrorCode(e)}); downloading it again`);
           task.advance(-got);
           continue;
         }

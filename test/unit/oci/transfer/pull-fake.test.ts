@@ -130,6 +130,24 @@ describe('pull behaviour', () => {
     expect((await s.getRef(`${reg.host}/e:1`))?.digest).toBe(second.manifestDigest);
   });
 
+  it('starts a blob again when the connection drops in the middle of it', async () => {
+    const reg = await fake();
+    const layer = Buffer.alloc(200_000, 3);
+    const img = serveImage(reg, 'cut', '1', layer);
+    let cut = 0;
+    reg.hooks.push((req, res, url) => {
+      if (url.pathname !== `/v2/cut/blobs/${img.layerDigest}` || cut++ > 0) return false;
+      res.writeHead(200, { 'content-length': layer.length, 'docker-content-digest': img.layerDigest });
+      res.write(layer.subarray(0, 50_000), () => setTimeout(() => req.socket.destroy(), 20));
+      return true;
+    });
+    const s = await store();
+    const r = await pullImage(`${reg.host}/cut:1`, { store: s, credentials: anonymous });
+    expect(r.downloaded).toBe(layer.length + img.config.length);
+    expect(cut).toBe(2);
+    expect((await s.readBlob(img.layerDigest)).equals(layer)).toBe(true);
+  });
+
   it('pulls by digest and names the store entry by digest', async () => {
     const reg = await fake();
     const img = serveImage(reg, 'd', '1');
