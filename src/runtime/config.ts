@@ -54,7 +54,9 @@ export interface RuntimeConfigInput {
   /**
    * Absolute path where this image's files are unpacked, when not in this
    * bundle (another container of the same image already holds them):
-   * runtime.json then binds it onto `<bundleDir>/rootfs` first.
+   * runtime.json then binds it onto `<bundleDir>/rootfs` first. Only share
+   * from a READ-ONLY holder: a writable container's rootfs gets the init's
+   * overlay at run time, and a bind of it would carry that container's writes.
    */
   imageRoot?: string;
   /** Resolve a user or group name of the image's `User` (from its /etc/passwd, /etc/group). */
