@@ -25,3 +25,4 @@ export {
   mountSchema,
 } from './schema.js';
 export { YAML_KEY_TO_FIELD, FIELD_TO_YAML_KEY } from './convert.js';
+export { specToDocument, imageConfigToDocument } from './serialize.js';
