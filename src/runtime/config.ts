@@ -362,7 +362,13 @@ export function generateRuntimeConfig(input: RuntimeConfigInput): GeneratedRunti
     linux: { namespaces },
   };
   const hostname = pickNonEmpty(entry, label, 'hostname');
-  if (hostname !== undefined) config.hostname = hostname;
+  if (hostname !== undefined) {
+    // runc refuses to set a hostname in a UTS namespace it does not own.
+    if (!namespaces.some((n) => n.type === 'uts' && n.path === undefined)) {
+      ctx.fail('hostname', `hostname ${hostname} needs its own UTS namespace: add \`uts: new\``);
+    }
+    config.hostname = hostname;
+  }
   const annotations = pick(entry, label, 'annotations');
   if (annotations && Object.keys(annotations).length > 0) config.annotations = { ...annotations };
 

@@ -85,7 +85,7 @@ describe('generateRuntimeConfig: defaults', () => {
 describe('generateRuntimeConfig: image label, then YAML', () => {
   const label = {
     command: ['/label/cmd'], env: ['FROM=label'], cwd: '/label', capabilities: ['CAP_SYS_ADMIN', 'CAP_NET_ADMIN'],
-    binds: ['/etc/resolv.conf:/etc/resolv.conf'], hostname: 'from-label', net: 'new',
+    binds: ['/etc/resolv.conf:/etc/resolv.conf'], hostname: 'from-label', net: 'new', uts: 'new',
   };
   it('the label replaces the image config; the YAML replaces the label', () => {
     const a = gen({}, { label });
@@ -93,13 +93,15 @@ describe('generateRuntimeConfig: image label, then YAML', () => {
     expect(a.config.process!.env).toEqual(['FROM=label']);
     expect(a.config.process!.cwd).toBe('/label');
     expect(a.config.hostname).toBe('from-label');
-    expect(nsTypes(a.config)).toEqual(['network', 'pid', 'mount', 'cgroup']);
+    expect(nsTypes(a.config)).toEqual(['network', 'uts', 'pid', 'mount', 'cgroup']);
     const b = gen({ command: ['/yaml'], env: [], cwd: '/y', hostname: 'h', net: 'host' }, { label });
     expect(b.config.process!.args).toEqual(['/yaml']);
     expect(b.config.process!.env).toEqual([]);
     expect(b.config.process!.cwd).toBe('/y');
     expect(b.config.hostname).toBe('h');
-    expect(nsTypes(b.config)).toEqual(['pid', 'mount', 'cgroup']);
+    expect(nsTypes(b.config)).toEqual(['uts', 'pid', 'mount', 'cgroup']);
+    // runc cannot set a hostname in the host's UTS namespace: said at build time
+    expect(() => gen({ hostname: 'h', fieldLocs: { hostname: { file: 's.yml', line: 4, col: 15 } } })).toThrow('s.yml:4:15: svc: hostname h needs its own UTS namespace: add `uts: new`');
   });
 
   it('capabilities: sorted; .add appends to the label; a YAML list replaces it', () => {
