@@ -142,11 +142,14 @@ export class AptArchive {
   async resolve(packages: string[]): Promise<ResolvedPackage[]> {
     await this.prepare();
     if (packages.length === 0) return [];
-    const r = await execa('apt-get', ['install', '-s', '-q', '--no-install-recommends', ...packages], {
-      env: this.env(),
-      stdin: 'ignore',
-      reject: false,
-    });
+    // Under the cache lock: another process may be refreshing the lists.
+    const r = await withDirLock(join(this.cacheDir, '.lock'), () =>
+      execa('apt-get', ['install', '-s', '-q', '--no-install-recommends', ...packages], {
+        env: this.env(),
+        stdin: 'ignore',
+        reject: false,
+      }),
+    );
     if (r.exitCode !== 0) throw this.resolveError(packages, r.stderr + '\n' + r.stdout);
     const out: ResolvedPackage[] = [];
     for (const line of r.stdout.split('\n')) {

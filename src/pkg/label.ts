@@ -1,5 +1,6 @@
 import { DiagnosticsError, type SourceDiagnostic } from '../errors.js';
 import type { PackageDefinition } from './definition.js';
+import { LabelConfigError, parseImageLabelConfig } from '../spec/label.js';
 
 /**
  * Keys LinuxKit accepts in an image's org.mobyproject.config label (the
@@ -31,4 +32,13 @@ export function validateLabel(def: PackageDefinition): void {
     } else if (k === 'devices' && !Array.isArray(v)) err(k, 'label.devices must be a list');
   }
   if (diags.length) throw new DiagnosticsError(diags);
+  // The spec's own per-container schema has the last word: what the
+  // assembler will accept when it reads the label back.
+  try {
+    parseImageLabelConfig(JSON.stringify(label), def.name);
+  } catch (e) {
+    if (!(e instanceof LabelConfigError)) throw e;
+    const at = def.locate(['label']);
+    throw new DiagnosticsError(e.diagnostics.map((d) => ({ ...at, severity: 'error' as const, message: `label: ${d.message}` })));
+  }
 }
