@@ -130,3 +130,17 @@ export function mergeMirrors(cli: Array<{ registry: string; url: string }>, conf
   }
   return out;
 }
+
+/**
+ * Mirrors and insecure registries for registry access: `--mirror` values
+ * (REGISTRY=URL, first) merged with the user config file; `insecure: true`
+ * from a command-line `--insecure`, else the file's list.
+ */
+export async function loadRegistryAccess(
+  flags: { mirror?: string[]; insecure?: boolean } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ mirrors: Record<string, string[]>; insecure: boolean | string[] }> {
+  const cli = (flags.mirror ?? []).map(parseMirrorOption);
+  const config = await loadUserConfig(env);
+  return { mirrors: mergeMirrors(cli, config.mirrors), insecure: flags.insecure ? true : config.insecure };
+}

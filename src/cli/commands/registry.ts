@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { CoracleError } from '../../errors.js';
-import { loadUserConfig, mergeMirrors, parseMirrorOption } from '../../config/user-config.js';
+import { loadRegistryAccess } from '../../config/user-config.js';
 import { createReporter } from '../../progress/reporter.js';
 import { openStore } from '../../oci/store/layout-store.js';
 import { inspectImage } from '../../oci/transfer/inspect.js';
@@ -9,23 +9,19 @@ import { pushImage } from '../../oci/transfer/push.js';
 import type { RegistryAccessOptions } from '../../oci/transfer/sources.js';
 import { storeRootFrom } from '../options.js';
 
-interface AccessFlags {
+export interface AccessFlags {
   mirror?: string[];
   insecure?: boolean;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
-/** Mirrors and insecure registries from the flags and the user config file. */
+/** Mirrors and insecure registries from the flags and the user config file (for any command that reaches registries). */
 export async function registryAccess(flags: AccessFlags): Promise<Pick<RegistryAccessOptions, 'mirrors' | 'insecure'>> {
-  const cli = (flags.mirror ?? []).map(parseMirrorOption);
-  const config = await loadUserConfig();
-  return {
-    mirrors: mergeMirrors(cli, config.mirrors),
-    insecure: flags.insecure ? true : config.insecure,
-  };
+  return loadRegistryAccess(flags);
 }
 
+/** Add `--mirror` (when pulling) and `--insecure` to a command; read them back with registryAccess(opts). */
 export function accessOptions(cmd: Command, withMirrors: boolean): Command {
   if (withMirrors) {
     cmd.option('--mirror <registry=url>', 'try this mirror for a registry first (repeatable), e.g. docker.io=http://127.0.0.1:5000', collect, []);
