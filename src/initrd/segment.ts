@@ -7,7 +7,7 @@
  * uncompressed segments may be mixed.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoracleError } from '../errors.js';
 import { compressToFile, checkLevel, DEFAULT_LEVEL } from './compress.js';
@@ -140,3 +140,44 @@ export async function writeSegment(entries: readonly InitrdEntry[], opts: Segmen
   }
 }
 
+
+/**
+ * Remove cached segments (and their metadata) other than `keep` from the
+ * cache directory, e.g. after a build, keeping what it used. Leftover
+ * temporary files older than an hour go too; younger ones may belong to a
+ * build running now.
+ */
+export async function pruneSegmentCache(
+  cacheDir: string,
+  keep: Iterable<BuiltSegment | string>,
+): Promise<{ removed: number; bytes: number }> {
+  const keepNames = new Set<string>();
+  for (const k of keep) keepNames.add(typeof k === 'string' ? k : (k.path.split('/').pop() ?? ''));
+  let names: string[];
+  try {
+    names = await readdir(cacheDir);
+  } catch {
+    return { removed: 0, bytes: 0 };
+  }
+  const segment = /^[0-9a-f]{64}\.(cpio|cpio\.gz|cpio\.zst)(\.json)?$/;
+  const now = Date.now();
+  let removed = 0;
+  let bytes = 0;
+  for (const n of names) {
+    const m = segment.exec(n);
+    const p = join(cacheDir, n);
+    let st;
+    try {
+      st = await stat(p);
+    } catch {
+      continue;
+    }
+    const stale = m === null && n.includes('.tmp-') && now - st.mtimeMs > 3_600_000;
+    const unused = m !== null && !keepNames.has(m[2] ? n.slice(0, -'.json'.length) : n);
+    if (!stale && !unused) continue;
+    await rm(p, { force: true });
+    removed++;
+    bytes += st.size;
+  }
+  return { removed, bytes };
+}

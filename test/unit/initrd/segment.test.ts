@@ -244,3 +244,19 @@ describe('cachedSegment', () => {
     expect(await cachedSegment('img@sha256:1', { ...opts, dedupe: true })).toBeUndefined();
   });
 });
+
+describe('pruneSegmentCache', () => {
+  it('removes segments a build did not use, keeps the ones it did', async () => {
+    const { pruneSegmentCache } = await import('../../../src/initrd/index.js');
+    const cacheDir = join(dir, 'cache-prune');
+    const a = await writeSegment([f('a', 'A')], { compression: 'gzip', cacheDir });
+    const b = await writeSegment([f('b', 'B')], { compression: 'zstd', cacheDir, level: 1 });
+    await writeFile(join(cacheDir, 'unrelated.txt'), 'keep me');
+    const r = await pruneSegmentCache(cacheDir, [a]);
+    expect(r.removed).toBe(2); // b's segment and its metadata
+    expect((await readdir(cacheDir)).sort()).toEqual([a.path.split('/').pop()!, `${a.path.split('/').pop()!}.json`, 'unrelated.txt'].sort());
+    expect((await writeSegment([f('a', 'A')], { compression: 'gzip', cacheDir })).cached).toBe(true);
+    expect((await writeSegment([f('b', 'B')], { compression: 'zstd', cacheDir, level: 1 })).cached).toBe(false);
+    void b;
+  });
+});
