@@ -55,7 +55,12 @@ export function parseYaml(text: string, file: string): YamlSource {
     return { line: p.line, col: p.col };
   };
   for (const e of doc.errors) {
-    const message = e.code === 'DUPLICATE_KEY' ? `duplicate key ${duplicateKeyName(text, e.pos[0])}` : yamlMessage(e.message);
+    const message =
+      e.code === 'DUPLICATE_KEY'
+        ? `duplicate key ${duplicateKeyName(text, e.pos[0])}`
+        : e.code === 'MULTIPLE_DOCS'
+          ? 'a second document starts here; a spec file holds one YAML document (give several files instead)'
+          : yamlMessage(e.message);
     diagnostics.push({ file, ...at(e.pos[0]), message: `YAML: ${message}`, severity: 'error' });
   }
   for (const w of doc.warnings) diagnostics.push({ file, ...at(w.pos[0]), message: `YAML: ${yamlMessage(w.message)}`, severity: 'warning' });

@@ -72,6 +72,9 @@ const EXPECTED: Record<string, string[]> = {
   'device-without-mode.yml': [`${f('device-without-mode.yml')}:5:9: services[0].devices[0]: a device needs a "mode" such as "0666"`],
   'trust-bad-shape.yml': [`${f('trust-bad-shape.yml')}:4:3: trust: unknown key "images"; did you mean "image"?`],
   'mount-without-type.yml': [`${f('mount-without-type.yml')}:7:9: onboot[0].mounts[1]: mount at /data needs a "type"`],
+  'two-documents.yml': [
+    `${f('two-documents.yml')}:3:1: YAML: a second document starts here; a spec file holds one YAML document (give several files instead)`,
+  ],
   'uid-negative.yml': [
     `${f('uid-negative.yml')}:4:10: onboot[0].uid: must be at least 0, got the number -1`,
     `${f('uid-negative.yml')}:5:26: onboot[0].additionalGids[1]: expected a number or a string, got true`,
