@@ -49,6 +49,7 @@ describe.each(modes)('registry round trip, auth=%s', (auth) => {
   it('pull stores manifest, config and layers under the canonical ref, all verified', async () => {
     const cache = await newDir('coracle-cache-');
     const ref = `${reg.host}/rt/app:v1`;
+    const tokensBefore = reg.tokenServer?.requests.length ?? 0;
     const r = await runCli(['--cache', cache, 'pull', ref], { env: cfg.env });
     expect(r.stderr + r.stdout, 'pull output').not.toMatch(/^\s+at /m);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -64,6 +65,9 @@ describe.each(modes)('registry round trip, auth=%s', (auth) => {
     if (auth === 'token') {
       const tr = reg.tokenServer!.requests;
       expect(tr.some((q) => q.authenticated && q.status === 200 && q.scopes.includes('repository:rt/app:pull'))).toBe(true);
+      // tokens are cached: a pull (manifest, config, two layers) asks for a token once (twice at most), not per request
+      expect(tr.length - tokensBefore).toBeGreaterThanOrEqual(1);
+      expect(tr.length - tokensBefore).toBeLessThanOrEqual(2);
     }
   });
 
