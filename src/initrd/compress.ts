@@ -5,6 +5,7 @@
  * depend on the machine's core count.
  */
 import { createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, constants as zc } from 'node:zlib';
@@ -13,6 +14,8 @@ import { CoracleError } from '../errors.js';
 import type { Compression } from './types.js';
 
 // gzip -6 is as small as -9 on binaries at half the time; zstd -9 is within ~10% of -19 at 1/50 of the time (bench/RESULTS.md).
+const GZIP_OS_UNIX = 3;
+
 export const DEFAULT_LEVEL: Record<Compression, number> = { gzip: 6, zstd: 9, none: 0 };
 
 export function checkLevel(compression: Compression, level: number): void {
@@ -42,6 +45,13 @@ export async function compressToFile(
     await pipeline(source, counter, createWriteStream(outPath));
   } else if (compression === 'gzip') {
     await pipeline(source, counter, createGzip({ level, memLevel: 9, strategy: zc.Z_DEFAULT_STRATEGY }), createWriteStream(outPath));
+    // The header's OS byte is zlib's build platform (3 on Linux, 19 on macOS): fix it so every host writes the same bytes.
+    const fh = await open(outPath, 'r+');
+    try {
+      await fh.write(Buffer.from([GZIP_OS_UNIX]), 0, 1, 9);
+    } finally {
+      await fh.close();
+    }
   } else {
     const proc = execa('zstd', ['-q', '-c', `-${level}`, '--single-thread', '--no-progress'], {
       stdin: 'pipe',

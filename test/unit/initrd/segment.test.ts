@@ -62,6 +62,7 @@ describe('writeSegment', () => {
       const file = await readFile(seg.path);
       expect(file.length).toBe(seg.size);
       const cpio = decompress(file, compression);
+      if (compression === 'gzip') expect([file[0], file[1], file[3], file.readUInt32LE(4), file[9]]).toEqual([0x1f, 0x8b, 0, 0, 3]); // no name, no mtime, OS unix
       if (compression === 'none') expect(cpio.length).toBe(seg.size);
       else expect(cpio.length).toBe(seg.archiveSize);
 
