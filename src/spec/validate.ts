@@ -49,8 +49,7 @@ export function validateSpec(spec: SystemSpec, opts: ValidateOptions = {}): { er
     if (first) {
       const here = locationIn(v, ['name'], v.loc);
       error(here, `duplicate volume name "${v.name}" (first declared at ${where(locationIn(first, ['name'], first.loc), here)})`, v, ['name']);
-    }
-    else volumes.set(v.name, v);
+    } else volumes.set(v.name, v);
   }
 
   // uid/gid names: LinuxKit gives every container an id and lets uid/gid name it
