@@ -67,11 +67,14 @@ export async function compressToFile(
       proc.kill();
     }
     const r = await proc;
-    if (feedError !== undefined) throw feedError;
+    // A bad data source is the real cause even though zstd was killed for it;
+    // a zstd that failed (or never started) is the cause of a broken pipe.
+    if (feedError instanceof CoracleError) throw feedError;
     if (r.failed) {
       const why = r.code === 'ENOENT' ? 'the zstd command is not installed' : String(r.stderr || r.shortMessage);
       throw new CoracleError(`initrd: zstd failed: ${why}`);
     }
+    if (feedError !== undefined) throw feedError;
   }
   return count;
 }

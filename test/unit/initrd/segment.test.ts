@@ -261,3 +261,32 @@ describe('pruneSegmentCache', () => {
     void b;
   });
 });
+
+describe('compressor errors', () => {
+  it('says so clearly when the zstd command is missing, and leaves nothing in the cache', async () => {
+    const cacheDir = join(dir, 'cache-nozstd');
+    const emptyBin = join(dir, 'empty-bin');
+    execFileSync('mkdir', ['-p', emptyBin]);
+    const oldPath = process.env.PATH;
+    process.env.PATH = emptyBin;
+    try {
+      await expect(writeSegment([f('a', 'A')], { compression: 'zstd', cacheDir, name: 'x' })).rejects.toThrow(/initrd: zstd failed: the zstd command is not installed/);
+    } finally {
+      process.env.PATH = oldPath;
+    }
+    expect(await readdir(cacheDir)).toEqual([]);
+  });
+
+  it('a short data source under zstd reports the source, not zstd', async () => {
+    const cacheDir = join(dir, 'cache-zshort');
+    const e: InitrdEntry = { path: 'x', type: 'file', mode: 0o644, uid: 0, gid: 0, data: { kind: 'stream', size: 50, open: () => Readable.from([Buffer.from('short')]) } };
+    await expect(writeSegment([e], { compression: 'zstd', cacheDir, name: 'z' })).rejects.toThrow(/x: data source yielded 5 bytes, fewer than the 50 planned \(segment z\)/);
+    expect(await readdir(cacheDir)).toEqual([]);
+  });
+
+  it('refuses levels the kernel or the compressor cannot take', async () => {
+    const cacheDir = join(dir, 'cache-level');
+    await expect(writeSegment([f('a', 'A')], { compression: 'zstd', cacheDir, level: 22 })).rejects.toThrow(/zstd level 22 is out of range 1-19/);
+    await expect(writeSegment([f('a', 'A')], { compression: 'gzip', cacheDir, level: 0 })).rejects.toThrow(/gzip level 0 is out of range 1-9/);
+  });
+});
