@@ -1,0 +1,88 @@
+/**
+ * Boot-test helpers: boot any image (the dev image now, `coracle build`
+ * outputs later) under QEMU, read console lines, run commands in the
+ * console shell (kernel argument `coracle.shell`), shut down.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BootFiles } from '../../src/qemu/args.js';
+import type { PublishSpec } from '../../src/qemu/options.js';
+import { chooseAccel } from '../../src/qemu/run.js';
+import { QemuVm, type RunResult } from '../../src/qemu/vm.js';
+import { devCacheDir, type BootImage } from './dev-initrd.js';
+
+/** Generous bounds: TCG on a busy 2-core machine. */
+export const BOOT_TIMEOUT_MS = 240_000;
+export const SHUTDOWN_TIMEOUT_MS = 120_000;
+
+export interface BootOptions {
+  publish?: PublishSpec[];
+  mem?: number;
+  /** appended to the image's cmdline */
+  extraCmdline?: string;
+  /** console log file (default: a temporary file, printed on failure) */
+  logFile?: string;
+}
+
+export interface BootedVm {
+  vm: QemuVm;
+  logFile: string;
+}
+
+/** Boot files from a BootImage (reads NAME-cmdline). */
+export async function bootFiles(img: BootImage, extraCmdline = ''): Promise<BootFiles> {
+  const cmdline = `${(await readFile(img.cmdline, 'utf8')).trim()} ${extraCmdline}`.trim();
+  return { kernel: img.kernel, initrd: img.initrd, cmdline, vmlinux: img.vmlinux };
+}
+
+/** Start a VM for a boot image; accel auto (probe cached per machine boot). */
+export async function bootVm(img: BootImage, opts: BootOptions = {}): Promise<BootedVm> {
+  const boot = await bootFiles(img, opts.extraCmdline);
+  const accel = await chooseAccel('auto', { cacheFile: join(devCacheDir(), 'kvm-probe.json'), kernel: boot.vmlinux ?? boot.kernel });
+  const logFile = opts.logFile ?? join(await mkdtemp(join(tmpdir(), 'coracle-boot-')), 'console.log');
+  await mkdir(join(logFile, '..'), { recursive: true });
+  const log: WriteStream = createWriteStream(logFile);
+  const vm = new QemuVm({
+    boot,
+    accel,
+    mem: opts.mem ?? 1024,
+    cpus: 1,
+    publish: opts.publish ?? [],
+    disks: [],
+    consoleSinks: [log],
+  });
+  vm.once('exit', () => log.end());
+  await vm.start();
+  return { vm, logFile };
+}
+
+let marker = 0;
+
+/**
+ * Run a command in the guest's console shell and return its output. The
+ * markers are built by the shell (`"__B""N__"`), so the terminal's echo of
+ * the typed line never matches them.
+ */
+export async function consoleRun(vm: QemuVm, command: string, timeoutMs = 60_000): Promise<string> {
+  const n = ++marker;
+  const from = vm.console.length;
+  vm.sendConsole(`echo "__B""${n}__"; ${command}; echo "__E""${n}__"\n`);
+  const m = await vm.waitForConsole(new RegExp(`__B${n}__\\r?\\n([\\s\\S]*?)__E${n}__`), timeoutMs, from);
+  return m[1]!.replace(/\r/g, '');
+}
+
+/** Power the VM down through the ACPI button and wait for QEMU to exit. */
+export async function powerdown(vm: QemuVm, timeoutMs = SHUTDOWN_TIMEOUT_MS): Promise<RunResult> {
+  return vm.stop(timeoutMs);
+}
+
+/** Lines `coracle: ...` the init printed, in order. */
+export function initLines(consoleText: string): string[] {
+  return consoleText
+    .replace(/\r/g, '')
+    .split('\n')
+    .map((l) => /coracle: .*/.exec(l)?.[0])
+    .filter((l): l is string => !!l);
+}
