@@ -13,7 +13,8 @@ import { runCli } from '../helpers/cli.js';
 import { TarWriter } from '../../src/tar/index.js';
 import { openStore } from '../../src/oci/store/layout-store.js';
 import { readImage } from '../../src/oci/image.js';
-import type { ImageConfig } from '../../src/oci/types.js';
+import { writeJsonBlob } from '../../src/oci/image.js';
+import { MediaType, type ImageConfig } from '../../src/oci/types.js';
 
 const sha = (b: string | Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -137,6 +138,11 @@ describe('skopeo interop', () => {
     expect(imp.stdout).toContain(`imported localhost/copied:copied ${gz.Digest}`);
     const gzImage = await readImage(await openStore(c2), 'localhost/copied:copied');
     expect(gzImage.manifest.layers.map((l) => l.mediaType)).toEqual(['application/vnd.oci.image.layer.v1.tar+gzip', 'application/vnd.oci.image.layer.v1.tar+gzip']);
+    const archive = join(dir, 'skopeo-archive.tar');
+    await execa('skopeo', ['copy', '-q', `oci:${copy}:copied`, `oci-archive:${archive}:arch`]);
+    const imp3 = await runCli(['--cache', c2, 'cache', 'import', '--name', 'localhost/archived', archive]);
+    expect(imp3.exitCode, imp3.stderr).toBe(0);
+    expect(imp3.stdout).toContain(`imported localhost/archived:arch ${gz.Digest}`);
     const imp2 = await runCli(['--cache', c2, 'cache', 'import', '--name', 'localhost/same', same]);
     expect(imp2.exitCode, imp2.stderr).toBe(0);
     expect(imp2.stdout).toContain(`imported localhost/same:copied ${row!.digest}`);
@@ -195,6 +201,45 @@ describe('skopeo interop', () => {
     const one = await runCli(['--cache', c4, 'cache', 'export', out]);
     expect(one.exitCode).toBe(1);
     expect(one.stderr).toMatch(/give the image\(s\) and then the destination/);
+  });
+
+  it('exports a multi-platform index that skopeo selects from and copies whole', async () => {
+    const c6 = join(dir, 'cache-index');
+    const store = await openStore(c6);
+    const manifests = [];
+    for (const [arch, variant] of [['amd64', undefined], ['arm64', 'v8'], ['riscv64', undefined]] as const) {
+      const layer = await store.writeBlob(
+        await tarBytes(async (w) => {
+          await w.addFile({ path: `etc/${arch}`, mtime: 1 }, arch);
+        }),
+        { mediaType: MediaType.OciLayer },
+      );
+      const platform = { os: 'linux', architecture: arch, ...(variant ? { variant } : {}) };
+      const cfg = await writeJsonBlob(store, { ...platform, rootfs: { type: 'layers', diff_ids: [layer.digest] } }, MediaType.OciConfig);
+      const m = await writeJsonBlob(store, { schemaVersion: 2, mediaType: MediaType.OciManifest, config: cfg, layers: [layer] }, MediaType.OciManifest);
+      manifests.push({ ...m, platform });
+    }
+    const index = await writeJsonBlob(store, { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }, MediaType.OciIndex);
+    await store.setRef('localhost/multi:3', index);
+    const out = join(dir, 'multi-layout');
+    expect((await runCli(['--cache', c6, 'cache', 'export', 'localhost/multi:3', out])).exitCode).toBe(0);
+    const raw = (await execa('skopeo', ['inspect', '--raw', `oci:${out}:3`])).stdout;
+    expect(sha(raw)).toBe(index.digest);
+    const arm = await execa('skopeo', ['--override-arch', 'arm64', 'inspect', `oci:${out}:3`]);
+    // skopeo reports the index digest, and the arm64 image's config and layers.
+    const armInfo = JSON.parse(arm.stdout) as { Digest: string; Architecture: string; Layers: string[] };
+    expect(armInfo.Digest).toBe(index.digest);
+    expect(armInfo.Architecture).toBe('arm64');
+    const armManifest = JSON.parse((await store.readBlob(manifests[1]!.digest)).toString()) as { layers: Array<{ digest: string }> };
+    expect(armInfo.Layers).toEqual([armManifest.layers[0]!.digest]);
+    const all = join(dir, 'multi-copy');
+    await execa('skopeo', ['copy', '-q', '--all', '--preserve-digests', `oci:${out}:3`, `oci:${all}:3`]);
+    const back = join(dir, 'cache-index-back');
+    const r = await runCli(['--cache', back, 'cache', 'import', '--name', 'localhost/multi', all]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`imported localhost/multi:3 ${index.digest}`);
+    const img = await readImage(await openStore(back), 'localhost/multi:3', { os: 'linux', architecture: 'riscv64' });
+    expect(img.descriptor.digest).toBe(manifests[2]!.digest);
   });
 
   it('prune frees the blobs of a replaced ref and keeps the rest', async () => {
