@@ -58,6 +58,7 @@ export function registerImageCommands(program: Command): void {
 
   cache
     .command('export')
+    .usage('[options] <ref...> <dest>')
     .description('export images as an OCI image layout: a tar (oci-archive) when DEST ends in .tar, else a folder')
     .argument('<ref-and-dest...>', 'REF [REF...] DEST: images in the store (references or digests), then the output folder or .tar file (must not exist)')
     .option('--format <dir|tar>', 'output format (default from DEST)')
