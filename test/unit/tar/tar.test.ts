@@ -136,6 +136,25 @@ describe('tar writer + reader round trip', () => {
     }
   });
 
+  it('accepts plain Uint8Array chunks and closes the source when the consumer stops early', async () => {
+    const tar = await sampleArchive();
+    let closed = false;
+    async function* plain(): AsyncGenerator<Uint8Array> {
+      try {
+        for (let i = 0; i < tar.length; i += 777) yield new Uint8Array(tar.subarray(i, i + 777));
+      } finally {
+        closed = true;
+      }
+    }
+    const got = await readAll(plain());
+    expect(got.find((e) => e.path === 'stream.bin')!.data.equals(Buffer.alloc(70_000, 7))).toBe(true);
+    closed = false;
+    for await (const e of readTar(plain())) {
+      if (e.path === 'empty') break;
+    }
+    expect(closed).toBe(true);
+  });
+
   it('skips bodies the consumer ignores or reads partly', async () => {
     const tar = await sampleArchive();
     const paths: string[] = [];
