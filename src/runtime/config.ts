@@ -8,8 +8,11 @@
  *      `binds` in the YAML still replaces everything).
  * LinuxKit's defaults: new pid, mount and cgroup namespaces; host net, ipc,
  * uts and user unless set (`new`, `none` or a namespace path); mounts proc,
- * /dev (tmpfs), devpts, sysfs and the cgroup fs read-only; no capabilities;
- * uid/gid 0; masked and read-only paths empty.
+ * /dev (tmpfs), devpts, sysfs and the cgroup fs read-only (no /dev/shm or
+ * /dev/mqueue: LinuxKit leaves them out too); no capabilities; uid/gid 0;
+ * masked and read-only paths empty. Settings runc would refuse at start
+ * (a hostname without its own UTS namespace, unknown capabilities) fail the
+ * build instead, naming where they were written.
  */
 import { posix } from 'node:path';
 import { CoracleError } from '../errors.js';
@@ -341,7 +344,7 @@ export function generateRuntimeConfig(input: RuntimeConfigInput): GeneratedRunti
   if (devRules.length > 0) res.devices = [...(res.devices ?? []), ...devRules];
 
   // config.json
-  const process: NonNullable<Spec['process']> = {
+  const proc: NonNullable<Spec['process']> = {
     user: { uid, gid, ...(additionalGids.length > 0 ? { additionalGids } : {}) },
     args,
     env,
@@ -349,14 +352,14 @@ export function generateRuntimeConfig(input: RuntimeConfigInput): GeneratedRunti
     capabilities: { bounding, effective: caps, inheritable: bounding, permitted: bounding, ambient },
   };
   if (args.length === 0) ctx.fail('command', 'no command: the image has no Entrypoint/Cmd and neither the label nor the spec sets `command`');
-  if (rlimits.length > 0) process.rlimits = rlimits;
-  if (pick(entry, label, 'noNewPrivileges')) process.noNewPrivileges = true;
+  if (rlimits.length > 0) proc.rlimits = rlimits;
+  if (pick(entry, label, 'noNewPrivileges')) proc.noNewPrivileges = true;
   const oom = pick(entry, label, 'oomScoreAdj');
-  if (oom !== undefined) process.oomScoreAdj = oom;
+  if (oom !== undefined) proc.oomScoreAdj = oom;
 
   const config: Spec = {
     ociVersion: OCI_RUNTIME_VERSION,
-    process,
+    process: proc,
     root: { path: `${bundleDir}/rootfs`, ...(readonly ? { readonly: true } : {}) },
     mounts: mountList,
     linux: { namespaces },
