@@ -1,0 +1,132 @@
+/**
+ * `coracle run qemu` end to end, as a user runs it: a separate process,
+ * the console on stdout, --publish from the host, Ctrl-C for a clean
+ * shutdown (status 0), a second Ctrl-C to kill (137), a panic (status 2).
+ */
+import { execa, type ResultPromise } from 'execa';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoot } from '../helpers/cli.js';
+import { buildDevImage, devCacheDir, type BootImage } from '../helpers/dev-initrd.js';
+import { BOOT_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS } from '../helpers/qemu.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+function startCli(args: string[]): { proc: ResultPromise; out: () => string; waitFor: (re: RegExp, ms: number) => Promise<void> } {
+  const proc = execa(process.execPath, ['--import', 'tsx', join(projectRoot, 'src', 'cli.ts'), ...args], {
+    cwd: projectRoot,
+    reject: false,
+    stdin: 'pipe',
+    all: true,
+    env: { CI: '1', CORACLE_CACHE: join(devCacheDir(), 'cli-cache') },
+  });
+  let text = '';
+  proc.all!.setEncoding('utf8');
+  proc.all!.on('data', (d: string) => (text += d));
+  const waitFor = (re: RegExp, ms: number) =>
+    new Promise<void>((resolve, reject) => {
+      const deadline = Date.now() + ms;
+      const tick = () => {
+        if (re.test(text)) return resolve();
+        if (proc.exitCode !== null || Date.now() > deadline) return reject(new Error(`no ${re} in CLI output:\n${text.slice(-3000)}`));
+        setTimeout(tick, 200);
+      };
+      tick();
+    });
+  return { proc, out: () => text, waitFor };
+}
+
+let dir: string;
+let img: BootImage;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'coracle-boot-cli-'));
+  img = await buildDevImage(join(dir, 'out'), { name: 'dev' });
+});
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('coracle run qemu', () => {
+  it('boots an output folder, serves a published port, and Ctrl-C shuts the guest down cleanly (exit 0)', async () => {
+    const port = await freePort();
+    const log = join(dir, 'console.log');
+    const cli = startCli(['run', 'qemu', join(dir, 'out'), '--publish', `127.0.0.1:${port}:8080`, '--log', log, '--state', join(dir, 'state')]);
+    try {
+      await cli.waitFor(/coracle: all services started/, BOOT_TIMEOUT_MS);
+      const res = await fetch(`http://127.0.0.1:${port}/`);
+      expect(await res.text()).toBe('hello from coracle web\n');
+      cli.proc.kill('SIGINT');
+      const r = await Promise.race([
+        cli.proc,
+        new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no exit after Ctrl-C:\n${cli.out().slice(-3000)}`)), SHUTDOWN_TIMEOUT_MS)),
+      ]);
+      expect(r.exitCode, cli.out().slice(-3000)).toBe(0);
+      expect(cli.out()).toContain('shutting the guest down');
+      expect(cli.out()).toContain('coracle: onshutdown 000-bye exited 0');
+      expect(cli.out()).toContain('coracle: shutdown complete');
+      expect(cli.out()).toContain('guest ended: poweroff (status 0)');
+      const logged = await readFile(log, 'utf8');
+      expect(logged).toContain('coracle: all services started');
+      expect(logged).toContain('coracle: shutdown complete');
+    } finally {
+      cli.proc.kill('SIGKILL');
+    }
+  });
+
+  it('a second Ctrl-C kills the guest (exit 137)', async () => {
+    const cli = startCli(['run', 'qemu', join(dir, 'out', 'dev'), '--accel', 'tcg', '--state', join(dir, 'state2')]);
+    try {
+      await cli.waitFor(/Linux version/, BOOT_TIMEOUT_MS);
+      cli.proc.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 500));
+      cli.proc.kill('SIGINT');
+      const r = await cli.proc;
+      expect(r.exitCode, cli.out().slice(-2000)).toBe(137);
+      expect(cli.out()).toContain('guest ended: killed (status 137)');
+    } finally {
+      cli.proc.kill('SIGKILL');
+    }
+  });
+
+  it('a guest kernel panic ends the run with status 2', async () => {
+    const p = join(dir, 'panic');
+    await mkdir(p);
+    await copyFile(img.kernel, join(p, 'p-kernel'));
+    await copyFile(img.initrd, join(p, 'p-initrd.img'));
+    await writeFile(join(p, 'p-cmdline'), 'console=ttyS0 rdinit=/does-not-exist\n');
+    const cli = startCli(['run', 'qemu', p, '--accel', 'tcg', '--mem', '512']);
+    try {
+      const r = await Promise.race([
+        cli.proc,
+        new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no exit after panic:\n${cli.out().slice(-3000)}`)), BOOT_TIMEOUT_MS)),
+      ]);
+      expect(cli.out()).toMatch(/Kernel panic - not syncing/);
+      expect(r.exitCode, cli.out().slice(-2000)).toBe(2);
+      expect(cli.out()).toContain('guest ended: panic (status 2)');
+    } finally {
+      cli.proc.kill('SIGKILL');
+    }
+  });
+
+  it('names what is missing when there is no image', async () => {
+    const cli = startCli(['run', 'qemu', join(dir, 'nope')]);
+    const r = await cli.proc;
+    expect(r.exitCode).toBe(1);
+    expect(cli.out()).toMatch(/^coracle: .*nope-kernel and .*nope-initrd\.img \(run coracle build first\)$/m);
+    expect(cli.out()).not.toMatch(/at .*\.ts:\d+/);
+  });
+});
