@@ -19,3 +19,4 @@ export * from './oci/registry/index.js';
 export * from './oci/transfer/index.js';
 export * from './config/user-config.js';
 export * from './spec/index.js';
+export * from './cloudinit/index.js';
