@@ -86,6 +86,8 @@ export interface NormalizedEntry {
   rdev?: { major: number; minor: number };
   /** `sha256:<hex>` of a file's data, once computed. */
   digest?: string;
+  /** Unlink what an earlier segment left at this path first (see InitrdEntry.replace). */
+  replace?: boolean;
 }
 
 function fail(path: string, msg: string): never {
@@ -152,6 +154,7 @@ export async function normalizeEntries(entries: readonly InitrdEntry[], defaultM
       n.linkTarget = e.type === 'hardlink' ? normalizeEntryPath(e.linkTarget) : e.linkTarget;
     }
     if (e.rdev !== undefined && (e.type === 'char' || e.type === 'block')) n.rdev = { major: e.rdev.major, minor: e.rdev.minor };
+    if (e.replace === true && (e.type === 'file' || e.type === 'hardlink')) n.replace = true;
     out.push(n);
   }
   return out;
@@ -170,6 +173,8 @@ const EMPTY_DIGEST = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49
 
 interface PlannedEntry {
   header: NewcHeader;
+  /** A fifo header at the same path, written first so the kernel unlinks an older file there. */
+  placeholder?: NewcHeader;
   data?: DataSource;
   /** Symlink target bytes. */
   body?: Buffer;
@@ -258,6 +263,11 @@ export function planArchive(entries: readonly NormalizedEntry[], opts: { dedupe?
       name: e.path,
     };
     const p: PlannedEntry = { header };
+    if (e.replace) {
+      // The kernel's clean_path() unlinks an existing path whose file type
+      // differs from the new entry's; a fifo makes any regular file differ.
+      p.placeholder = { ...header, ino: nextIno++, mode: S_IFMT.fifo, nlink: 1, filesize: 0, rdevmajor: 0, rdevminor: 0 };
+    }
     if (data !== undefined && filesize > 0) p.data = data;
     if (e.type === 'symlink') p.body = Buffer.from(e.linkTarget!, 'utf8');
     return p;
@@ -277,6 +287,7 @@ const TRAILER_HEADER: NewcHeader = {
  */
 export async function* newcStream(plan: readonly PlannedEntry[]): AsyncGenerator<Uint8Array> {
   for (const p of plan) {
+    if (p.placeholder !== undefined) yield encodeHeader(p.placeholder);
     yield encodeHeader(p.header);
     const size = p.header.filesize;
     if (p.body !== undefined) {
@@ -304,6 +315,9 @@ export function archiveSize(plan: readonly PlannedEntry[]): number {
     const ns = Buffer.byteLength(name) + 1;
     return HEADER_LEN + ns + pad4(HEADER_LEN + ns);
   };
-  for (const p of plan) n += hdr(p.header.name) + p.header.filesize + pad4(p.header.filesize);
+  for (const p of plan) {
+    if (p.placeholder !== undefined) n += hdr(p.placeholder.name);
+    n += hdr(p.header.name) + p.header.filesize + pad4(p.header.filesize);
+  }
   return n + hdr(NEWC_TRAILER);
 }

@@ -17,7 +17,7 @@ import type { BuiltSegment, Compression, InitrdEntry, SegmentOptions } from './t
 /** Segments are padded to this boundary. */
 export const SEGMENT_ALIGN = 512;
 /** Bump when the bytes written for the same input change. */
-const FORMAT_VERSION = 'coracle-initrd-segment/1';
+const FORMAT_VERSION = 'coracle-initrd-segment/2';
 
 const EXT: Record<Compression, string> = { gzip: 'cpio.gz', zstd: 'cpio.zst', none: 'cpio' };
 
@@ -29,7 +29,7 @@ export function defaultMtime(): number {
 }
 
 function canonicalEntries(entries: readonly NormalizedEntry[]): unknown[] {
-  return entries.map((e) => [e.path, e.type, e.mode, e.uid, e.gid, e.mtime, e.size, e.digest ?? null, e.linkTarget ?? null, e.rdev ? [e.rdev.major, e.rdev.minor] : null]);
+  return entries.map((e) => [e.path, e.type, e.mode, e.uid, e.gid, e.mtime, e.size, e.digest ?? null, e.linkTarget ?? null, e.rdev ? [e.rdev.major, e.rdev.minor] : null, e.replace === true]);
 }
 
 /** The cache key of a segment: sha256 hex over the format version, options and entry list (with data digests, or the caller's key). */

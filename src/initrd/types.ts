@@ -54,6 +54,14 @@ export interface InitrdEntry {
   linkTarget?: string;
   /** `char` and `block`: device numbers. */
   rdev?: { major: number; minor: number };
+  /**
+   * `file`/`hardlink`: the path may already exist from an EARLIER segment.
+   * The kernel opens an existing regular file in place, so a new file over a
+   * path that an earlier segment hardlinked would write through to every
+   * link. With `replace`, the writer first emits a placeholder of another
+   * type at the path, which makes the kernel unlink the old one.
+   */
+  replace?: boolean;
 }
 
 export type Compression = 'gzip' | 'zstd' | 'none';

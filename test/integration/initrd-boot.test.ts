@@ -1,9 +1,9 @@
 /**
  * The kernel accepts what the initrd writer makes: Debian's cloud kernel
- * boots, under QEMU (TCG), an initrd of four concatenated segments (gzip,
- * zstd, plain, gzip) holding busybox-static with hardlinked applets, a
- * deduplicated file pair, device nodes and an /init that reports what it
- * sees, then powers off.
+ * boots, under QEMU (TCG), an initrd of five concatenated segments (gzip,
+ * zstd, plain, zstd, gzip) holding busybox-static with hardlinked applets, a
+ * deduplicated file pair, device nodes, a file replacing a hardlink of an
+ * earlier segment, and an /init that reports what it sees, then powers off.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
@@ -39,13 +39,14 @@ echo "CORACLE-INITRD links busybox=$(stat -c %i:%h /bin/busybox) sh=$(stat -c %i
 echo "CORACLE-INITRD dedupe a=$(stat -c %i:%h /data/a) b=$(stat -c %i /data/b) content=$(cat /data/b)"
 echo "CORACLE-INITRD console=$(stat -c %F:%t:%T /dev/console) null=$(stat -c %F:%t:%T /dev/null) loop=$(stat -c %F:%t:%T /dev/loop7)"
 echo "CORACLE-INITRD modes init=$(stat -c %a /init) secret=$(stat -c %a:%u:%g /etc/secret) symlink=$(readlink /bin/ls)"
+echo "CORACLE-INITRD replaced true=$(cat /bin/true) links=$(stat -c %h /bin/true)"
 echo "CORACLE-INITRD done"
 poweroff -f
 `;
 
 describe('initrd boot', () => {
   it('boots a kernel with concatenated gzip + zstd + plain segments, hardlinks and device nodes', async () => {
-    const applets = ['sh', 'mount', 'cat', 'stat', 'echo', 'poweroff', 'readlink'];
+    const applets = ['sh', 'mount', 'cat', 'stat', 'echo', 'poweroff', 'readlink', 'true'];
     const segments: SegmentInput[] = [
       {
         name: 'base', compression: 'gzip',
@@ -66,11 +67,13 @@ describe('initrd boot', () => {
         entries: [dir('etc'), text('etc/marker', 'from-zstd'), { ...text('etc/secret', 'x', 0o600), uid: 42, gid: 43 }, dir('data'), text('data/a', 'same-bytes'), text('data/b', 'same-bytes')],
       },
       { name: 'plain', compression: 'none', entries: [text('etc/plain', 'from-plain')] },
+      // bin/true is a hardlink to busybox in 'base': without `replace` the kernel would write this over busybox itself
+      { name: 'replace', compression: 'zstd', entries: [{ ...text('bin/true', 'replaced-true'), replace: true }] },
       { name: 'init', compression: 'gzip', entries: [text('init', INIT, 0o755), text('etc/last', 'from-last-gzip')] },
     ];
     const out = join(work, 'initrd.img');
     const r = await writeInitrd(segments, out, { compression: 'gzip', cacheDir: join(work, 'cache') });
-    expect(r.segments.map((s) => s.compression)).toEqual(['gzip', 'zstd', 'none', 'gzip']);
+    expect(r.segments.map((s) => s.compression)).toEqual(['gzip', 'zstd', 'none', 'zstd', 'gzip']);
     const img = await readFile(out);
     expect(img.length % 512).toBe(0);
 
@@ -85,7 +88,8 @@ describe('initrd boot', () => {
     expect(log).toContain('CORACLE-INITRD marker=from-zstd plain=from-plain last=from-last-gzip');
     const links = /links busybox=(\d+):(\d+) sh=(\d+) stat=(\d+)/.exec(log);
     expect(links, log).not.toBeNull();
-    expect(links![2]).toBe(String(applets.length + 1));
+    // busybox + its applets, less bin/true which the later segment replaced
+    expect(links![2]).toBe(String(applets.length));
     expect(links![3]).toBe(links![1]);
     expect(links![4]).toBe(links![1]);
     const dd = /dedupe a=(\d+):(\d+) b=(\d+) content=(\S+)/.exec(log);
@@ -94,6 +98,7 @@ describe('initrd boot', () => {
     // stat prints major/minor in hex
     expect(log).toContain('console=character special file:5:1 null=character special file:1:3 loop=block special file:7:7');
     expect(log).toContain('modes init=755 secret=600:42:43 symlink=busybox');
+    expect(log).toContain('CORACLE-INITRD replaced true=replaced-true links=1');
     expect(log).toContain('CORACLE-INITRD done');
   });
 });

@@ -5,7 +5,10 @@
  * detect the compressor by magic, decompress exactly one stream and continue
  * after it. Inside an archive, regular files with nlink >= 2 sharing
  * (ino, file type) are hardlinked to the first one seen; the link table is
- * cleared at each TRAILER!!!. Written independently of src/initrd.
+ * cleared at each TRAILER!!!. A regular file over an existing regular file
+ * is opened in place (the kernel only unlinks a path whose file type
+ * differs), so it writes through to the old inode and its links.
+ * Written independently of src/initrd.
  */
 import { execFileSync } from 'node:child_process';
 import { inflateRawSync } from 'node:zlib';
@@ -118,13 +121,28 @@ export function kernelUnpack(img: Buffer): Unpacked {
       const type = TYPES[r.mode & 0o170000];
       if (type === undefined) throw new Error(`${r.name}: bad mode ${r.mode.toString(8)}`);
       let inode = { data: Buffer.alloc(0) };
-      if (type === 'file' && r.nlink >= 2) {
-        const key = `${r.ino}:${r.devmajor}:${r.devminor}:${r.mode & 0o170000}`;
-        const known = links.get(key);
-        if (known) inode = known;
-        else links.set(key, inode);
+      const existing = nodes.get(r.name);
+      if (type === 'file') {
+        let linked = false;
+        if (r.nlink >= 2) {
+          const key = `${r.ino}:${r.devmajor}:${r.devminor}:${r.mode & 0o170000}`;
+          const known = links.get(key);
+          if (known) {
+            // link(): whatever was at the path is unlinked first
+            inode = known;
+            linked = true;
+          } else {
+            links.set(key, inode);
+          }
+        }
+        if (!linked && existing?.type === 'file') {
+          // an existing regular file is opened in place (O_TRUNC): every link to it sees the new data
+          inode = existing.inode;
+          if (r.nlink >= 2) links.set(`${r.ino}:${r.devmajor}:${r.devminor}:${r.mode & 0o170000}`, inode);
+        }
+        if (!linked) inode.data = Buffer.alloc(0);
+        if (r.filesize > 0) inode.data = Buffer.from(r.data);
       }
-      if (type === 'file' && r.filesize > 0) inode.data = Buffer.from(r.data);
       const node: Node = { type, mode: r.mode & 0o7777, uid: r.uid, gid: r.gid, mtime: r.mtime, inode };
       if (type === 'symlink') node.target = r.data.toString('utf8');
       if (type === 'char' || type === 'block') node.rdev = [r.rdevmajor, r.rdevminor];

@@ -216,6 +216,23 @@ describe('writeInitrd', () => {
     expect(kernelUnpack(await readFile(join(dir, 'ra.img'))).nodes.get('etc/motd')!.inode.data.toString()).toBe('v2');
   });
 
+  it('replace: a file over a path an earlier segment hardlinked gets its own inode', async () => {
+    const cacheDir = join(dir, 'cache-replace');
+    const base: SegmentInput = { name: 'base', entries: [d('bin'), f('bin/busybox', 'BUSYBOX', { mode: 0o755 }), { path: 'bin/true', type: 'hardlink', mode: 0, uid: 0, gid: 0, linkTarget: 'bin/busybox' }] };
+    const over = (replace: boolean): SegmentInput => ({ name: 'over', compression: 'zstd', entries: [f('bin/true', 'replaced', { replace })] });
+    const withReplace = kernelUnpack((await readFile((await writeInitrd([base, over(true)], join(dir, 'rep1.img'), { compression: 'gzip', cacheDir })).path))).nodes;
+    expect(withReplace.get('bin/true')!.inode.data.toString()).toBe('replaced');
+    expect(withReplace.get('bin/busybox')!.inode.data.toString()).toBe('BUSYBOX');
+    expect(withReplace.get('bin/true')!.type).toBe('file');
+    // what the flag prevents: the kernel writes through the earlier segment's hardlink
+    const without = kernelUnpack((await readFile((await writeInitrd([base, over(false)], join(dir, 'rep2.img'), { compression: 'gzip', cacheDir })).path))).nodes;
+    expect(without.get('bin/busybox')!.inode.data.toString()).toBe('replaced');
+    // GNU cpio sees a fifo placeholder, then the file
+    const seg = await writeSegment(over(true).entries, { compression: 'none', cacheDir });
+    const listing = execFileSync('cpio', ['-tv', '--quiet'], { input: await readFile(seg.path) }).toString().trim().split('\n');
+    expect(listing.map((l) => l[0])).toEqual(['p', '-']);
+  });
+
   it('a failing build leaves the previous initrd untouched and no temporary files', async () => {
     const cacheDir = join(dir, 'cache-fail');
     const outDir = join(dir, 'fail-out');
