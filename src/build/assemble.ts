@@ -139,6 +139,17 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const files = await filesEntries({ spec, ids, existingDirs: initDirs });
   if (files.length > 0) components.push({ name: 'files', entries: async () => files });
 
+  if (format === 'tar') {
+    const set: OutputSet = {
+      name,
+      cmdline: spec.kernel?.cmdline ?? '',
+      segments: [],
+      rootfs: () => mergedRootfs(components),
+      ...(kernel ? { kernel: kernel.kernel } : {}),
+    };
+    return { name, spec, outputs: await writeOutputs(opts.outDir, format, set), segments: [] };
+  }
+
   // 4. segments
   const segments: BuiltSegment[] = [];
   const segOpts = { compression, cacheDir: segCache, ...(opts.level !== undefined ? { level: opts.level } : {}) };
@@ -170,6 +181,13 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   };
   const outputs = await writeOutputs(opts.outDir, format, set);
   return { name, spec, outputs, segments };
+}
+
+/** Every component's entries merged in order, as the kernel would unpack the segments. */
+async function mergedRootfs(components: readonly Component[]): Promise<InitrdEntry[]> {
+  const tree = new FsTree();
+  for (const c of components) for (const e of await c.entries()) tree.set(e);
+  return tree.entries();
 }
 
 /**

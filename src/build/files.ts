@@ -13,6 +13,7 @@ import { stringify as yamlStringify } from 'yaml';
 import { CoracleError } from '../errors.js';
 import type { InitrdEntry } from '../initrd/types.js';
 import { resolveId, type IdMap } from '../runtime/ids.js';
+import { specToDocument } from '../spec/index.js';
 import type { FileEntry, SystemSpec } from '../spec/types.js';
 
 const FILE_MODE = 0o600;
@@ -36,22 +37,10 @@ function hostPath(source: string, specFile: string): string {
   return isAbsolute(source) ? source : resolve(dirname(specFile), source);
 }
 
-/** The spec as `metadata:` renders it: plain data, without our source locations. */
+/** The spec as `metadata:` renders it: LinuxKit's spelling, without our source locations. */
 export function specMetadata(spec: SystemSpec, format: 'yaml' | 'json'): string {
-  const strip = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(strip);
-    if (v !== null && typeof v === 'object') {
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) {
-        if (k === 'loc' || k === 'fieldLocs' || k === 'initLocs' || x === undefined) continue;
-        out[k] = strip(x);
-      }
-      return out;
-    }
-    return v;
-  };
-  const data = strip(spec);
-  return format === 'json' ? `${JSON.stringify(data, null, 4)}\n` : yamlStringify(data);
+  const doc = specToDocument(spec);
+  return format === 'json' ? `${JSON.stringify(doc, null, 4)}\n` : yamlStringify(doc);
 }
 
 export interface FilesInput {

@@ -5,7 +5,6 @@
  * path through an absolute or escaping symlink, a hardlink to outside — is
  * refused with an error naming the image, the layer and the entry.
  */
-import { finished } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { CoracleError } from '../errors.js';
 import { FsTree } from '../initrd/tree.js';
@@ -125,13 +124,16 @@ function toChange(tree: FsTree, image: string, layer: string, h: TarEntry, data:
 /** Read one layer's entries (bodies gathered: layers of system images are small). */
 async function readLayer(source: UnpackSource, layer: Descriptor, what: string, diffId: Digest | undefined): Promise<Array<{ header: TarEntry; data?: Buffer }>> {
   const stream = openLayerTar((d) => source.openBlob(d), layer, what, diffId);
+  // readTar stops at the end-of-archive blocks; keep the stream ours (no
+  // `return` for it to call) so we can read on to the end, where the digest
+  // checks run.
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+  const view: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: () => it.next() }) };
   const out: Array<{ header: TarEntry; data?: Buffer }> = [];
-  for await (const e of readTar(stream, { name: what })) {
+  for await (const e of readTar(view, { name: what })) {
     out.push(e.type === 'file' ? { header: e, data: await e.buffer() } : { header: e });
   }
-  // Drain trailing padding so the digest checks at the end of the stream run.
-  stream.resume();
-  await finished(stream);
+  while (!(await it.next()).done);
   return out;
 }
 

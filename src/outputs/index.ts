@@ -10,10 +10,11 @@
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeInitrd, type BuiltSegment } from '../initrd/index.js';
+import { defaultMtime, writeInitrd, type BuiltSegment, type InitrdEntry } from '../initrd/index.js';
+import { writeRootfsTar } from './tar.js';
 
-export type OutputFormat = 'kernel+initrd';
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ['kernel+initrd'];
+export type OutputFormat = 'kernel+initrd' | 'tar';
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ['kernel+initrd', 'tar'];
 
 export interface OutputSet {
   name: string;
@@ -23,6 +24,9 @@ export interface OutputSet {
   vmlinux?: string;
   /** Padded early-microcode cpio, placed before every segment. */
   ucode?: string;
+  /** For `tar`: every entry of the root filesystem, parents first, later ones already merged over earlier. */
+  rootfs?: () => Promise<InitrdEntry[]>;
+  mtime?: number;
 }
 
 /** The files a kernel+initrd build of NAME writes, by role. */
@@ -64,7 +68,16 @@ export async function writeOutputs(dir: string, format: OutputFormat, set: Outpu
   const stage = new StagedOutputs(dir);
   const paths = kernelInitrdPaths(dir, set.name);
   try {
-    if (format !== 'kernel+initrd') throw new Error(`internal: unknown format ${String(format)}`);
+    if (format === 'tar') {
+      if (!set.rootfs) throw new Error('internal: tar output without a root filesystem');
+      await writeRootfsTar(stage.path(join(dir, `${set.name}.tar`)), {
+        entries: await set.rootfs(),
+        cmdline: set.cmdline,
+        mtime: set.mtime ?? defaultMtime(),
+        ...(set.kernel ? { kernel: set.kernel } : {}),
+      });
+      return await stage.commit();
+    }
     if (!set.kernel) throw new Error('internal: kernel+initrd without a kernel');
     await copyFile(set.kernel, stage.path(paths.kernel));
     if (set.vmlinux) await copyFile(set.vmlinux, stage.path(paths.vmlinux));
