@@ -98,6 +98,17 @@ describe('newc archive', () => {
     expect(r.get('z/empty1')!.ino).not.toBe(r.get('z/empty2')!.ino);
   });
 
+  it('replace writes a fifo placeholder at the path before the file', async () => {
+    const buf = await archive([file('bin/true', 'new', { replace: true }), file('bin/other', 'x', { replace: false })]);
+    const r = parseNewc(buf).records;
+    expect(r.map((x) => [x.name, x.mode.toString(8), x.filesize])).toEqual([
+      ['bin/true', '10000', 0],
+      ['bin/true', '100644', 3],
+      ['bin/other', '100644', 1],
+    ]);
+    expect(new Set(r.map((x) => x.ino)).size).toBe(3);
+  });
+
   it('is deterministic: same entries, same bytes', async () => {
     const entries = [file('a', 'x'), { path: 'b', type: 'dir', mode: 0o700, uid: 1, gid: 1 } as InitrdEntry];
     expect((await archive(entries)).equals(await archive(entries))).toBe(true);
