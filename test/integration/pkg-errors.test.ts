@@ -22,7 +22,8 @@ async function definition(name: string, yml: string, extra: Record<string, strin
   return dir;
 }
 
-const cli = (args: string[]) => runCli(['--cache', storeDir, 'pkg', ...args, '--debian-cache', debianCache], { cwd: work });
+// Image folders are given by absolute path (the CLI runs from the project root).
+const cli = (args: string[]) => runCli(['--cache', storeDir, 'pkg', ...args.map((a) => (a.startsWith('images/') ? join(work, a) : a)), '--debian-cache', debianCache]);
 
 async function refsInStore(): Promise<string[]> {
   const s = await openStore(storeDir);
@@ -43,7 +44,7 @@ describe('pkg build errors', () => {
     await definition('nopkg', ['description: x', 'debian:', '  packages:', '    - busybox-static', '    - coracle-no-such-package'].join('\n'));
     const r = await cli(['build', 'images/nopkg']);
     expect(r.exitCode).not.toBe(0);
-    expect(r.stderr).toContain('images/nopkg/build.yml:5:7: Debian package "coracle-no-such-package" not found in ');
+    expect(r.stderr).toContain(`${work}/images/nopkg/build.yml:5:7: Debian package "coracle-no-such-package" not found in `);
     const sources = parseDeb822Sources(await readFile('/etc/apt/sources.list.d/debian.sources', 'utf8'));
     for (const s of sources) expect(r.stderr).toContain(`${s.uris[0]} ${s.suites.join(' ')}`);
     expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -57,15 +58,14 @@ describe('pkg build errors', () => {
     );
     const r = await cli(['build', 'images/failstep']);
     expect(r.exitCode).not.toBe(0);
-    expect(r.stderr).toContain('images/failstep/build.yml:2:12: build step failed (exit 3)');
+    expect(r.stderr).toContain(`${work}/images/failstep/build.yml:2:12: build step failed (exit 3)`);
     expect(r.stderr).toContain('compiler says: boom at main.go:3');
     expect(await refsInStore()).toEqual([]);
   });
 
   it('the build step runs with a clean environment and $OUT', async () => {
     await definition('envstep', ['build:', '  env: {GREETING: hi}', '  command: env | sort > "$OUT/env.txt"'].join('\n'));
-    const r = await runCli(['--cache', storeDir, 'pkg', 'build', 'images/envstep', '--debian-cache', debianCache], {
-      cwd: work,
+    const r = await runCli(['--cache', storeDir, 'pkg', 'build', join(work, 'images/envstep'), '--debian-cache', debianCache], {
       env: { CORACLE_LEAK_CHECK: 'leaked' },
     });
     expect(r.exitCode, r.stderr).toBe(0);
@@ -83,7 +83,7 @@ describe('pkg build errors', () => {
     await definition('nofile', ['files:', '  - path: /etc/a', '    contents: ok', '  - path: /etc/b', '    source: not-there.conf'].join('\n'));
     const r = await cli(['build', 'images/nofile']);
     expect(r.exitCode).not.toBe(0);
-    expect(r.stderr).toContain('images/nofile/build.yml:5:13: file not-there.conf not found');
+    expect(r.stderr).toContain(`${work}/images/nofile/build.yml:5:13: file not-there.conf not found`);
     expect((await refsInStore()).filter((n) => n.includes('/nofile:'))).toEqual([]);
   });
 
@@ -91,7 +91,7 @@ describe('pkg build errors', () => {
     await definition('badlabel', ['files:', '  - {path: /a, contents: x}', 'label:', '  capabilities: [CAP_NET_ADMIN]', '  readonly: "yes"'].join('\n'));
     const r = await cli(['build', 'images/badlabel']);
     expect(r.exitCode).not.toBe(0);
-    expect(r.stderr).toContain('images/badlabel/build.yml:5:13: label.readonly must be true or false');
+    expect(r.stderr).toContain(`${work}/images/badlabel/build.yml:5:13: label.readonly must be true or false`);
   });
 });
 
