@@ -49,6 +49,7 @@ export function registerRunCommands(program: Command): void {
       const stateDir = o.state ?? join(image.dir, `${image.name}-state`);
       let interrupts = 0;
       let onSigint: (() => void) | undefined;
+      let rawTty = false;
       const stdio = o.console === 'stdio';
       try {
         const result = await runQemu({
@@ -64,7 +65,8 @@ export function registerRunCommands(program: Command): void {
           userDataFile: o.data ?? o.userData,
           stateDir,
           console: stdio ? process.stdout : undefined,
-          input: stdio ? process.stdin : undefined,
+          // A terminal is handled below (raw mode); a pipe is forwarded as is.
+          input: stdio && !process.stdin.isTTY ? process.stdin : undefined,
           logFile: o.log,
           kvmCacheFile: join(storeRootFrom(cmd), 'kvm-probe.json'),
           qemu: o.qemu,
@@ -78,6 +80,17 @@ export function registerRunCommands(program: Command): void {
               } else vm.kill();
             };
             process.on('SIGINT', onSigint);
+            if (stdio && process.stdin.isTTY) {
+              // Raw mode: keys go to the guest as typed; Ctrl-C stays ours.
+              rawTty = true;
+              process.stdin.setRawMode(true);
+              process.stdin.on('data', (d: Buffer) => {
+                const i = d.indexOf(3);
+                if (i < 0) return vm.sendConsole(d.toString('latin1'));
+                if (i > 0) vm.sendConsole(d.subarray(0, i).toString('latin1'));
+                onSigint?.();
+              });
+            }
           },
         });
         if (result.reason === 'failed') {
@@ -89,6 +102,7 @@ export function registerRunCommands(program: Command): void {
         process.exitCode = result.status;
       } finally {
         if (onSigint) process.off('SIGINT', onSigint);
+        if (rawTty) process.stdin.setRawMode(false);
         if (stdio) process.stdin.pause();
       }
     });

@@ -237,7 +237,8 @@ stop_containerd() {
 	pid=$(cat /run/containerd/containerd.pid)
 	kill -TERM "$pid" 2>/dev/null || return 0
 	i=0
-	while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
+	# (a zombie counts as gone: init reaps it only after this script)
+	while kill -0 "$pid" 2>/dev/null && [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ] && [ $i -lt 50 ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
