@@ -117,7 +117,7 @@ async function main(): Promise<void> {
       'services/b, files. "warm": nothing changed (hashes file data, concatenates cached segments);',
       '"one file": /etc/motd changed (one small segment recompressed); "keyed warm": the caller passes',
       'segment content keys, so no data is hashed (as `coracle build` does through cachedSegment).',
-      'Single-threaded compressors; files read once beforehand (page cache warm).',
+      'gzip single-threaded, zstd -T0 (2 cores here); files read once beforehand (page cache warm).',
       `Load average (1 min) at start / end: ${loadBefore.toFixed(1)} / ${loadavg()[0]!.toFixed(1)} (a shared machine: compare rows, not runs).`,
       '',
       table(['compression', 'initrd MiB', 'ratio', 'cold (s)', 'warm (s)', 'one file (s)', 'keyed warm (s)', 'cold/warm'], rows),

@@ -1,8 +1,10 @@
 /**
  * Compressing a segment's archive stream into a file. gzip comes from
  * node:zlib (no timestamp or name in the header: reproducible); zstd from the
- * `zstd` CLI (Node 20's zlib has none), single-threaded so the output does not
- * depend on the machine's core count.
+ * `zstd` CLI (Node 20's zlib has none) in its multi-threaded mode, whose
+ * output is the same for any number of worker threads (-T1 = -T8; only
+ * --single-thread differs), so every core helps and every host writes the
+ * same bytes.
  */
 import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -53,7 +55,7 @@ export async function compressToFile(
       await fh.close();
     }
   } else {
-    const proc = execa('zstd', ['-q', '-c', `-${level}`, '--single-thread', '--no-progress'], {
+    const proc = execa('zstd', ['-q', '-c', `-${level}`, '-T0', '--no-progress'], {
       stdin: 'pipe',
       stdout: { file: outPath },
       stderr: 'pipe',

@@ -17,7 +17,7 @@ import type { BuiltSegment, Compression, InitrdEntry, SegmentOptions } from './t
 /** Segments are padded to this boundary. */
 export const SEGMENT_ALIGN = 512;
 /** Bump when the bytes written for the same input change. */
-const FORMAT_VERSION = 'coracle-initrd-segment/2';
+const FORMAT_VERSION = 'coracle-initrd-segment/3';
 
 const EXT: Record<Compression, string> = { gzip: 'cpio.gz', zstd: 'cpio.zst', none: 'cpio' };
 
