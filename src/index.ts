@@ -20,3 +20,4 @@ export * from './oci/transfer/index.js';
 export * from './config/user-config.js';
 export * from './spec/index.js';
 export * from './cloudinit/index.js';
+export { runQemu, chooseAccel, QemuVm, STATUS as QEMU_RUN_STATUS, buildQemuArgs, probeKvm, runKvmProbe, parsePublish, parseDisk, resolveImage, makeSeedIso, ensureDisk, QmpClient, type RunQemuOptions, type RunResult, type EndReason, type QemuVmOptions, type QemuConfig, type BootFiles, type PublishSpec, type DiskSpec, type ResolvedImage, type KvmProbeResult } from './qemu/index.js';
