@@ -21,3 +21,7 @@ export * from './config/user-config.js';
 export * from './spec/index.js';
 export * from './cloudinit/index.js';
 export { runQemu, chooseAccel, QemuVm, STATUS as QEMU_RUN_STATUS, buildQemuArgs, probeKvm, runKvmProbe, parsePublish, parseDisk, resolveImage, makeSeedIso, ensureDisk, QmpClient, type RunQemuOptions, type RunResult, type EndReason, type QemuVmOptions, type QemuConfig, type BootFiles, type PublishSpec, type DiskSpec, type ResolvedImage, type KvmProbeResult } from './qemu/index.js';
+export { buildPackage, planPackage, imageRef, computeTag, DEFAULT_ORG, type PkgOptions, type PkgPlan, type PkgBuildResult } from './pkg/build.js';
+export { loadDefinition, type PackageDefinition } from './pkg/definition.js';
+export { extractVmlinux, findPayload } from './pkg/bzimage.js';
+export { AptArchive, UnknownPackageError, type ResolvedPackage } from './debian/apt.js';

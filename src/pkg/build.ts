@@ -93,9 +93,14 @@ function epochFrom(opts: PkgOptions): number {
   return DEFAULT_SOURCE_DATE_EPOCH;
 }
 
+/** The .deb/apt cache (also home of build-step caches such as GOCACHE). */
+export function debianCacheDir(opts: PkgOptions): string {
+  return opts.debianCacheDir ?? process.env.CORACLE_DEBIAN_CACHE ?? join(opts.store.root, 'debian');
+}
+
 export function aptFor(opts: PkgOptions, platform: Platform): AptArchive {
   return new AptArchive({
-    cacheDir: opts.debianCacheDir ?? process.env.CORACLE_DEBIAN_CACHE ?? join(opts.store.root, 'debian'),
+    cacheDir: debianCacheDir(opts),
     sourcesFile: opts.sourcesFile ?? HOST_SOURCES_FILE,
     architecture: debianArchitecture(platform),
     listsMaxAgeMs: opts.aptListsMaxAgeMs,
@@ -194,7 +199,7 @@ export async function buildPackage(path: string, opts: PkgOptions): Promise<PkgB
     packages,
     reporter,
     sourceDateEpoch,
-    buildCacheDir: join(opts.debianCacheDir ?? process.env.CORACLE_DEBIAN_CACHE ?? join(opts.store.root, 'debian'), '..', 'build-cache'),
+    buildCacheDir: join(debianCacheDir(opts), 'build-cache'),
   });
   try {
     if (def.data.kernel) {
