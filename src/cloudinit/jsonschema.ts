@@ -106,7 +106,7 @@ const TYPE_WORDS: Record<string, string> = {
   number: 'a number',
   boolean: 'a boolean',
   null: 'null',
-  timestamp: 'a timestamp (YAML 1.1 reads an unquoted date as one: quote it)',
+  timestamp: 'a timestamp',
   binary: 'binary data',
   set: 'a set',
 };

@@ -9,9 +9,10 @@
  */
 import type { SourceDiagnostic } from '../errors.js';
 import { IMPLEMENTED_KEYS, isImplementedKey } from './implemented.js';
-import { jsonType, SchemaEvaluator, type PathSegment } from './jsonschema.js';
+import { jsonType, SchemaEvaluator, type PathSegment, type SchemaIssue } from './jsonschema.js';
 import { cloudConfigSchema, knownTopLevelKeys } from './schema/index.js';
-import { parseYaml11, positionOf, type ParsedYaml, type Position } from './yaml.js';
+import { isScalar } from 'yaml';
+import { nodeAt, parseYaml11, positionOf, type ParsedYaml, type Position } from './yaml.js';
 
 export type DiagnosticCode =
   | 'yaml-syntax'
@@ -160,7 +161,7 @@ function schemaDiagnostics(config: Record<string, unknown>, parsed: ParsedYaml, 
   for (const issue of issues) {
     const top = issue.path.length === 1 && issue.atKey;
     const path = formatPath(issue.path);
-    const detail = top ? `unknown key: cloud-init has no such config key${suggestion(String(issue.path[0]), known)}` : issue.message;
+    const detail = top ? `unknown key: cloud-init has no such config key${suggestion(String(issue.path[0]), known)}` : issue.message + yaml11Hint(parsed, issue);
     const dedupe = `${path}\0${detail}`;
     if (seen.has(dedupe)) continue;
     seen.add(dedupe);
@@ -186,6 +187,24 @@ function schemaDiagnostics(config: Record<string, unknown>, parsed: ParsedYaml, 
   }
   out.push(...notImplemented(config, parsed, label, badTop));
   return out;
+}
+
+/**
+ * YAML 1.1 turns some unquoted words and numbers into other types than the
+ * author meant (`0644` is 420, `yes` is true): say so when that is the cause.
+ */
+function yaml11Hint(parsed: ParsedYaml, issue: SchemaIssue): string {
+  if (issue.keyword !== 'type' && issue.keyword !== 'oneOf' && issue.keyword !== 'anyOf') return '';
+  if (!/^expected (?:.*\b)?a string\b/.test(issue.message)) return '';
+  const node = nodeAt(parsed.doc, issue.path);
+  if (!isScalar(node) || node.type !== 'PLAIN' || typeof node.source !== 'string') return '';
+  const src = node.source;
+  if (typeof node.value === 'number' && /^[-+]?0[0-7_]+$/.test(src)) {
+    return ` (YAML 1.1 reads the unquoted ${src} as the octal number ${node.value}: quote it, '${src}')`;
+  }
+  if (node.value instanceof Date) return ` (YAML 1.1 reads an unquoted date as a timestamp: quote it, '${src}')`;
+  if ((typeof node.value === 'boolean' && !/^(true|false)$/i.test(src)) || (typeof node.value === 'number' && String(node.value) !== src)) return ` (YAML 1.1 reads the unquoted ${src} as ${String(node.value)}: quote it, '${src}')`;
+  return '';
 }
 
 function notImplemented(config: Record<string, unknown>, parsed: ParsedYaml, label: SourceLabel, skip: Set<string>): CloudInitDiagnostic[] {

@@ -32,7 +32,12 @@ async function unpackDebianCloudInit(): Promise<void> {
   await mkdir(cacheDir, { recursive: true });
   let debs = (await readdir(cacheDir)).filter((f) => /^cloud-init_.*\.deb$/.test(f));
   if (debs.length === 0) {
-    await execa('apt-get', ['download', 'cloud-init'], { cwd: cacheDir });
+    const r = await execa('apt-get', ['download', 'cloud-init'], { cwd: cacheDir, reject: false });
+    // A fresh machine may have no package lists yet.
+    if (r.exitCode !== 0) {
+      await execa('apt-get', ['update', '-qq']);
+      await execa('apt-get', ['download', 'cloud-init'], { cwd: cacheDir });
+    }
     debs = (await readdir(cacheDir)).filter((f) => /^cloud-init_.*\.deb$/.test(f));
   }
   const deb = join(cacheDir, debs.sort().at(-1)!);

@@ -32,9 +32,9 @@ function compile(): (v: unknown) => boolean {
 
 /**
  * Map YAML 1.1 values that JSON has no type for the way cloud-init's Python
- * validator sees them: bytes count as strings; a date is no JSON type (a
- * symbol-free stand-in that fails every `type`: an instance of a class Ajv
- * would treat as an object is avoided by turning it into NaN-free marker).
+ * validator sees them: bytes (`!!binary`) count as strings; a date is no JSON
+ * type at all, so it becomes a marker mapping that every `type: string` and
+ * `enum` rejects, as jsonschema rejects a datetime.date.
  */
 export function toOracleValue(v: unknown): unknown {
   if (v instanceof Uint8Array) return Buffer.from(v).toString('latin1');
