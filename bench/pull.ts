@@ -64,6 +64,7 @@ async function main(): Promise<void> {
   const coracleTimes: number[] = [];
   const skopeoTimes: number[] = [];
   const startup: number[] = [];
+  const bareNode: number[] = [];
   try {
     await skopeoCopy(`oci:${img.dir}:bench`, `docker://${ref}`);
     const policy = await skopeoPolicyArgs();
@@ -101,7 +102,10 @@ async function main(): Promise<void> {
       }
       console.log(`run ${i + 1}: coracle ${coracleTimes.at(-1)!.toFixed(2)} s, skopeo ${skopeoTimes.at(-1)!.toFixed(2)} s`);
     }
-    for (let i = 0; i < RUNS; i++) startup.push(await timed(() => execa(process.execPath, [cli, '--version'], { env })));
+    for (let i = 0; i < RUNS; i++) {
+      startup.push(await timed(() => execa(process.execPath, [cli, '--version'], { env })));
+      bareNode.push(await timed(() => execa(process.execPath, ['-e', '0'], { env })));
+    }
   } finally {
     await reg.stop();
     await img.cleanup();
@@ -126,7 +130,8 @@ async function main(): Promise<void> {
     ),
     '',
     `**ratio coracle/skopeo: ${ratio.toFixed(2)}** (goal ≤ 1.00: ${ratio <= 1 ? 'met' : 'not met'}).`,
-    `coracle process start-up (\`coracle --version\`, median): ${median(startup).toFixed(2)} s, included above.`,
+    `Start-up, included above (medians): \`coracle --version\` ${median(startup).toFixed(2)} s, a bare \`node -e 0\` ${median(bareNode).toFixed(2)} s;`,
+    `so coracle's pull work after start-up is ${(mc - median(startup)).toFixed(2)} s against skopeo's ${ms.toFixed(2)} s in total.`,
   ].join('\n');
   await writeSection('pull', 'Pull: coracle vs skopeo', body);
   console.log(body);
