@@ -130,32 +130,43 @@ async function readLayer(source: UnpackSource, layer: Descriptor, what: string, 
   const it = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
   const view: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: () => it.next() }) };
   const out: Array<{ header: TarEntry; data?: Buffer }> = [];
-  for await (const e of readTar(view, { name: what })) {
-    out.push(e.type === 'file' ? { header: e, data: await e.buffer() } : { header: e });
+  try {
+    for await (const e of readTar(view, { name: what })) {
+      out.push(e.type === 'file' ? { header: e, data: await e.buffer() } : { header: e });
+    }
+    while (!(await it.next()).done);
+  } catch (e) {
+    // A corrupt blob usually fails in the decompressor before the digest
+    // check at its end can speak: name the image, layer and blob anyway.
+    const msg = (e as Error).message;
+    if (e instanceof CoracleError && msg.includes(what)) throw e;
+    throw new CoracleError(e instanceof CoracleError ? `${what}: ${msg}` : `${what}: cannot read blob ${layer.digest} (${layer.mediaType}): ${msg}`, { cause: e });
   }
-  while (!(await it.next()).done);
   return out;
 }
 
 /**
  * Apply one layer. Its whiteouts hide what LOWER layers put there, so they
  * are applied before the layer's own entries, whatever their order in the tar.
+ * The entries are then resolved and set one by one, in tar order, so a path
+ * through a symlink the same layer created earlier is checked (and followed)
+ * like one through a lower layer's symlink.
  */
 function applyLayer(tree: FsTree, image: string, layerName: string, items: Array<{ header: TarEntry; data?: Buffer }>): void {
-  const changes: Change[] = [];
+  const isWhiteout = (h: TarEntry): boolean => (h.path.replace(/\/+$/, '').split('/').pop() ?? '').startsWith(WHITEOUT);
   for (const it of items) {
+    if (!isWhiteout(it.header)) continue;
     const c = toChange(tree, image, layerName, it.header, it.data);
-    if (c) changes.push(c);
-  }
-  for (const c of changes) {
-    if (c.kind === 'opaque') {
+    if (c?.kind === 'opaque') {
       if (c.dir === '') {
         for (const e of tree.entries()) if (!e.path.includes('/')) tree.delete(e.path);
       } else if (tree.get(c.dir)?.type === 'dir') tree.clearDir(c.dir);
-    } else if (c.kind === 'whiteout') tree.delete(c.path);
+    } else if (c?.kind === 'whiteout') tree.delete(c.path);
   }
-  for (const c of changes) {
-    if (c.kind !== 'entry') continue;
+  for (const it of items) {
+    if (isWhiteout(it.header)) continue;
+    const c = toChange(tree, image, layerName, it.header, it.data);
+    if (c?.kind !== 'entry') continue;
     try {
       tree.set(c.entry);
     } catch (e) {
