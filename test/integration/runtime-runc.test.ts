@@ -95,14 +95,14 @@ describe('generated configs under runc', () => {
       'if busybox touch /share/new 2>/dev/null; then echo SHAREWRITE=ok; else echo SHAREWRITE=refused; fi',
       'busybox grep -E " /scratch tmpfs " /proc/mounts | busybox sed "s/^/MNT=/"',
       'echo ZERO=$(busybox head -c 3 /dev/zero-test | busybox od -An -tx1 | busybox tr -d " ")',
-      'echo NOFILE=$(ulimit -n)',
+      'echo NOFILE=$(ulimit -n) CORE=$(ulimit -c)',
       'echo FWD=$(busybox cat /proc/sys/net/ipv4/ip_forward)',
     ].join('; ');
     const b = await bundle({
       name: 'mounts', command: ['/bin/sh', '-c', script], net: 'new',
       binds: [`${host}:/share:ro`], tmpfs: ['/scratch:size=1m'],
       devices: [{ path: '/dev/zero-test', type: 'c', major: 1, minor: 5, mode: '0666' }],
-      rlimits: ['nofile,1000,2000'], sysctl: { 'net.ipv4.ip_forward': '1' },
+      rlimits: ['nofile,1000,2000', 'core,unlimited,unlimited'], sysctl: { 'net.ipv4.ip_forward': '1' },
     });
     const { code, out } = await runc(b);
     expect(code, out).toBe(0);
@@ -110,7 +110,7 @@ describe('generated configs under runc', () => {
     expect(out).toContain('SHAREWRITE=refused');
     expect(out).toMatch(/MNT=tmpfs \/scratch tmpfs \S*size=1024k/);
     expect(out).toContain('ZERO=000000');
-    expect(out).toContain('NOFILE=1000');
+    expect(out).toContain('NOFILE=1000 CORE=unlimited');
     expect(out).toContain('FWD=1');
   });
 

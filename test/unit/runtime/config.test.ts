@@ -198,6 +198,9 @@ describe('generateRuntimeConfig: namespaces, ids, devices, limits', () => {
     expect(config.process!.oomScoreAdj).toBe(-800);
     expect(config.process!.noNewPrivileges).toBe(true);
     expect(config.linux).toMatchObject({ sysctl: { 'net.ipv4.ip_forward': '1' }, cgroupsPath: 'podruntime/svc', rootfsPropagation: 'shared', maskedPaths: ['/proc/kcore'], readonlyPaths: ['/proc/sys'] });
+    // "unlimited" must reach runc as exactly 2^64-1 (a JS number cannot hold it)
+    expect(stableJson(config)).toMatch(/"hard": 18446744073709551615,?\n/);
+    expect(stableJson({ s: 'x 18446744073709552000' })).toContain('x 18446744073709552000');
     expect(() => gen({ rlimits: ['nofile,1'] })).toThrow(/cannot parse rlimit/);
     expect(() => gen({ rlimits: ['bogus,1,1'] })).toThrow(/unknown rlimit "bogus"/);
     // keys sorted at every level: the JSON does not depend on insertion order
