@@ -125,4 +125,31 @@ describe('multi-platform images', () => {
     for (const m of list.manifests.filter((x) => x !== arm)) expect(view.blobs.has(m.digest)).toBe(false);
     expect(await corruptBlobsIn(cache)).toEqual([]);
   });
+
+  it('an index imported into the store is pushed whole: index and every platform, same digests', async () => {
+    const cache = await cacheDir();
+    const name = `${reg.host}/multi/pushed:2`;
+    const layout = await makeIndexLayout(
+      [
+        { os: 'linux', architecture: 'amd64', layers: [30_000] },
+        { os: 'linux', architecture: 'arm64', variant: 'v8', layers: [31_000, 500] },
+      ],
+      name,
+    );
+    tmp.push(layout.dir);
+    const imp = await runCli(['--cache', cache, 'cache', 'import', layout.dir]);
+    expect(imp.exitCode, imp.stderr).toBe(0);
+    const p = await runCli(['--cache', cache, 'push', name]);
+    expect(p.exitCode, p.stderr).toBe(0);
+    expect(sha256(await skopeoInspectRaw(`docker://${name}`))).toBe(layout.built.indexDigest);
+    const out = await cacheDir();
+    await skopeoCopy(`docker://${name}`, `oci:${out}:all`, { all: true });
+    const view = await readLayout(out);
+    expect(view.find('all')?.digest).toBe(layout.built.indexDigest);
+    for (const i of layout.built.images) {
+      expect(view.blobs.has(i.manifestDigest)).toBe(true);
+      for (const l of i.layerDigests) expect(view.blobs.has(l)).toBe(true);
+    }
+    expect(await corruptBlobsIn(out)).toEqual([]);
+  });
 });
