@@ -11,7 +11,8 @@
  * /dev (tmpfs), devpts, sysfs and the cgroup fs read-only (no /dev/shm or
  * /dev/mqueue: LinuxKit leaves them out too); no capabilities; uid/gid 0;
  * masked and read-only paths empty. Settings runc would refuse at start
- * (a hostname without its own UTS namespace, unknown capabilities) fail the
+ * (a hostname without its own UTS namespace, a new user namespace without
+ * id mappings, unknown capabilities) fail the
  * build instead, naming where they were written.
  */
 import { posix } from 'node:path';
@@ -378,6 +379,10 @@ export function generateRuntimeConfig(input: RuntimeConfigInput): GeneratedRunti
   const linux = config.linux!;
   const uidMappings = idMappings(pick(entry, label, 'uidMappings'));
   const gidMappings = idMappings(pick(entry, label, 'gidMappings'));
+  if (namespaces.some((n) => n.type === 'user' && n.path === undefined) && (uidMappings.length === 0 || gidMappings.length === 0)) {
+    // runc: "user namespaces enabled, but no uid mappings found"
+    ctx.fail('userns', 'a new user namespace needs uidMappings and gidMappings');
+  }
   if (uidMappings.length > 0) linux.uidMappings = uidMappings;
   if (gidMappings.length > 0) linux.gidMappings = gidMappings;
   const sysctl = pick(entry, label, 'sysctl');

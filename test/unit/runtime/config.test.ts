@@ -158,6 +158,8 @@ describe('generateRuntimeConfig: namespaces, ids, devices, limits', () => {
     expect(nsTypes(gen({ net: 'none' }).config)).toEqual(['network', 'pid', 'mount', 'cgroup']);
     expect(nsTypes(gen({ net: '/run/netns/web', pid: 'host' }).config)).toEqual(['network=/run/netns/web', 'mount', 'cgroup']);
     expect(nsTypes(gen({ userns: 'new', uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }] }).config)).toEqual(['pid', 'user', 'mount', 'cgroup']);
+    expect(() => gen({ userns: 'new' })).toThrow(/a new user namespace needs uidMappings and gidMappings/);
+    expect(nsTypes(gen({ userns: '/proc/1/ns/user' }).config)).toEqual(['pid', 'user=/proc/1/ns/user', 'mount', 'cgroup']);
     expect(() => gen({ net: 'bridge' })).toThrow(/net: "bridge" is not host, new, none or an absolute namespace path/);
   });
 
