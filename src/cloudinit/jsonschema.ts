@@ -24,6 +24,8 @@ export interface SchemaIssue {
   keyword: string;
   /** True when the issue is about a key itself (unknown key), not its value. */
   atKey?: boolean;
+  /** For an unknown key: the keys that are allowed there. */
+  allowed?: string[];
 }
 
 export interface Deprecation {
@@ -342,7 +344,7 @@ export class SchemaEvaluator {
       }
       if (!matched && s.additionalProperties !== undefined && s.additionalProperties !== true) {
         if (s.additionalProperties === false) {
-          issues.push({ path: [...path, k], keyword: 'additionalProperties', message: `unknown key "${k}"`, atKey: true });
+          issues.push({ path: [...path, k], keyword: 'additionalProperties', message: `unknown key "${k}"`, atKey: true, allowed: Object.keys(props) });
         } else addR(this.evaluate(s.additionalProperties as JsonSchema, v[k], [...path, k]));
       }
     }

@@ -161,7 +161,9 @@ function schemaDiagnostics(config: Record<string, unknown>, parsed: ParsedYaml, 
   for (const issue of issues) {
     const top = issue.path.length === 1 && issue.atKey;
     const path = formatPath(issue.path);
-    const detail = top ? `unknown key: cloud-init has no such config key${suggestion(String(issue.path[0]), known)}` : issue.message + yaml11Hint(parsed, issue);
+    const detail = top
+      ? `unknown key: cloud-init has no such config key${suggestion(String(issue.path[0]), known)}`
+      : issue.message + (issue.allowed ? suggestion(String(issue.path.at(-1)), issue.allowed) : yaml11Hint(parsed, issue));
     const dedupe = `${path}\0${detail}`;
     if (seen.has(dedupe)) continue;
     seen.add(dedupe);
