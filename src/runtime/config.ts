@@ -218,6 +218,16 @@ function imageUser(user: string | undefined, resolve: RuntimeConfigInput['resolv
   return out;
 }
 
+const IPC_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
+
+/** The namespace a sysctl belongs to, as runc decides which ones a container may set. */
+function sysctlNamespace(key: string): Namespace['type'] | undefined {
+  if (IPC_SYSCTLS.has(key) || key.startsWith('fs.mqueue.')) return 'ipc';
+  if (key.startsWith('net.')) return 'network';
+  if (key === 'kernel.hostname' || key === 'kernel.domainname') return 'uts';
+  return undefined;
+}
+
 export function generateRuntimeConfig(input: RuntimeConfigInput): GeneratedRuntimeConfig {
   const entry = input.entry;
   const label: ImageLabelConfig = input.label ?? {};
@@ -386,7 +396,14 @@ export function generateRuntimeConfig(input: RuntimeConfigInput): GeneratedRunti
   if (uidMappings.length > 0) linux.uidMappings = uidMappings;
   if (gidMappings.length > 0) linux.gidMappings = gidMappings;
   const sysctl = pick(entry, label, 'sysctl');
-  if (sysctl && Object.keys(sysctl).length > 0) linux.sysctl = { ...sysctl };
+  if (sysctl && Object.keys(sysctl).length > 0) {
+    for (const key of Object.keys(sysctl)) {
+      const need = sysctlNamespace(key);
+      if (need === undefined) ctx.fail('sysctl', `sysctl ${key} is not namespaced: a container cannot set it (runc refuses it)`);
+      if (!namespaces.some((n) => n.type === need)) ctx.fail('sysctl', `sysctl ${key} needs its own ${need} namespace: add \`${need === 'network' ? 'net' : need}: new\``);
+    }
+    linux.sysctl = { ...sysctl };
+  }
   linux.resources = res;
   const cgroupsPath = pick(entry, label, 'cgroupsPath');
   if (cgroupsPath) linux.cgroupsPath = cgroupsPath;

@@ -187,6 +187,7 @@ describe('generateRuntimeConfig: namespaces, ids, devices, limits', () => {
   it('rlimits, sysctl, annotations, oomScoreAdj, noNewPrivileges, cgroupsPath, propagation, masked paths', () => {
     const { config } = gen({
       rlimits: ['nofile,1024,unlimited', 'RLIMIT_NPROC, 10, 20'],
+      net: 'new',
       sysctl: { 'net.ipv4.ip_forward': '1' },
       annotations: { b: '2', a: '1' },
       oomScoreAdj: -800,
@@ -203,6 +204,11 @@ describe('generateRuntimeConfig: namespaces, ids, devices, limits', () => {
     // "unlimited" must reach runc as exactly 2^64-1 (a JS number cannot hold it)
     expect(stableJson(config)).toMatch(/"hard": 18446744073709551615,?\n/);
     expect(stableJson({ s: 'x 18446744073709552000' })).toContain('x 18446744073709552000');
+    // sysctls runc would refuse: outside any namespace, or in the host's namespace
+    expect(() => gen({ sysctl: { 'vm.swappiness': '1' } })).toThrow(/sysctl vm.swappiness is not namespaced/);
+    expect(() => gen({ net: 'host', sysctl: { 'net.ipv4.ip_forward': '1' } })).toThrow(/sysctl net.ipv4.ip_forward needs its own network namespace: add `net: new`/);
+    expect(() => gen({ sysctl: { 'kernel.shmmax': '1' } })).toThrow(/needs its own ipc namespace: add `ipc: new`/);
+    expect(gen({ ipc: 'new', sysctl: { 'kernel.shmmax': '1', 'fs.mqueue.msg_max': '20' } }).config.linux!.sysctl).toEqual({ 'kernel.shmmax': '1', 'fs.mqueue.msg_max': '20' });
     expect(() => gen({ rlimits: ['nofile,1'] })).toThrow(/cannot parse rlimit/);
     expect(() => gen({ rlimits: ['bogus,1,1'] })).toThrow(/unknown rlimit "bogus"/);
     // keys sorted at every level: the JSON does not depend on insertion order
