@@ -16,6 +16,12 @@ export interface Failure {
   status?: number;
   /** Extra response headers (e.g. Retry-After). */
   headers?: Record<string, string>;
+  /**
+   * `status` (default): answer with that status. `reset`: send the real
+   * headers and half the body, then cut the connection (a lost connection
+   * in the middle of a blob).
+   */
+  action?: 'status' | 'reset';
 }
 
 export interface FaultServerOptions {
@@ -77,9 +83,14 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
       res.writeHead(status, { 'Docker-Distribution-API-Version': 'registry/2.0', ...headers });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
+    let resetBody = false;
     for (const f of failures) {
       if (f.match.test(`${rec.method} ${rec.path}`) && f.seen < f.times) {
         f.seen++;
+        if (f.action === 'reset') {
+          resetBody = true;
+          break;
+        }
         const status = f.status ?? 500;
         send(status, { 'Content-Type': 'application/json', ...(f.headers ?? {}) }, errorBody(status === 429 ? 'TOOMANYREQUESTS' : 'UNKNOWN', `injected failure ${f.seen}`));
         return;
@@ -132,6 +143,14 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
       if (corrupt.has(m[2])) {
         body = Buffer.from(body);
         body[body.length - 1] ^= 0xff;
+      }
+      if (resetBody && req.method === 'GET') {
+        rec.status = 206; // recorded as a partial answer
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length, 'Docker-Content-Digest': m[2] });
+        res.write(body.subarray(0, Math.floor(body.length / 2)), () => {
+          setTimeout(() => res.socket?.destroy(), 20);
+        });
+        return;
       }
       return send(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length, 'Docker-Content-Digest': m[2] }, body);
     }

@@ -109,6 +109,13 @@ describe('instance-id', () => {
     expect((await readFile(join(dir, 's1.iso'))).equals(await readFile(join(dir, 's4.iso')))).toBe(true);
   });
 
+  it('gives concurrent runs on one state folder the same id', async () => {
+    const state = join(dir, 'state-race');
+    const ids = await Promise.all([0, 1, 2, 3].map(async (i) => (await makeSeed({ userData, format: 'iso', stateDir: state }, join(dir, `race-${i}.iso`))).instanceId));
+    expect(new Set(ids).size).toBe(1);
+    expect((await readdir(state)).sort()).toEqual(['cloud-init-instance-id']);
+  });
+
   it('rejects meta-data that is not a mapping, naming the file', async () => {
     await expect(makeSeed({ userData, metaData: '- a\n', format: 'iso', metaDataName: 'md.yaml' }, join(dir, 'bad-md.iso'))).rejects.toThrow(/^md\.yaml:1:1: meta-data must be a YAML mapping/);
     await expect(makeSeed({ userData, metaData: 'a: [\n', format: 'iso', metaDataName: 'md.yaml' }, join(dir, 'bad-md.iso'))).rejects.toThrow(/^md\.yaml:\d+:\d+: invalid YAML/);

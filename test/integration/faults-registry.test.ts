@@ -89,6 +89,27 @@ describe('faults from a misbehaving registry', () => {
     await fs.stop();
   });
 
+  it('a connection lost in the middle of a blob: retried, the blob stored whole', async () => {
+    const layer = img.built.layerDigests[0];
+    fs = await startFaultServer({
+      repos: { 'faults/reset': img.dir },
+      failures: [{ match: new RegExp(`^GET /v2/faults/reset/blobs/${layer}`), times: 1, action: 'reset' }],
+    });
+    const cache = await newDir();
+    const ref = `${fs.host}/faults/reset:v1`;
+    const r = await runCli(['--cache', cache, 'pull', ref], { env: isolated });
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.exitCode, r.stderr).toBe(0);
+    // the cut really happened, then a second GET of that blob succeeded
+    const gets = fs.requests.filter((q) => q.method === 'GET' && q.path.endsWith(`/blobs/${layer}`));
+    expect(gets.map((q) => q.status)).toEqual([206, 200]);
+    const view = await readLayout(cache);
+    expect(view.find(ref)?.digest).toBe(img.built.manifestDigest);
+    expect(view.blobs.has(layer)).toBe(true);
+    expect(await corruptBlobsIn(cache)).toEqual([]);
+    await fs.stop();
+  });
+
   it('a registry that keeps answering 500 fails with one line naming registry, repository and status', async () => {
     fs = await startFaultServer({
       repos: { 'faults/broken': img.dir },

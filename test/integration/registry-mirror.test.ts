@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { skopeoCopy, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { dockerConfigFor, skopeoCopy, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { oneLineError } from '../helpers/fault-server.js';
 import { corruptBlobsIn, makeImageLayout, readLayout, type BuiltImage, type TempLayout } from '../helpers/images.js';
 
@@ -75,5 +75,23 @@ describe('registry mirrors', () => {
     expect(line).toContain(reg.host);
     expect(line).toMatch(/manifest unknown|not found|404/i);
     expect((await readLayout(cache).catch(() => undefined))?.find('docker.io/library/busybox:nosuchtag')).toBeUndefined();
+  });
+
+  it('a mirror that needs credentials uses the ones filed under the mirror host', async () => {
+    const priv = await startRegistry({ auth: 'htpasswd' });
+    try {
+      await skopeoCopy(`oci:${img.dir}:3`, `docker://${priv.host}/library/alpine:3`, { destCreds: priv.creds() });
+      const cfg = await dockerConfigFor(priv, 'auths');
+      tmp.push(cfg.dir);
+      const cache = await newDir('coracle-cache-');
+      const r = await runCli(['--cache', cache, 'pull', '--mirror', `docker.io=${priv.url}`, 'alpine:3'], {
+        env: { ...cfg.env, XDG_CONFIG_HOME: cfg.dir },
+      });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect((await readLayout(cache)).find('docker.io/library/alpine:3')?.digest).toBe(img.built.manifestDigest);
+      expect(priv.accessLog().some((e) => e.method === 'GET' && e.path === '/v2/library/alpine/manifests/3' && e.status === 200)).toBe(true);
+    } finally {
+      await priv.stop();
+    }
   });
 });

@@ -173,6 +173,16 @@ describe.each(modes)('registry round trip, auth=%s', (auth) => {
     for (const n of [1, 2, 3]) expect(images.stdout).toContain(`rt/concurrent${n}`);
   });
 
+  it('localhost:PORT is plain http by default too', async () => {
+    const cache = await newDir('coracle-cache-');
+    const ref = `localhost:${reg.host.split(':')[1]}/rt/app:v1`;
+    const local = await dockerConfigFor({ host: ref.split('/')[0]!, username: reg.username, password: reg.password }, auth === 'none' ? 'empty' : 'auths');
+    tmp.push(local.dir);
+    const r = await runCli(['--cache', cache, 'pull', ref], { env: local.env });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect((await readLayout(cache)).find(ref)?.digest).toBe(img.built.manifestDigest);
+  });
+
   if (auth !== 'none') {
     it('wrong password: one-line error naming the registry, nothing stored', async () => {
       const cache = await newDir('coracle-cache-');
