@@ -3,8 +3,8 @@
  * init expects: `containers/onboot/NNN-name/`, `containers/onshutdown/NNN-name/`,
  * `containers/services/name/`, each holding config.json (OCI runtime spec,
  * absolute root.path), runtime.json (LinuxKit's runtime key) and the image's
- * files. An image used by several containers is unpacked once; the others
- * mount the first one's copy.
+ * files. An image used by several containers is unpacked once when one of
+ * them is read-only: the later ones mount that read-only copy.
  */
 import { createHash } from 'node:crypto';
 import { CoracleError } from '../errors.js';
@@ -85,7 +85,9 @@ export async function planContainers(input: PlanInput): Promise<ContainerPlan[]>
       });
       volumeSources(gen.config.mounts, volumes);
       volumeSources(gen.runtime.mounts, volumes);
-      if (shared === undefined) holder.set(image.descriptor.digest, `/${bundle}/${gen.unpackDir}`);
+      // Share only a read-only holder's copy: a writable one gets the init's
+      // overlay on its rootfs at boot, and a bind of it would carry its writes.
+      if (shared === undefined && gen.readonly) holder.set(image.descriptor.digest, `/${bundle}/${gen.unpackDir}`);
       const configJson = stableJson(gen.config) + '\n';
       const runtimeJson = stableJson(gen.runtime) + '\n';
       const unpackDir = shared === undefined ? gen.unpackDir : undefined;
