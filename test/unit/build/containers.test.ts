@@ -1,0 +1,202 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { containerEntries, planContainers, type ContainerPlan } from '../../../src/build/containers.js';
+import { resolveImages, specImages, type ResolvedBuildImage } from '../../../src/build/images.js';
+import { unpackImage } from '../../../src/build/unpack.js';
+import type { FsTree } from '../../../src/initrd/tree.js';
+import type { InitrdEntry } from '../../../src/initrd/types.js';
+import { hostPlatform } from '../../../src/oci/platform.js';
+import { openStore, type LayoutStore } from '../../../src/oci/store/layout-store.js';
+import { LINUXKIT_CONFIG_LABEL } from '../../../src/oci/types.js';
+import { silentReporter } from '../../../src/progress/reporter.js';
+import { allocateIds } from '../../../src/runtime/ids.js';
+import type { Spec } from '../../../src/runtime/types.js';
+import { loadSpecs } from '../../../src/spec/index.js';
+import { writeImage } from '../../helpers/oci-fixtures.js';
+import { runtimeConfigValidator } from '../runtime/oci-schema.js';
+
+const validate = runtimeConfigValidator();
+let dir: string;
+let store: LayoutStore;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'coracle-containers-'));
+  store = await openStore(join(dir, 'store'));
+  await writeImage(store, 'fx/tool:1', {
+    layers: [{ entries: [{ path: 'bin/tool', data: '#!/bin/sh\n', mode: 0o755 }, { path: 'etc/tool.conf', data: 'x=1\n' }] }],
+    config: { Entrypoint: ['/bin/tool'], Env: ['PATH=/bin'] },
+  });
+  await writeImage(store, 'fx/net:1', {
+    layers: [{ entries: [{ path: 'bin/net', data: 'net', mode: 0o755 }] }],
+    config: {
+      Cmd: ['/bin/net', '-f'],
+      Labels: { [LINUXKIT_CONFIG_LABEL]: JSON.stringify({ capabilities: ['CAP_NET_ADMIN'], binds: ['/etc/resolv.conf:/etc/resolv.conf'], net: 'host' }) },
+    },
+  });
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Planned {
+  plans: ContainerPlan[];
+  images: Map<string, ResolvedBuildImage>;
+  tree: (i: ResolvedBuildImage) => Promise<FsTree>;
+}
+
+async function plan(yaml: string): Promise<Planned> {
+  const file = join(dir, `spec-${Math.random().toString(36).slice(2)}.yml`);
+  await writeFile(file, yaml);
+  const { spec } = await loadSpecs([file]);
+  const images = await resolveImages(store, specImages(spec), { platform: hostPlatform(), reporter: silentReporter });
+  const unpacked = new Map<string, Promise<FsTree>>();
+  const tree = (i: ResolvedBuildImage): Promise<FsTree> => {
+    let t = unpacked.get(i.descriptor.digest);
+    if (!t) {
+      t = unpackImage(store, { name: i.reference, manifest: i.manifest, config: i.config });
+      unpacked.set(i.descriptor.digest, t);
+    }
+    return t;
+  };
+  const plans = await planContainers({ spec, images, ids: allocateIds(spec), loadTree: tree });
+  return { plans, images, tree };
+}
+
+async function entriesOf(p: Planned, bundle: string): Promise<InitrdEntry[]> {
+  const c = p.plans.find((x) => x.bundle === bundle);
+  if (!c) throw new Error(`no bundle ${bundle}: ${p.plans.map((x) => x.bundle).join(', ')}`);
+  return containerEntries(c, c.unpackDir !== undefined ? await p.tree(c.image) : undefined);
+}
+const cfg = (c: ContainerPlan): Spec => JSON.parse(c.configJson) as Spec;
+
+describe('container bundles', () => {
+  const yaml = `
+onboot:
+  - name: format
+    image: fx/tool:1
+  - name: format
+    image: fx/tool:1
+  - name: mount
+    image: fx/tool:1
+onshutdown:
+  - name: bye
+    image: fx/tool:1
+services:
+  - name: dhcp
+    image: fx/net:1
+    capabilities.add: [CAP_SYS_ADMIN]
+    binds.add: [/var/run:/var/run]
+    env: [MODE=yaml]
+  - name: web
+    image: fx/tool:1
+    binds:
+      - data:/srv/data
+volumes:
+  - name: data
+`;
+
+  it('lays out onboot/NNN-name (names may repeat), onshutdown/NNN-name and services/name', async () => {
+    const p = await plan(yaml);
+    expect(p.plans.map((x) => x.bundle)).toEqual([
+      'containers/onboot/000-format',
+      'containers/onboot/001-format',
+      'containers/onboot/002-mount',
+      'containers/onshutdown/000-bye',
+      'containers/services/dhcp',
+      'containers/services/web',
+    ]);
+    const e = await entriesOf(p, 'containers/onboot/001-format');
+    const paths = e.map((x) => x.path);
+    expect(paths.slice(0, 4)).toEqual(['containers', 'containers/onboot', 'containers/onboot/001-format', 'containers/onboot/001-format/config.json']);
+    expect(paths).toContain('containers/onboot/001-format/runtime.json');
+    expect(paths).toContain('containers/onboot/001-format/rootfs/bin/tool');
+    expect(e.find((x) => x.path.endsWith('rootfs/bin/tool'))).toMatchObject({ type: 'file', mode: 0o755 });
+    // parents before children
+    for (const [i, x] of e.entries()) {
+      const parent = x.path.slice(0, x.path.lastIndexOf('/'));
+      if (parent) expect(paths.indexOf(parent), x.path).toBeLessThan(i);
+    }
+  });
+
+  it('every config.json is valid against the OCI runtime-spec schema, with an absolute root.path; runtime.json is JSON', async () => {
+    const p = await plan(yaml);
+    for (const c of p.plans) {
+      const config = cfg(c);
+      expect(validate(config), c.bundle).toEqual([]);
+      expect(config.root!.path).toBe(`/${c.bundle}/rootfs`);
+      expect(JSON.parse(c.runtimeJson)).toBeTypeOf('object');
+      const e = await entriesOf(p, c.bundle);
+      const runtime = e.find((x) => x.path === `${c.bundle}/runtime.json`);
+      expect(runtime?.type).toBe('file');
+    }
+  });
+
+  it('image config, then the image label, then the YAML (plain keys replace, .add appends)', async () => {
+    const p = await plan(yaml);
+    const dhcp = cfg(p.plans.find((x) => x.bundle === 'containers/services/dhcp')!);
+    expect(dhcp.process!.args).toEqual(['/bin/net', '-f']);
+    expect(dhcp.process!.env).toEqual(['MODE=yaml']);
+    const caps = dhcp.process!.capabilities!.bounding!;
+    expect(caps).toEqual(['CAP_NET_ADMIN', 'CAP_SYS_ADMIN']);
+    const binds = dhcp.mounts!.filter((m) => m.options?.includes('rbind')).map((m) => `${m.source}:${m.destination}`);
+    expect(binds).toEqual(expect.arrayContaining(['/etc/resolv.conf:/etc/resolv.conf', '/var/run:/var/run']));
+    // label net: host -> no network namespace
+    expect(dhcp.linux!.namespaces!.map((n) => n.type)).not.toContain('network');
+  });
+
+  it('a bind naming a declared volume points at /containers/volumes/NAME', async () => {
+    const p = await plan(yaml);
+    const web = cfg(p.plans.find((x) => x.bundle === 'containers/services/web')!);
+    const m = web.mounts!.find((x) => x.destination === '/srv/data');
+    expect(m?.source).toBe('/containers/volumes/data');
+  });
+
+  it('writable containers of one image each hold their own copy (a bind would carry the overlay writes)', async () => {
+    const p = await plan(yaml);
+    for (const c of p.plans.filter((x) => x.image.reference.includes('fx/tool'))) {
+      expect(cfg(c).root!.readonly ?? false, c.bundle).toBe(false);
+      expect(c.unpackDir, c.bundle).toBe('rootfs');
+    }
+  });
+
+  it('an image used again after a read-only container is unpacked once: the others bind that copy', async () => {
+    const p = await plan(`
+onboot:
+  - name: first
+    image: fx/tool:1
+    readonly: true
+services:
+  - name: second
+    image: fx/tool:1
+  - name: third
+    image: fx/tool:1
+    readonly: true
+`);
+    const [first, second, third] = p.plans;
+    expect(first!.unpackDir).toBe('rootfs');
+    expect(second!.unpackDir).toBeUndefined();
+    expect(third!.unpackDir).toBeUndefined();
+    for (const c of [second!, third!]) {
+      const rt = JSON.parse(c.runtimeJson) as { mounts: Array<{ source: string; destination: string; options: string[] }> };
+      expect(rt.mounts[0]).toMatchObject({ source: '/containers/onboot/000-first/rootfs', destination: `/${c.bundle}/rootfs` });
+      const e = await entriesOf(p, c.bundle);
+      // only the bundle files and the empty mount point: no image files
+      expect(e.map((x) => x.path).filter((x) => x.startsWith(`${c.bundle}/`))).toEqual([`${c.bundle}/config.json`, `${c.bundle}/rootfs`, `${c.bundle}/runtime.json`]);
+      expect(validate(cfg(c))).toEqual([]);
+    }
+    const firstFiles = (await entriesOf(p, first!.bundle)).map((x) => x.path);
+    expect(firstFiles).toContain('containers/onboot/000-first/rootfs/etc/tool.conf');
+  });
+
+  it('segment keys differ per bundle and change when the config does', async () => {
+    const a = await plan(yaml);
+    const b = await plan(yaml.replace('MODE=yaml', 'MODE=other'));
+    expect(new Set(a.plans.map((x) => x.key)).size).toBe(a.plans.length);
+    const ka = a.plans.map((x) => x.key);
+    const kb = b.plans.map((x) => x.key);
+    expect(kb.filter((k, i) => k !== ka[i]).length).toBe(1);
+    expect(kb[4]).not.toBe(ka[4]);
+  });
+});
