@@ -7,7 +7,7 @@
  * `outPath` whole or not at all (written beside it, then renamed).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -102,24 +102,25 @@ async function stateInstanceId(stateDir: string | undefined): Promise<string> {
   try {
     const id = (await readFile(file, 'utf8')).trim();
     if (/^[A-Za-z0-9._:-]+$/.test(id)) return id;
+    throw new CoracleError(`${file}: not an instance-id: remove the file to get a new one`);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  const id = newInstanceId();
+  // Publish with link(2), which fails when the file exists: two runs racing on
+  // one state folder end up with the same id, whichever wrote it first.
   await mkdir(stateDir, { recursive: true });
-  await writeAtomically(file, `${id}\n`);
-  return id;
-}
-
-async function writeAtomically(path: string, data: string | Buffer): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = join(stateDir, `.${STATE_FILE}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (e) {
+    await writeFile(tmp, `${newInstanceId()}\n`);
+    await link(tmp, file).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  } finally {
     await rm(tmp, { force: true });
-    throw e;
   }
+  const id = (await readFile(file, 'utf8')).trim();
+  if (!/^[A-Za-z0-9._:-]+$/.test(id)) throw new CoracleError(`${file}: not an instance-id: remove the file to get a new one`);
+  return id;
 }
 
 async function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<void> {

@@ -112,7 +112,8 @@ export function parseUserData(input: Buffer | string, label: SourceLabel): UserD
     const entity = parseMime(data.toString('latin1'));
     handleEntity(entity, ctx, where, true);
   } else {
-    handlePayload(data, typeFromStart(data, 'text/x-not-multipart'), ctx, where, undefined);
+    ctx.partCount++;
+    handlePayload(ctx, { body: data, type: typeFromStart(data, 'text/x-not-multipart'), where, n: ctx.partCount });
   }
   return finish(ctx);
 }
@@ -182,31 +183,31 @@ function handleEntity(e: MimeEntity, ctx: Ctx, where: Placement, top: boolean): 
   if (type === '' || type === 'text/plain' || type === 'text/x-not-multipart' || type === 'application/octet-stream') {
     type = typeFromStart(body, top ? 'text/x-not-multipart' : type || 'text/plain');
   }
-  const headerWhere: Placement = { source: where.source, lineOffset: where.lineOffset };
-  handlePayload(body, type, ctx, partWhere, filename, headerLine, headerWhere, n);
+  handlePayload(ctx, { body, type, where: partWhere, filename, header: { where, line: headerLine }, n });
 }
 
-function handlePayload(
-  body: Buffer,
-  type: string,
-  ctx: Ctx,
-  where: Placement,
-  filename: string | undefined,
-  headerLine?: number,
-  headerWhere?: Placement,
-  partNo?: number,
-): void {
-  // Problems with the part as a whole point at its headers when it has some.
+interface Payload {
+  body: Buffer;
+  type: string;
+  /** Where the body's own lines are reported. */
+  where: Placement;
+  filename?: string;
+  /** The part's header line, where problems with the part as a whole are reported. */
+  header?: { where: Placement; line: number };
+  /** The part's number (cloud-init counts parts from 1). */
+  n: number;
+}
+
+function handlePayload(ctx: Ctx, p: Payload): void {
+  const { body, type, where, filename, n } = p;
   const at = (severity: 'error' | 'warning', code: CloudInitDiagnostic['code'], detail: string): void => {
-    if (headerLine !== undefined && headerWhere) diag(ctx, headerWhere, headerLine, severity, code, detail);
+    if (p.header) diag(ctx, p.header.where, p.header.line, severity, code, detail);
     else diag(ctx, where, 1, severity, code, detail);
   };
-  if (partNo === undefined) ctx.partCount++;
-  const n = partNo ?? ctx.partCount;
   if (isGzip(body)) {
     const out = gunzip(body, ctx, where.source, 1);
     if (!out) return;
-    handlePayload(out, typeFromStart(out, type), ctx, { source: where.source, lineOffset: undefined }, filename, headerLine, headerWhere, n);
+    handlePayload(ctx, { ...p, body: out, type: typeFromStart(out, type), where: { source: `${where.source}(gunzipped)`, lineOffset: undefined } });
     return;
   }
   if (type === 'text/cloud-config') {
@@ -282,7 +283,7 @@ function handleArchive(text: string, ctx: Ctx, where: Placement): void {
     const partType = type ?? typeFromStart(content, 'text/cloud-config');
     const partWhere: Placement = { source: `${where.source}[archive entry ${n}${filename ? ` ${filename}` : ''}]`, lineOffset: undefined };
     const before = ctx.diagnostics.length;
-    handlePayload(Buffer.from(content, 'utf8'), partType, ctx, partWhere, filename, line, where, n);
+    handlePayload(ctx, { body: Buffer.from(content, 'utf8'), type: partType, where: partWhere, filename, header: { where, line }, n });
     // An archive entry's cloud-config that is not a mapping is skipped by cloud-init with a warning.
     for (const d of ctx.diagnostics.slice(before)) {
       if (d.code === 'not-a-mapping' && d.file === partWhere.source) {
