@@ -4,6 +4,7 @@ export { mergeCloudConfigs } from './merge.js';
 export { parseMime, type MimeEntity } from './mime.js';
 export { CLOUD_CONFIG_SCHEMA_VERSION, cloudConfigSchema, knownTopLevelKeys } from './schema/index.js';
 export {
+  checkNetworkConfig,
   makeSeed,
   newInstanceId,
   resolveMetaData,

@@ -40,6 +40,7 @@ export interface SeedOptions {
   /** Names used in diagnostics for the inputs (default "user-data", "meta-data"). */
   userDataName?: string;
   metaDataName?: string;
+  networkConfigName?: string;
   /** Date stamped on the volume and its files, in seconds since the epoch (default: $SOURCE_DATE_EPOCH, else 2000-01-01). */
   epoch?: number;
 }
@@ -94,6 +95,21 @@ export async function resolveMetaData(
     out = `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}instance-id: ${instanceId}\n`;
   }
   return { text: out, instanceId, generated: true };
+}
+
+/** network-config must be YAML with `version: 1` or `2`, at the top or under `network:`. */
+export function checkNetworkConfig(text: string, name = 'network-config'): void {
+  const doc = parseDocument(text, { version: '1.1' });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    throw new CoracleError(`${name}:${e.linePos?.[0]?.line ?? 1}:${e.linePos?.[0]?.col ?? 1}: invalid YAML: ${e.message.split('\n')[0]}`);
+  }
+  const value = doc.toJS() as unknown;
+  const obj = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  const inner = obj?.network !== null && typeof obj?.network === 'object' ? (obj.network as Record<string, unknown>) : obj;
+  if (!inner || (inner.version !== 1 && inner.version !== 2)) {
+    throw new CoracleError(`${name}:1:1: network-config must be a mapping with "version: 1" or "version: 2" (at the top or under "network:")`);
+  }
 }
 
 async function stateInstanceId(stateDir: string | undefined): Promise<string> {
@@ -155,6 +171,7 @@ export async function makeSeed(options: SeedOptions, outPath: string): Promise<S
   if (!userData.ok && (options.onInvalid ?? 'error') === 'error') {
     throw new DiagnosticsError(userData.diagnostics.filter((d) => d.severity === 'error'));
   }
+  if (options.networkConfig !== undefined) checkNetworkConfig(options.networkConfig.toString(), options.networkConfigName ?? 'network-config');
   const meta = await resolveMetaData(options.metaData, options.stateDir, options.metaDataName ?? 'meta-data');
   const epoch = options.epoch ?? defaultEpoch();
   const files: [string, Buffer][] = [

@@ -122,6 +122,15 @@ describe('instance-id', () => {
   });
 });
 
+describe('network-config', () => {
+  it('must be YAML with version 1 or 2', async () => {
+    await expect(makeSeed({ userData, networkConfig: 'ethernets: {}\n', format: 'iso', networkConfigName: 'net.yaml' }, join(dir, 'n.iso'))).rejects.toThrow(/^net\.yaml:1:1: network-config must be a mapping with "version: 1"/);
+    await expect(makeSeed({ userData, networkConfig: 'version: [\n', format: 'iso' }, join(dir, 'n.iso'))).rejects.toThrow(/^network-config:\d+:\d+: invalid YAML/);
+    const ok = await makeSeed({ userData, metaData, networkConfig: 'network:\n  version: 1\n  config: []\n', format: 'iso' }, join(dir, 'n.iso'));
+    expect(ok.path).toBe(join(dir, 'n.iso'));
+  });
+});
+
 describe('invalid user-data', () => {
   it('writes nothing and reports every error', async () => {
     const out = join(dir, 'never.iso');

@@ -63,6 +63,7 @@ export function registerCloudInitCommands(program: Command): void {
             onInvalid: opts.validate ? 'error' : 'ignore',
             userDataName: opts.userData,
             metaDataName: opts.metaData,
+            networkConfigName: opts.networkConfig,
           },
           opts.output,
         );
