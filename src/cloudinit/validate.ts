@@ -184,7 +184,8 @@ function schemaDiagnostics(config: Record<string, unknown>, parsed: ParsedYaml, 
     if (seenDep.has(path)) continue;
     seenDep.add(path);
     const since = d.version ? ` since cloud-init ${d.version}` : '';
-    const why = d.description ? `: ${d.description}` : '';
+    // The schema's descriptions are reStructuredText: drop the markup.
+    const why = d.description ? `: ${d.description.replace(/\*\*([^*]+)\*\*/g, '"$1"').replace(/``([^`]+)``/g, '"$1"')}` : '';
     out.push(makeDiagnostic(label, positionOf(parsed, d.path, true), 'warning', 'deprecated', path, `deprecated${since}${why}`));
   }
   out.push(...notImplemented(config, parsed, label, badTop));

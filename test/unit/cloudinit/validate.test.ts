@@ -50,7 +50,7 @@ describe('cloud-config validation', () => {
     expect(r.ok).toBe(true);
     const dep = r.diagnostics.filter((d) => d.code === 'deprecated');
     expect(dep.map((d) => [d.path, d.line, d.col])).toEqual([['users[0].lock-passwd', 4, 5]]);
-    expect(dep[0]!.detail).toBe('deprecated since cloud-init 22.3: Use **lock_passwd** instead.');
+    expect(dep[0]!.detail).toBe('deprecated since cloud-init 22.3: Use "lock_passwd" instead.');
   });
 
   it('errors on unknown top-level keys with a suggestion', () => {
