@@ -1,0 +1,281 @@
+/**
+ * `coracle build` end to end through the CLI (a child process), with fixture
+ * images written straight into a store: reproducible bytes, the initrd's
+ * content as GNU cpio extracts it, the segment cache, atomic outputs, the
+ * tar format and one-line errors.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../src/oci/store/layout-store.js';
+import { layerTar, writeImage } from '../helpers/oci-fixtures.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
+import { parseNewc, zstdFrameLength } from '../unit/initrd/kernel-unpack.js';
+
+let dir: string;
+let store: string;
+let spec: string;
+
+const SPEC = `kernel:
+  image: fx/kernel:1
+  cmdline: "console=ttyS0 quiet"
+init:
+  - fx/init:1
+onboot:
+  - name: format
+    image: fx/tool:1
+  - name: format
+    image: fx/tool:1
+services:
+  - name: web
+    image: fx/web:1
+    readonly: true
+files:
+  - path: etc/motd
+    source: motd.txt
+    mode: "0644"
+  - path: etc/coracle/spec.json
+    metadata: json
+`;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'coracle-build-cli-'));
+  store = join(dir, 'store');
+  const s = await openStore(store);
+  const modules = await layerTar([
+    { path: 'lib/modules/6.1.0-test/modules.dep', data: 'kernel/drivers/virtio.ko:\n' },
+    { path: 'lib/modules/6.1.0-test/kernel/drivers/virtio.ko', data: 'ELF-module' },
+  ]);
+  await writeImage(s, 'fx/kernel:1', {
+    layers: [{ entries: [{ path: 'kernel', data: 'bzImage-bytes'.repeat(100) }, { path: 'vmlinux', data: 'ELF-vmlinux' }, { path: 'kernel.tar', data: modules }] }],
+  });
+  await writeImage(s, 'fx/init:1', {
+    layers: [
+      {
+        entries: [
+          { path: 'init', data: '#!/bin/sh\necho hi\n', mode: 0o755 },
+          { path: 'bin/busybox', data: 'BUSYBOX', mode: 0o755 },
+          { path: 'bin/sh', type: 'hardlink', target: 'bin/busybox' },
+          { path: 'bin/ls', type: 'symlink', target: 'busybox' },
+          { path: 'etc', type: 'dir', mode: 0o755 },
+          { path: 'dev/console', type: 'char', major: 5, minor: 1, mode: 0o600 },
+        ],
+      },
+      { compression: 'zstd', entries: [{ path: 'etc/os-release', data: 'ID=coracle\n' }] },
+    ],
+  });
+  await writeImage(s, 'fx/tool:1', { layers: [{ entries: [{ path: 'bin/tool', data: 'tool', mode: 0o755 }] }], config: { Entrypoint: ['/bin/tool'] } });
+  await writeImage(s, 'fx/web:1', { layers: [{ compression: 'none', entries: [{ path: 'srv/index.html', data: '<h1>hi</h1>' }] }], config: { Cmd: ['/bin/httpd', '-f'] } });
+  await writeImage(s, 'fx/bad:1', { layers: [{ corruptBlob: true, entries: [{ path: 'x', data: 'x'.repeat(4000) }] }], config: { Cmd: ['/x'] } });
+  spec = join(dir, 'spec', 't.yml');
+  await mkdir(join(dir, 'spec'));
+  await writeFile(spec, SPEC);
+  await writeFile(join(dir, 'spec', 'motd.txt'), 'welcome\n');
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function build(out: string, ...more: string[]): Promise<CliResult> {
+  return runCli(['--cache', store, 'build', spec, '-o', out, ...more], { env: { SOURCE_DATE_EPOCH: '' } });
+}
+function ok(r: CliResult): CliResult {
+  if (r.exitCode !== 0) throw new Error(`build failed (${r.exitCode}): ${r.stderr}`);
+  return r;
+}
+async function sums(out: string): Promise<Record<string, string>> {
+  const o: Record<string, string> = {};
+  for (const n of (await readdir(out)).sort()) o[n] = createHash('sha256').update(await readFile(join(out, n))).digest('hex');
+  return o;
+}
+const builtLine = (r: CliResult): { total: number; cached: number } => {
+  const m = /built t in [\d.]+ s \((\d+) segments, (\d+) cached\)/.exec(r.stderr);
+  if (!m) throw new Error(`no summary line in:\n${r.stderr}`);
+  return { total: Number(m[1]), cached: Number(m[2]) };
+};
+
+/** Split an initrd into its raw newc archives (none or zstd segments, zero padding between). */
+function archives(img: Buffer): Array<{ format: 'cpio' | 'zstd'; data: Buffer }> {
+  const out: Array<{ format: 'cpio' | 'zstd'; data: Buffer }> = [];
+  let pos = 0;
+  while (pos < img.length) {
+    if (img[pos] === 0) {
+      pos++;
+      continue;
+    }
+    expect(pos % 512, 'segments start on 512-byte boundaries').toBe(0);
+    if (img.toString('latin1', pos, pos + 6) === '070701') {
+      const { length } = parseNewc(img.subarray(pos));
+      out.push({ format: 'cpio', data: img.subarray(pos, pos + length) });
+      pos += length;
+    } else if (img.readUInt32LE(pos) === 0xfd2fb528) {
+      const length = zstdFrameLength(img.subarray(pos));
+      out.push({ format: 'zstd', data: execFileSync('zstd', ['-d', '-c', '-q'], { input: img.subarray(pos, pos + length), maxBuffer: 1 << 30 }) });
+      pos += length;
+    } else throw new Error(`unknown segment magic at ${pos}`);
+  }
+  return out;
+}
+
+/** Extract every archive of the initrd, in order, with GNU cpio into a new folder. */
+async function extract(initrd: string): Promise<{ root: string; formats: string[] }> {
+  const root = await mkdtemp(join(dir, 'x-'));
+  const parts = archives(await readFile(initrd));
+  for (const a of parts) execFileSync('cpio', ['-idmu', '--quiet', '--no-absolute-filenames'], { cwd: root, input: a.data });
+  return { root, formats: parts.map((p) => p.format) };
+}
+
+describe('coracle build (fixture images)', () => {
+  it('same inputs give the same bytes: two builds, and a third with an empty build cache', async () => {
+    const a = join(dir, 'out-a');
+    const b = join(dir, 'out-b');
+    const c = join(dir, 'out-c');
+    const first = ok(await build(a));
+    expect(first.stdout.trim().split('\n').sort()).toEqual(['t-cmdline', 't-initrd.img', 't-kernel', 't-vmlinux'].map((n) => join(a, n)));
+    ok(await build(b));
+    await rm(join(store, 'build-cache'), { recursive: true, force: true });
+    const third = ok(await build(c));
+    expect(builtLine(third).cached).toBe(0);
+    const [sa, sb, sc] = [await sums(a), await sums(b), await sums(c)];
+    expect(Object.keys(sa)).toEqual(['t-cmdline', 't-initrd.img', 't-kernel', 't-vmlinux']);
+    expect(sb).toEqual(sa);
+    expect(sc).toEqual(sa);
+    expect(await readFile(join(a, 't-cmdline'), 'utf8')).toBe('console=ttyS0 quiet');
+    expect(await readFile(join(a, 't-kernel'), 'utf8')).toBe('bzImage-bytes'.repeat(100));
+    expect(await readFile(join(a, 't-vmlinux'), 'utf8')).toBe('ELF-vmlinux');
+  });
+
+  it('the initrd extracts with GNU cpio (uncompressed and zstd segments) and holds the system', async () => {
+    for (const compression of ['none', 'zstd']) {
+      const out = join(dir, `out-${compression}`);
+      ok(await build(out, '--compression', compression));
+      const { root, formats } = await extract(join(out, 't-initrd.img'));
+      // init image, modules, 3 bundles, files
+      expect(formats).toEqual(Array(6).fill(compression === 'none' ? 'cpio' : 'zstd'));
+      const r = (p: string) => readFile(join(root, p), 'utf8');
+      expect(await r('init')).toBe('#!/bin/sh\necho hi\n');
+      expect((await stat(join(root, 'init'))).mode & 0o7777).toBe(0o755);
+      expect(await r('etc/os-release')).toBe('ID=coracle\n');
+      expect((await stat(join(root, 'bin/sh'))).ino).toBe((await stat(join(root, 'bin/busybox'))).ino);
+      expect(await readlink(join(root, 'bin/ls'))).toBe('busybox');
+      const con = await lstat(join(root, 'dev/console'));
+      expect(con.isCharacterDevice()).toBe(true);
+      expect(con.rdev).toBe((5 << 8) | 1);
+      expect(await r('lib/modules/6.1.0-test/kernel/drivers/virtio.ko')).toBe('ELF-module');
+      for (const b of ['onboot/000-format', 'onboot/001-format', 'services/web']) {
+        const config = JSON.parse(await r(`containers/${b}/config.json`)) as { root: { path: string } };
+        expect(config.root.path).toBe(`/containers/${b}/rootfs`);
+        expect(existsSync(join(root, `containers/${b}/runtime.json`))).toBe(true);
+      }
+      expect(await r('containers/onboot/001-format/rootfs/bin/tool')).toBe('tool');
+      expect(await r('containers/services/web/rootfs/srv/index.html')).toBe('<h1>hi</h1>');
+      expect(await r('etc/motd')).toBe('welcome\n');
+      expect((await stat(join(root, 'etc/motd'))).mode & 0o7777).toBe(0o644);
+      // the init image made etc 0755: files: left it alone
+      expect((await stat(join(root, 'etc'))).mode & 0o7777).toBe(0o755);
+      expect((await stat(join(root, 'etc/coracle'))).mode & 0o7777).toBe(0o700);
+      expect(JSON.parse(await r('etc/coracle/spec.json'))).toMatchObject({ kernel: { image: 'fx/kernel:1' }, init: ['fx/init:1'] });
+    }
+  });
+
+  it('a warm rebuild finds every segment cached; a one-file change rebuilds only the files segment', async () => {
+    const out = join(dir, 'out-warm');
+    ok(await build(out));
+    const warm = ok(await build(out));
+    const w = builtLine(warm);
+    expect(w.total).toBe(6);
+    expect(w.cached).toBe(w.total);
+    // the files segment has no precomputed key: its entries are hashed, and found cached
+    const finals = [...warm.stderr.matchAll(/^segment (\S+): (?!started)(.*)$/gm)].map((m) => `${m[1]}: ${m[2]}`);
+    expect(finals.every((l) => l.endsWith(': cached')), finals.join('\n')).toBe(true);
+    const before = await sums(out);
+
+    await writeFile(join(dir, 'spec', 'motd.txt'), 'changed\n');
+    try {
+      const changed = ok(await build(out));
+      const c = builtLine(changed);
+      expect(c).toEqual({ total: 6, cached: 5 });
+      const rebuilt = [...changed.stderr.matchAll(/^segment (\S+): (?!started)/gm)].map((m) => m[1]);
+      expect(rebuilt).toEqual(['files']);
+      const after = await sums(out);
+      expect(after['t-initrd.img']).not.toBe(before['t-initrd.img']);
+      expect(after['t-kernel']).toBe(before['t-kernel']);
+      const { root } = await extract(join(out, 't-initrd.img'));
+      expect(await readFile(join(root, 'etc/motd'), 'utf8')).toBe('changed\n');
+    } finally {
+      await writeFile(join(dir, 'spec', 'motd.txt'), 'welcome\n');
+    }
+  });
+
+  it('a failed build leaves the previous outputs untouched and no temporary files', async () => {
+    const out = join(dir, 'out-fail');
+    ok(await build(out));
+    const before = await sums(out);
+    const mtimes = await Promise.all(Object.keys(before).map(async (n) => (await stat(join(out, n))).mtimeMs));
+
+    // a missing file source
+    const bad = join(dir, 'spec', 'bad.yml');
+    await writeFile(bad, SPEC.replace('source: motd.txt', 'source: nothere.txt'));
+    const r1 = await runCli(['--cache', store, 'build', bad, '-o', out, '--name', 't']);
+    expect(r1.exitCode).toBe(1);
+    expect(r1.stderr.trim().split('\n').at(-1)).toMatch(/bad\.yml:\d+:\d+: files: etc\/motd: source .*nothere\.txt does not exist/);
+
+    // an image whose layer is corrupt
+    const bad2 = join(dir, 'spec', 'bad2.yml');
+    await writeFile(bad2, SPEC.replace('image: fx/web:1', 'image: fx/bad:1'));
+    const r2 = await runCli(['--cache', store, 'build', bad2, '-o', out, '--name', 't']);
+    expect(r2.exitCode).toBe(1);
+    const last = r2.stderr.trim().split('\n').at(-1)!;
+    expect(last).toMatch(/image .*fx\/bad:1: layer 1 \(sha256:[0-9a-f]{12}\)/);
+
+    for (const r of [r1, r2]) expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(await sums(out)).toEqual(before);
+    expect(await Promise.all(Object.keys(before).map(async (n) => (await stat(join(out, n))).mtimeMs))).toEqual(mtimes);
+    expect((await readdir(out)).filter((n) => n.includes('.tmp'))).toEqual([]);
+    const segs = await readdir(join(store, 'build-cache', 'segments'));
+    expect(segs.filter((n) => n.includes('.tmp'))).toEqual([]);
+  });
+
+  it('--format tar writes the root filesystem with boot/kernel and boot/cmdline', async () => {
+    const out = join(dir, 'out-tar');
+    const r = ok(await build(out, '--format', 'tar'));
+    expect(r.stdout.trim()).toBe(join(out, 't.tar'));
+    const list = execFileSync('tar', ['-tf', join(out, 't.tar')], { encoding: 'utf8' }).split('\n').filter(Boolean).map((p) => p.replace(/\/$/, ''));
+    for (const p of ['boot/kernel', 'boot/cmdline', 'init', 'bin/sh', 'dev/console', 'etc/motd', 'lib/modules/6.1.0-test/modules.dep', 'containers/services/web/config.json', 'containers/onboot/001-format/rootfs/bin/tool'])
+      expect(list, p).toContain(p);
+    expect(new Set(list).size).toBe(list.length);
+    const cmdline = execFileSync('tar', ['-xOf', join(out, 't.tar'), 'boot/cmdline'], { encoding: 'utf8' });
+    expect(cmdline).toBe('console=ttyS0 quiet');
+    const verbose = execFileSync('tar', ['-tvf', join(out, 't.tar'), 'bin/sh'], { encoding: 'utf8' });
+    expect(verbose).toMatch(/^h.* bin\/sh link to bin\/busybox/);
+  });
+
+  it('errors are one line, no stack trace, exit 1: an unknown image names the image', async () => {
+    const unk = join(dir, 'spec', 'unknown.yml');
+    await writeFile(unk, SPEC.replace('image: fx/web:1', 'image: 127.0.0.1:1/x:1'));
+    const r = await runCli(['--cache', store, 'build', unk, '-o', join(dir, 'out-unknown')]);
+    expect(r.exitCode).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines.at(-1)).toContain('127.0.0.1:1/x:1');
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(existsSync(join(dir, 'out-unknown', 'unknown-initrd.img'))).toBe(false);
+
+    const bad = await runCli(['--cache', store, 'build', spec, '--compression', 'lz9']);
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr.trim()).toMatch(/^[^\n]*--compression: "lz9" is not one of zstd, gzip, none$/);
+  });
+
+  it('copies of the build agree: a build from a copied spec folder gives the same initrd', async () => {
+    const copy = join(dir, 'spec-copy');
+    await cp(join(dir, 'spec'), copy, { recursive: true });
+    const a = join(dir, 'out-a');
+    const out = join(dir, 'out-copy');
+    ok(await runCli(['--cache', store, 'build', join(copy, 't.yml'), '-o', out], { env: { SOURCE_DATE_EPOCH: '' } }));
+    // metadata: json is the spec, not its path, so the bytes match
+    expect((await sums(out))['t-initrd.img']).toBe((await sums(a))['t-initrd.img']);
+  });
+});
