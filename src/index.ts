@@ -19,7 +19,18 @@ export * from './oci/registry/index.js';
 export * from './oci/transfer/index.js';
 export * from './config/user-config.js';
 export * from './spec/index.js';
-export * from './cloudinit/index.js';
+export {
+  IMPLEMENTED_KEYS,
+  makeSeed,
+  parseUserData,
+  validateCloudConfig,
+  type CloudInitDiagnostic,
+  type SeedFormat,
+  type SeedOptions,
+  type SeedResult,
+  type UserData,
+  type UserDataPart,
+} from './cloudinit/index.js';
 export { runQemu, chooseAccel, QemuVm, STATUS as QEMU_RUN_STATUS, buildQemuArgs, probeKvm, runKvmProbe, parsePublish, parseDisk, resolveImage, makeSeedIso, ensureDisk, QmpClient, type RunQemuOptions, type RunResult, type EndReason, type QemuVmOptions, type QemuConfig, type BootFiles, type PublishSpec, type DiskSpec, type ResolvedImage, type KvmProbeResult } from './qemu/index.js';
 export { buildPackage, planPackage, imageRef, computeTag, DEFAULT_ORG, type PkgOptions, type PkgPlan, type PkgBuildResult } from './pkg/build.js';
 export { loadDefinition, type PackageDefinition } from './pkg/definition.js';
