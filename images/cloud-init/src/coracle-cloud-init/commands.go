@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -66,6 +67,7 @@ func (a *Agent) run(module string, argv []string) bool {
 	cmd.Env = a.commandEnv()
 	cmd.Stdin = nil
 	out := a.Out
+	_ = os.MkdirAll(filepath.Dir(a.outputLog), 0o755)
 	if f, err := os.OpenFile(a.outputLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err == nil {
 		defer f.Close()
 		out = io.MultiWriter(a.Out, f)

@@ -349,6 +349,9 @@ func SetupUserKeys(root string, acc *Accounts, user string, keys []string, optio
 	if err := os.MkdirAll(sshDir, 0o700); err != nil {
 		return err
 	}
+	if err := os.Chmod(sshDir, 0o700); err != nil {
+		return err
+	}
 	if err := os.Chown(sshDir, uid, gid); err != nil {
 		return err
 	}
