@@ -81,13 +81,15 @@ export async function writeOutputs(dir: string, format: OutputFormat, set: Outpu
     if (!set.kernel) throw new Error('internal: kernel+initrd without a kernel');
     await copyFile(set.kernel, stage.path(paths.kernel));
     if (set.vmlinux) await copyFile(set.vmlinux, stage.path(paths.vmlinux));
-    else await rm(paths.vmlinux, { force: true });
     const ucode: BuiltSegment[] = set.ucode
       ? [{ name: 'ucode', path: set.ucode, key: 'ucode', compression: 'none', size: (await stat(set.ucode)).size, archiveSize: -1, entries: -1, cached: true }]
       : [];
     await writeInitrd([...ucode, ...set.segments], stage.path(paths.initrd), { compression: 'none', cacheDir: join(dir, '.unused') });
     await writeFile(stage.path(paths.cmdline), set.cmdline);
-    return await stage.commit();
+    const written = await stage.commit();
+    // A stale vmlinux from an earlier build goes only once the new set is in place.
+    if (!set.vmlinux) await rm(paths.vmlinux, { force: true });
+    return written;
   } catch (e) {
     await stage.abort();
     throw e;
