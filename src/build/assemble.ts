@@ -111,14 +111,23 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   for (const [i, ref] of spec.init.entries()) {
     const image = img(ref);
     for (const d of await dirListing(cacheRoot, image, loadTree)) initDirs.add(d);
-    components.push({ name: `init/${i}`, key: sha(['coracle-init/1', image.descriptor.digest]), entries: async () => (await loadTree(image)).entries() });
+    // Init images after the first may land on paths an earlier one holds.
+    components.push(
+      i === 0
+        ? { name: `init/${i}`, key: sha(['coracle-init/1', image.descriptor.digest]), entries: async () => (await loadTree(image)).entries() }
+        : { name: `init/${i}`, key: sha(['coracle-init/1', image.descriptor.digest, 'replace']), entries: async () => replacing((await loadTree(image)).entries()) },
+    );
   }
   let kernel: KernelParts | undefined;
   if (spec.kernel?.image) {
     kernel = await kernelParts(store, img(spec.kernel.image), spec.kernel, join(cacheRoot, 'kernel'));
     const k = kernel;
     if (k.modulesTar !== undefined)
-      components.push({ name: 'modules', key: k.modulesKey!, entries: () => modulesEntries(k.modulesTar!, `kernel image ${spec.kernel!.image} modules`) });
+      components.push({
+        name: 'modules',
+        key: sha([k.modulesKey!, 'replace']),
+        entries: async () => replacing(await modulesEntries(k.modulesTar!, `kernel image ${spec.kernel!.image} modules`)),
+      });
   }
   for (const plan of await planContainers({ spec, images, ids, loadTree })) {
     components.push({
@@ -137,7 +146,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     });
   }
   const files = await filesEntries({ spec, ids, existingDirs: initDirs });
-  if (files.length > 0) components.push({ name: 'files', entries: async () => files });
+  if (files.length > 0) components.push({ name: 'files', entries: async () => replacing(files) });
 
   if (format === 'tar') {
     const set: OutputSet = {
@@ -181,6 +190,16 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   };
   const outputs = await writeOutputs(opts.outDir, format, set);
   return { name, spec, outputs, segments };
+}
+
+/**
+ * Entries of a component that may land on paths an earlier segment holds
+ * (a later init image, the modules, `files:`): the kernel opens an existing
+ * regular file in place, which would write through to every hardlink of it
+ * (busybox's applets), so the writer unlinks such paths first.
+ */
+function replacing(entries: InitrdEntry[]): InitrdEntry[] {
+  return entries.map((e) => (e.type === 'file' || e.type === 'hardlink' ? { ...e, replace: true } : e));
 }
 
 /** Every component's entries merged in order, as the kernel would unpack the segments. */
