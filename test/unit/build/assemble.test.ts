@@ -1,0 +1,115 @@
+/**
+ * The assembler's build() called as a library, with fixture images, and the
+ * initrd read back by a reader that follows the kernel's unpack rules.
+ */
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { build } from '../../../src/build/assemble.js';
+import { openStore, type LayoutStore } from '../../../src/oci/store/layout-store.js';
+import { writeOutputs } from '../../../src/outputs/index.js';
+import { writeImage } from '../../helpers/oci-fixtures.js';
+import { kernelUnpack } from '../initrd/kernel-unpack.js';
+
+let dir: string;
+let store: LayoutStore;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'coracle-assemble-'));
+  store = await openStore(join(dir, 'store'));
+  await writeImage(store, 'fx/kernel:1', { layers: [{ entries: [{ path: 'kernel', data: 'KERNEL' }, { path: 'vmlinux', data: 'VMLINUX' }] }] });
+  await writeImage(store, 'fx/kernel-novm:1', { layers: [{ entries: [{ path: 'kernel', data: 'KERNEL2' }] }] });
+  await writeImage(store, 'fx/init:1', {
+    layers: [
+      {
+        entries: [
+          { path: 'bin/busybox', data: 'BUSYBOX', mode: 0o755 },
+          { path: 'bin/sh', type: 'hardlink', target: 'bin/busybox' },
+          { path: 'bin/mount', type: 'hardlink', target: 'bin/busybox' },
+          { path: 'bin/hostname', type: 'hardlink', target: 'bin/busybox' },
+        ],
+      },
+    ],
+  });
+  // a later init image replacing one of the hardlinked paths
+  await writeImage(store, 'fx/mount:1', { layers: [{ entries: [{ path: 'bin/mount', data: 'REAL-MOUNT', mode: 0o755 }] }] });
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function specFile(name: string, yaml: string): Promise<string> {
+  const p = join(dir, name);
+  await writeFile(p, yaml);
+  return p;
+}
+
+describe('build(): later components over hardlinks of earlier ones', () => {
+  it('a later init image or a files: entry replacing a hardlinked path does not write through to its links', async () => {
+    const spec = await specFile(
+      'links.yml',
+      `kernel:
+  image: fx/kernel:1
+  tar: none
+init:
+  - fx/init:1
+  - fx/mount:1
+files:
+  - path: bin/hostname
+    contents: "#!/bin/sh\\necho box\\n"
+    mode: "0755"
+`,
+    );
+    const out = join(dir, 'out-links');
+    for (const format of ['kernel+initrd', 'tar'] as const) {
+      await build({ specFiles: [spec], store, outDir: out, format, compression: 'zstd' });
+    }
+    const { nodes } = kernelUnpack(await readFile(join(out, 'links-initrd.img')));
+    const text = (p: string) => nodes.get(p)!.inode.data.toString('utf8');
+    expect(text('bin/mount')).toBe('REAL-MOUNT');
+    expect(text('bin/hostname')).toBe('#!/bin/sh\necho box\n');
+    expect(text('bin/busybox')).toBe('BUSYBOX');
+    expect(text('bin/sh')).toBe('BUSYBOX');
+    expect(nodes.get('bin/sh')!.inode).toBe(nodes.get('bin/busybox')!.inode);
+    expect(nodes.get('bin/mount')!.inode).not.toBe(nodes.get('bin/busybox')!.inode);
+  });
+});
+
+describe('outputs: all or nothing', () => {
+  it('a failure while writing leaves every previous output, vmlinux included; a good build without vmlinux removes the stale one', async () => {
+    const out = join(dir, 'out-atomic');
+    const spec = await specFile('a.yml', 'kernel:\n  image: fx/kernel:1\n  tar: none\ninit:\n  - fx/init:1\n');
+    const first = await build({ specFiles: [spec], store, outDir: out });
+    expect(first.outputs.map((p) => p.slice(out.length + 1)).sort()).toEqual(['a-cmdline', 'a-initrd.img', 'a-kernel', 'a-vmlinux']);
+    const before = Object.fromEntries(await Promise.all((await readdir(out)).map(async (n) => [n, await readFile(join(out, n))] as const)));
+
+    // a segment that vanished from the cache (e.g. pruned meanwhile) makes the initrd write fail
+    const kernel = join(dir, 'k2');
+    await writeFile(kernel, 'KERNEL2');
+    await expect(
+      writeOutputs(out, 'kernel+initrd', {
+        name: 'a',
+        cmdline: 'new',
+        kernel,
+        segments: [{ ...first.segments[0]!, path: join(dir, 'gone.cpio.zst') }],
+      }),
+    ).rejects.toThrow(/gone\.cpio\.zst/);
+    const after = Object.fromEntries(await Promise.all((await readdir(out)).map(async (n) => [n, await readFile(join(out, n))] as const)));
+    expect(after).toEqual(before);
+
+    const spec2 = await specFile('a2.yml', 'kernel:\n  image: fx/kernel-novm:1\n  tar: none\ninit:\n  - fx/init:1\n');
+    await build({ specFiles: [spec2], store, outDir: out, name: 'a' });
+    expect((await readdir(out)).sort()).toEqual(['a-cmdline', 'a-initrd.img', 'a-kernel']);
+    expect(await readFile(join(out, 'a-kernel'), 'utf8')).toBe('KERNEL2');
+  });
+
+  it('outputs appear whole: written under temporary names and renamed', async () => {
+    const out = join(dir, 'out-mode');
+    await mkdir(out, { recursive: true });
+    const spec = await specFile('m.yml', 'kernel:\n  image: fx/kernel:1\n  tar: none\ninit:\n  - fx/init:1\n');
+    const r = await build({ specFiles: [spec], store, outDir: out });
+    for (const p of r.outputs) expect((await stat(p)).isFile()).toBe(true);
+    expect((await readdir(out)).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+});
