@@ -66,7 +66,13 @@ export function buildQemuArgs(cfg: QemuConfig): string[] {
   cfg.disks.forEach((d, i) => {
     a.push('-drive', `file=${qemuValue(d.path)},format=${d.format},if=virtio,index=${i}`);
   });
-  if (cfg.seedIso) a.push('-drive', `file=${qemuValue(cfg.seedIso)},format=raw,media=cdrom,readonly=on,if=ide,index=0`);
+  if (cfg.seedIso) {
+    // A SCSI CD-ROM on virtio-scsi (/dev/sr0 in the guest): Debian's cloud
+    // kernel has no AHCI driver for q35's built-in SATA controller.
+    a.push('-device', 'virtio-scsi-pci,id=scsi0');
+    a.push('-drive', `file=${qemuValue(cfg.seedIso)},format=raw,media=cdrom,readonly=on,if=none,id=seed`);
+    a.push('-device', 'scsi-cd,bus=scsi0.0,drive=seed');
+  }
   if (cfg.extraArgs) a.push(...cfg.extraArgs);
   return a;
 }

@@ -26,6 +26,8 @@ export interface RunQemuOptions {
   disks?: DiskSpec[];
   /** user-data file, attached as a NoCloud seed ISO */
   userDataFile?: string;
+  /** refuse invalid user-data (--user-data); --data attaches it as given */
+  validateUserData?: boolean;
   /** folder for the QMP socket, the seed ISO ...; created if missing */
   stateDir: string;
   /** copy the guest console here (e.g. process.stdout) */
@@ -68,7 +70,7 @@ export async function runQemu(opts: RunQemuOptions): Promise<RunResult> {
   let seedIso: string | undefined;
   if (opts.userDataFile) {
     seedIso = join(opts.stateDir, 'seed.iso');
-    await seedIsoFromFile(seedIso, opts.userDataFile);
+    await seedIsoFromFile(seedIso, opts.userDataFile, { validate: opts.validateUserData, stateDir: opts.stateDir });
   }
   const sinks: Writable[] = [];
   if (opts.console) sinks.push(opts.console);

@@ -1,47 +1,48 @@
 /**
- * A NoCloud seed ISO (volume label `cidata`, files `user-data` and
- * `meta-data`) for `--data`/`--user-data`, made with xorriso. The
- * cloud-init module's makeSeed can take over; this keeps the runner usable
- * on its own.
+ * The NoCloud seed ISO for `--data` / `--user-data`: a `cidata` volume with
+ * `user-data` and `meta-data`, made by the cloud-init module's makeSeed.
+ * `--user-data` must be valid user-data (errors name FILE:LINE:COL);
+ * `--data` is attached as given, as LinuxKit attaches arbitrary data.
  */
-import { execa } from 'execa';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { makeSeed } from '../cloudinit/seed.js';
 import { CoracleError } from '../errors.js';
 
 export interface SeedContents {
   userData: string | Uint8Array;
-  /** default: an instance-id derived from the user-data length and time */
+  /** default: a generated instance-id (kept in stateDir when given) */
   metaData?: string;
+  /** validate user-data and refuse it when invalid (default false) */
+  validate?: boolean;
+  /** keeps the generated instance-id across runs */
+  stateDir?: string;
+  /** name of the user-data in diagnostics */
+  userDataName?: string;
 }
 
-/** Write the seed ISO to `out` (atomically). */
+/** Write the seed ISO to `out` (whole or not at all). */
 export async function makeSeedIso(out: string, seed: SeedContents): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'coracle-seed-'));
-  try {
-    await writeFile(join(dir, 'user-data'), seed.userData);
-    await writeFile(join(dir, 'meta-data'), seed.metaData ?? `instance-id: coracle-${Date.now().toString(36)}\n`);
-    const tmp = `${out}.tmp`;
-    const r = await execa(
-      'xorriso',
-      ['-as', 'mkisofs', '-quiet', '-o', tmp, '-V', 'cidata', '-J', '-R', join(dir, 'user-data'), join(dir, 'meta-data')],
-      { reject: false },
-    );
-    if (r.exitCode !== 0) throw new CoracleError(`xorriso could not make the seed ISO: ${String(r.stderr).trim()}`);
-    await rename(tmp, out);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  await makeSeed(
+    {
+      userData: Buffer.from(seed.userData),
+      ...(seed.metaData !== undefined ? { metaData: seed.metaData } : {}),
+      format: 'iso',
+      onInvalid: seed.validate ? 'error' : 'ignore',
+      ...(seed.stateDir !== undefined ? { stateDir: seed.stateDir } : {}),
+      userDataName: seed.userDataName ?? 'user-data',
+    },
+    out,
+  );
 }
 
-/** Seed ISO from a user-data file given on the command line. */
-export async function seedIsoFromFile(out: string, userDataFile: string): Promise<void> {
+/** Seed ISO from a file given on the command line. */
+export async function seedIsoFromFile(out: string, file: string, opts: { validate?: boolean; stateDir?: string } = {}): Promise<void> {
   let data: Buffer;
   try {
-    data = await readFile(userDataFile);
+    data = await readFile(file);
   } catch (e) {
-    throw new CoracleError(`--data ${userDataFile}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    const what = opts.validate ? '--user-data' : '--data';
+    throw new CoracleError(`${what} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  await makeSeedIso(out, { userData: data });
+  await makeSeedIso(out, { userData: data, validate: opts.validate, stateDir: opts.stateDir, userDataName: file });
 }

@@ -38,6 +38,7 @@ beforeAll(async () => {
     extraCmdline: 'coracle.shell',
     publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 8080, protocol: 'tcp' }],
     logFile: join(dir, 'console.log'),
+    userData: '#cloud-config\nhostname: seeded\n',
   }));
   try {
     await vm.waitForConsole(/coracle: all services started/, BOOT_TIMEOUT_MS);
@@ -124,6 +125,12 @@ describe('guest init (dev image under QEMU)', () => {
       'test -d /var/lib/dev-mkdir && echo mkdir-ok; test -d /sys/fs/cgroup/dev-cgroup && echo cgroup-ok; grep " /run/dev-runtime-mount tmpfs " /proc/mounts >/dev/null && echo mount-ok; grep " /run/netns/probe-net nsfs " /proc/mounts >/dev/null && echo bindns-ok',
     );
     expect(out.trim().split('\n')).toEqual(['mkdir-ok', 'cgroup-ok', 'mount-ok', 'bindns-ok']);
+  });
+
+  it('the seed ISO is a CD-ROM the guest can mount (label cidata)', async () => {
+    const out = await consoleRun(vm, 'mkdir -p /mnt/seed && mount -t iso9660 -o ro /dev/sr0 /mnt/seed && cat /mnt/seed/user-data; findfs LABEL=cidata; umount /mnt/seed');
+    expect(out).toContain('hostname: seeded');
+    expect(out).toMatch(/^\/dev\/sr0$/m);
   });
 
   it('a published port reaches a service from the host', async () => {

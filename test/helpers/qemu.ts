@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { BootFiles } from '../../src/qemu/args.js';
 import type { PublishSpec } from '../../src/qemu/options.js';
 import { chooseAccel } from '../../src/qemu/run.js';
+import { makeSeedIso } from '../../src/qemu/seed.js';
 import { QemuVm, type RunResult } from '../../src/qemu/vm.js';
 import { devCacheDir, type BootImage } from './dev-initrd.js';
 
@@ -24,6 +25,8 @@ export interface BootOptions {
   extraCmdline?: string;
   /** console log file (default: a temporary file, printed on failure) */
   logFile?: string;
+  /** user-data, attached as a NoCloud seed ISO (CD-ROM) */
+  userData?: string;
 }
 
 export interface BootedVm {
@@ -43,6 +46,11 @@ export async function bootVm(img: BootImage, opts: BootOptions = {}): Promise<Bo
   const accel = await chooseAccel('auto', { cacheFile: join(devCacheDir(), 'kvm-probe.json'), kernel: boot.vmlinux ?? boot.kernel });
   const logFile = opts.logFile ?? join(await mkdtemp(join(tmpdir(), 'coracle-boot-')), 'console.log');
   await mkdir(join(logFile, '..'), { recursive: true });
+  let seedIso: string | undefined;
+  if (opts.userData !== undefined) {
+    seedIso = join(logFile, '..', 'seed.iso');
+    await makeSeedIso(seedIso, { userData: opts.userData });
+  }
   const log: WriteStream = createWriteStream(logFile);
   const vm = new QemuVm({
     boot,
@@ -51,6 +59,7 @@ export async function bootVm(img: BootImage, opts: BootOptions = {}): Promise<Bo
     cpus: 1,
     publish: opts.publish ?? [],
     disks: [],
+    seedIso,
     consoleSinks: [log],
   });
   vm.once('exit', () => log.end());

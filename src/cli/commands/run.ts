@@ -34,8 +34,8 @@ export function registerRunCommands(program: Command): void {
     .option('--cpus <n>', 'guest CPUs', '1')
     .option('--publish <[addr:]host:guest[/tcp|udp]>', 'forward a host port to the guest (repeatable)', collect, [])
     .option('--disk <[file=]path[,size=][,format=]>', 'attach a virtio disk, created if missing (repeatable)', collect, [])
-    .option('--data <file>', 'user-data, attached as a NoCloud seed ISO (label cidata)')
-    .option('--user-data <file>', 'same as --data')
+    .option('--data <file>', 'data attached as user-data on a NoCloud seed ISO (label cidata), as given')
+    .option('--user-data <file>', 'cloud-init user-data on a NoCloud seed ISO, validated first')
     .option('--accel <auto|kvm|tcg>', 'accelerator: auto uses KVM only if a probe boot works', 'auto')
     .option('--console <stdio|none>', 'stdio: guest console on stdout, stdin typed into it; none: not shown', 'stdio')
     .option('--log <file>', 'also append the guest console to this file')
@@ -44,7 +44,7 @@ export function registerRunCommands(program: Command): void {
     .action(async (target: string, o: QemuCliOptions, cmd: Command) => {
       const reporter = createReporter();
       const image = await resolveImage(target);
-      if (o.data && o.userData) throw new CoracleError('--data and --user-data are the same option: give one');
+      if (o.data && o.userData) throw new CoracleError('--data and --user-data both attach the seed ISO: give one');
       if (o.console !== 'stdio' && o.console !== 'none') throw new CoracleError(`--console ${o.console}: expected stdio or none`);
       const stateDir = o.state ?? join(image.dir, `${image.name}-state`);
       let interrupts = 0;
@@ -63,6 +63,7 @@ export function registerRunCommands(program: Command): void {
             return { ...spec, path: spec.path.startsWith('/') ? spec.path : join(process.cwd(), spec.path) };
           }),
           userDataFile: o.data ?? o.userData,
+          validateUserData: o.userData !== undefined,
           stateDir,
           console: stdio ? process.stdout : undefined,
           // A terminal is handled below (raw mode); a pipe is forwarded as is.

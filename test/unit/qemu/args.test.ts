@@ -61,7 +61,7 @@ describe('buildQemuArgs', () => {
     const a = buildQemuArgs({ ...base, network: false });
     expect(values(a, '-netdev')).toEqual([]);
   });
-  it('attaches disks as virtio and the seed ISO as a CD-ROM, escaping commas', () => {
+  it('attaches disks as virtio and the seed ISO as a SCSI CD-ROM, escaping commas', () => {
     const a = buildQemuArgs({
       ...base,
       disks: [
@@ -73,7 +73,8 @@ describe('buildQemuArgs', () => {
     expect(values(a, '-drive')).toEqual([
       'file=/d/a.qcow2,format=qcow2,if=virtio,index=0',
       'file=/d/b,,c.img,format=raw,if=virtio,index=1',
-      'file=/s/seed.iso,format=raw,media=cdrom,readonly=on,if=ide,index=0',
+      'file=/s/seed.iso,format=raw,media=cdrom,readonly=on,if=none,id=seed',
     ]);
+    expect(values(a, '-device')).toEqual(expect.arrayContaining(['virtio-scsi-pci,id=scsi0', 'scsi-cd,bus=scsi0.0,drive=seed']));
   });
 });

@@ -70,4 +70,13 @@ describe('seed ISO', () => {
   it('names a missing user-data file', async () => {
     await expect(seedIsoFromFile(join(dir, 's2.iso'), join(dir, 'missing.yml'))).rejects.toThrow(/--data .*missing.yml: no such file/);
   });
+  it('--user-data is validated (FILE:LINE:COL, nothing written), --data is attached as given', async () => {
+    const bad = join(dir, 'bad.yml');
+    await writeFile(bad, '#cloud-config\nusers: 42\n');
+    const out = join(dir, 's3.iso');
+    await expect(seedIsoFromFile(out, bad, { validate: true })).rejects.toThrow(/bad\.yml:\d+:\d+/);
+    await expect(readFile(out)).rejects.toThrow(/ENOENT/);
+    await seedIsoFromFile(out, bad);
+    expect((await readFile(out)).length).toBeGreaterThan(0);
+  });
 });
