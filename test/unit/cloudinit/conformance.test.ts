@@ -40,6 +40,16 @@ describe('cloud-init conformance corpus', () => {
     expect(ajvAccepts(parseYaml11(text).value)).toBe(true);
   });
 
+  it('refuses the jinja-templated examples as user-data, though their YAML validates', () => {
+    const templated = examples.filter((f) => readFileSync(f, 'utf8').toLowerCase().startsWith('## template: jinja'));
+    expect(templated.map((f) => relative(cloudInitCorpus, f))).toEqual(['module-examples/cc_phone_home/example1.yaml', 'module-examples/cc_phone_home/example2.yaml']);
+    for (const f of templated) {
+      const r = parseUserData(readFileSync(f), { file: f });
+      expect(r.diagnostics.map((d) => [d.severity, d.code])).toEqual([['error', 'not-supported']]);
+      expect(r.diagnostics[0]!.detail).toMatch(/Jinja templates .* not supported/);
+    }
+  });
+
   it.each(archiveExamples().map((f) => [relative(cloudInitCorpus, f), f]))('%s (archive format) parses as parts with warnings only', (_name, file) => {
     const r = parseUserData(readFileSync(file), { file });
     expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
