@@ -39,7 +39,7 @@ export interface Node {
   gid: number;
   mtime: number;
   /** Shared between hardlinked paths (same object). */
-  inode: { data: Buffer };
+  inode: { data: Buffer<ArrayBufferLike> };
   target?: string;
   rdev?: [number, number];
 }
@@ -120,7 +120,7 @@ export function kernelUnpack(img: Buffer): Unpacked {
     for (const r of records) {
       const type = TYPES[r.mode & 0o170000];
       if (type === undefined) throw new Error(`${r.name}: bad mode ${r.mode.toString(8)}`);
-      let inode = { data: Buffer.alloc(0) };
+      let inode: Node['inode'] = { data: Buffer.alloc(0) };
       const existing = nodes.get(r.name);
       if (type === 'file') {
         let linked = false;

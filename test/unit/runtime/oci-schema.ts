@@ -8,7 +8,8 @@ const BASE = 'https://opencontainers.org/schema/runtime/';
 
 export function runtimeConfigValidator(): (config: unknown) => string[] {
   const dir = join(conformanceRoot, 'oci-runtime-spec');
-  const ajv = new Ajv04({ strict: false, allErrors: true });
+  // ajv-draft-04 is CommonJS: its class is both module.exports and .default; .default types right under NodeNext.
+  const ajv = new Ajv04.default({ strict: false, allErrors: true });
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.json'))) {
     const schema = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>;
     schema.id = BASE + f;
