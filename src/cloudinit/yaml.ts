@@ -65,6 +65,17 @@ const PYYAML_SCALARS = [
     test: /^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$/,
     resolve: pyFloat,
   },
+  {
+    // A plain `=` is YAML 1.1's "value" key type, which PyYAML's safe loader cannot construct.
+    identify: () => false,
+    default: true,
+    tag: 'tag:yaml.org,2002:value',
+    test: /^=$/,
+    resolve: (_s: string, onError: (msg: string) => void) => {
+      onError('a plain "=" is YAML 1.1\'s value type, which cloud-init cannot load: quote it');
+      return '=';
+    },
+  },
 ];
 
 function pyyamlTags(tags: Tags): Tags {

@@ -275,3 +275,72 @@ describe("oracle: cloud-init's validator on the schema Coracle ships", () => {
     }
   });
 });
+
+/**
+ * The YAML layer against PyYAML (what cloud-init reads cloud-config with):
+ * every corpus file, every invalid fixture and a file of YAML 1.1 corner
+ * cases must load to the same value. Timestamps go over as UTC ISO strings,
+ * bytes as latin1 strings, non-finite floats as their names.
+ */
+const PY_LOAD = `
+import base64, datetime, json, math, sys, yaml
+def norm(v):
+    if isinstance(v, dict):
+        return {str(k).lower() if isinstance(k, bool) else str(k): norm(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [norm(x) for x in v]
+    if isinstance(v, bytes):
+        return v.decode("latin1")
+    if isinstance(v, datetime.datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return "ts:" + v.isoformat(timespec="milliseconds")
+    if isinstance(v, datetime.date):
+        return "ts:" + v.isoformat() + "T00:00:00.000"
+    if isinstance(v, float) and not math.isfinite(v):
+        return "float:" + str(v)
+    return v
+out = []
+for path in json.load(open(sys.argv[1])):
+    try:
+        out.append({"ok": True, "value": norm(yaml.safe_load(open(path, "rb")))})
+    except yaml.YAMLError as e:
+        out.append({"ok": False})
+print(json.dumps(out))
+`;
+
+function normJs(v: unknown): unknown {
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('latin1');
+  if (v instanceof Date) return `ts:${v.toISOString().replace(/Z$/, '')}`;
+  if (typeof v === 'number' && !Number.isFinite(v)) return `float:${Number.isNaN(v) ? 'nan' : v > 0 ? 'inf' : '-inf'}`;
+  if (Array.isArray(v)) return v.map(normJs);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normJs(x)]));
+  return v;
+}
+
+describe('oracle: the YAML layer reads cloud-config as PyYAML does', () => {
+  it('loads the corpus, the fixtures and YAML 1.1 corner cases to the same values', async () => {
+    await unpackDebianCloudInit();
+    const files = [...validExamples(), ...invalidExamples(), join(projectRoot, 'test', 'fixtures', 'cloud-init', 'yaml11-scalars.yaml')];
+    const work = await mkdtemp(join(tmpdir(), 'coracle-ci-yaml-'));
+    try {
+      await writeFile(join(work, 'files.json'), JSON.stringify(files));
+      const r = await execa(PYTHON, ['-c', PY_LOAD, join(work, 'files.json')], { env: env(), cwd: cacheDir, maxBuffer: 64 * 1024 * 1024 });
+      const py = JSON.parse(r.stdout) as { ok: boolean; value?: unknown }[];
+      const differences: string[] = [];
+      for (const [i, f] of files.entries()) {
+        const ours = parseYaml11(await readFile(f, 'utf8'));
+        if (ours.errors.length > 0 || !py[i]!.ok) {
+          if ((ours.errors.length === 0) !== py[i]!.ok) differences.push(`${label(f)}: ours parses=${ours.errors.length === 0}, PyYAML parses=${py[i]!.ok}`);
+          continue;
+        }
+        const a = JSON.stringify(normJs(ours.value));
+        const b = JSON.stringify(py[i]!.value);
+        if (a !== b) differences.push(`${label(f)}:\n  ours   ${a.slice(0, 600)}\n  PyYAML ${b.slice(0, 600)}`);
+      }
+      expect(differences).toEqual([]);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});

@@ -28,6 +28,13 @@ describe('YAML 1.1 as cloud-init reads it', () => {
     expect(Number.isNaN((p.value as { nan: number }).nan)).toBe(true);
   });
 
+  it('refuses a plain "=" as PyYAML does (YAML 1.1 value type)', () => {
+    const p = parseYaml11('a: =\nb: "="\n');
+    expect(p.errors).toHaveLength(1);
+    expect(p.errors[0]).toMatchObject({ pos: { line: 1, col: 4 } });
+    expect(parseYaml11('b: "="\n').value).toEqual({ b: '=' });
+  });
+
   it('reads unquoted dates as timestamps and !!binary as bytes', () => {
     const p = parseYaml11('d: 2030-01-31\nb: !!binary aGk=\n');
     expect(p.value).toMatchObject({ d: new Date(Date.UTC(2030, 0, 31)) });
