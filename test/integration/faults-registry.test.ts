@@ -129,6 +129,25 @@ describe('faults from a misbehaving registry', () => {
     await fs.stop();
   });
 
+  it('push: a registry that refuses the manifest (500 every time) fails in one line', async () => {
+    fs = await startFaultServer({
+      repos: { 'faults/source': img.dir },
+      failures: [{ match: /^PUT \/v2\/faults\/dest\/manifests\//, times: Infinity, status: 500 }],
+    });
+    const cache = await newDir();
+    const src = `${fs.host}/faults/source:v1`;
+    expect((await runCli(['--cache', cache, 'pull', src], { env: isolated })).exitCode).toBe(0);
+    const r = await runCli(['--cache', cache, 'push', src, `${fs.host}/faults/dest:v1`], { env: isolated, timeout: 180_000 });
+    expect(r.exitCode).not.toBe(0);
+    const line = oneLineError(r.stderr);
+    expect(line).toContain(fs.host);
+    expect(line).toContain('faults/dest');
+    expect(line).toMatch(/500/);
+    // the blobs went up first (the failure is the manifest's)
+    expect(fs.requests.some((q) => q.method === 'PUT' && q.path.startsWith('/v2/faults/dest/blobs/uploads/') && q.status === 201)).toBe(true);
+    await fs.stop();
+  });
+
   it('Basic auth required and no credentials: 401 in one line', async () => {
     fs = await startFaultServer({ repos: { 'faults/private': img.dir }, basicAuth: { username: 'u', password: 'p' } });
     const cache = await newDir();
@@ -137,6 +156,7 @@ describe('faults from a misbehaving registry', () => {
     expect(r.exitCode).not.toBe(0);
     const line = oneLineError(r.stderr);
     expect(line).toContain(fs.host);
+    expect(line).toContain('faults/private');
     expect(line).toMatch(/401|unauthori[sz]ed|authentication required|credentials/i);
     await expectNothingStored(cache, ref, img.built.layerDigests);
     await fs.stop();
@@ -190,6 +210,7 @@ describe('faults from the real registry', () => {
       expect(r.exitCode).not.toBe(0);
       const line = oneLineError(r.stderr);
       expect(line).toContain(reg.host);
+      expect(line).toContain('faults/app');
       expect(line).toMatch(/401|unauthori[sz]ed|authentication|credentials|denied/i);
       await expectNothingStored(cache, ref, img.built.layerDigests);
     });
@@ -204,6 +225,7 @@ describe('faults from the real registry', () => {
     expect(r.exitCode).not.toBe(0);
     const line = oneLineError(r.stderr);
     expect(line).toContain(basic.host);
+    expect(line).toContain('faults/unauth');
     expect(line).toMatch(/401|unauthori[sz]ed|authentication|credentials|denied/i);
     const res = await fetch(`${basic.url}/v2/faults/unauth/manifests/v1`, {
       headers: { Authorization: 'Basic ' + Buffer.from(basic.creds()!).toString('base64'), Accept: 'application/vnd.oci.image.manifest.v1+json' },
@@ -219,6 +241,7 @@ describe('faults from the real registry', () => {
     expect(r.exitCode).not.toBe(0);
     const line = oneLineError(r.stderr);
     expect(line).toContain(`127.0.0.1:${port}`);
+    expect(line).toContain('faults/app');
     expect(line).toMatch(/connection refused|ECONNREFUSED|cannot connect|unreachable/i);
     await expectNothingStored(cache, ref, []);
   });
@@ -230,6 +253,7 @@ describe('faults from the real registry', () => {
     expect(r.exitCode).not.toBe(0);
     const line = oneLineError(r.stderr);
     expect(line).toContain('nosuch.invalid');
+    expect(line).toContain('faults/app');
     expect(line).toMatch(/unknown host|not found|ENOTFOUND|resolve|lookup/i);
     await expectNothingStored(cache, ref, []);
   });
