@@ -17,7 +17,6 @@ export interface RegistryOptions {
   auth?: RegistryAuth;
   username?: string;
   password?: string;
-  /** Extra YAML appended under `http:` etc. is not supported; keep configs simple. */
 }
 
 export interface TestRegistry {
