@@ -39,6 +39,7 @@ beforeAll(async () => {
     publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 8080, protocol: 'tcp' }],
     logFile: join(dir, 'console.log'),
     userData: '#cloud-config\nhostname: seeded\n',
+    disks: [{ path: join(dir, 'data.qcow2'), size: '64M', format: 'qcow2' }],
   }));
   try {
     await vm.waitForConsole(/coracle: all services started/, BOOT_TIMEOUT_MS);
@@ -131,6 +132,10 @@ describe('guest init (dev image under QEMU)', () => {
     const out = await consoleRun(vm, 'mkdir -p /mnt/seed && mount -t iso9660 -o ro /dev/sr0 /mnt/seed && cat /mnt/seed/user-data; findfs LABEL=cidata; umount /mnt/seed');
     expect(out).toContain('hostname: seeded');
     expect(out).toMatch(/^\/dev\/sr0$/m);
+  });
+
+  it('a --disk is a virtio disk of its size', async () => {
+    expect((await consoleRun(vm, 'cat /sys/block/vda/size')).trim()).toBe(String((64 * 1024 * 1024) / 512));
   });
 
   it('a published port reaches a service from the host', async () => {

@@ -8,7 +8,8 @@ import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BootFiles } from '../../src/qemu/args.js';
-import type { PublishSpec } from '../../src/qemu/options.js';
+import { ensureDisk } from '../../src/qemu/disk.js';
+import type { DiskSpec, PublishSpec } from '../../src/qemu/options.js';
 import { chooseAccel } from '../../src/qemu/run.js';
 import { makeSeedIso } from '../../src/qemu/seed.js';
 import { QemuVm, type RunResult } from '../../src/qemu/vm.js';
@@ -27,6 +28,8 @@ export interface BootOptions {
   logFile?: string;
   /** user-data, attached as a NoCloud seed ISO (CD-ROM) */
   userData?: string;
+  /** virtio disks, created with qemu-img when missing */
+  disks?: DiskSpec[];
 }
 
 export interface BootedVm {
@@ -46,6 +49,7 @@ export async function bootVm(img: BootImage, opts: BootOptions = {}): Promise<Bo
   const accel = await chooseAccel('auto', { cacheFile: join(devCacheDir(), 'kvm-probe.json'), kernel: boot.vmlinux ?? boot.kernel });
   const logFile = opts.logFile ?? join(await mkdtemp(join(tmpdir(), 'coracle-boot-')), 'console.log');
   await mkdir(join(logFile, '..'), { recursive: true });
+  for (const d of opts.disks ?? []) await ensureDisk(d);
   let seedIso: string | undefined;
   if (opts.userData !== undefined) {
     seedIso = join(logFile, '..', 'seed.iso');
@@ -58,7 +62,7 @@ export async function bootVm(img: BootImage, opts: BootOptions = {}): Promise<Bo
     mem: opts.mem ?? 1024,
     cpus: 1,
     publish: opts.publish ?? [],
-    disks: [],
+    disks: opts.disks ?? [],
     seedIso,
     consoleSinks: [log],
   });
