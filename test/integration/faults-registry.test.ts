@@ -61,6 +61,7 @@ describe('faults from a misbehaving registry', () => {
     // nothing half-written lingers in the blob folder either (temporary names included)
     const files = await listFiles(cache);
     expect(files.filter((f) => f.includes(bad.slice(7)))).toEqual([]);
+    expect(files.filter((f) => !(f === 'oci-layout' || f === 'index.json' || /^blobs\/sha256\/[0-9a-f]{64}$/.test(f)))).toEqual([]);
     // the corrupt blob was actually served (the test exercised the digest check)
     expect(fs.requests.some((q) => q.method === 'GET' && q.path.endsWith(`/blobs/${bad}`) && q.status === 200)).toBe(true);
     await fs.stop();
