@@ -13,6 +13,7 @@ import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { basename, join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SchemaEvaluator } from '../../src/cloudinit/jsonschema.js';
@@ -339,6 +340,48 @@ describe('oracle: the YAML layer reads cloud-config as PyYAML does', () => {
         if (a !== b) differences.push(`${label(f)}:\n  ours   ${a.slice(0, 600)}\n  PyYAML ${b.slice(0, 600)}`);
       }
       expect(differences).toEqual([]);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("interop: user-data made by cloud-init's own make-mime", () => {
+  it('splits, decodes and types every part as cloud-init would', async () => {
+    await unpackDebianCloudInit();
+    const work = await mkdtemp(join(tmpdir(), 'coracle-ci-mime-'));
+    try {
+      const parts: [string, string, string][] = [
+        ['base.yaml', 'cloud-config', '#cloud-config\nhostname: from-mime\nruncmd: [a]\n'],
+        ['boot.sh', 'x-shellscript-per-boot', '#!/bin/sh\necho boot\n'],
+        ['inst.sh', 'x-shellscript-per-instance', '#!/bin/sh\necho instance\n'],
+        ['once.sh', 'x-shellscript-per-once', '#!/bin/sh\necho once\n'],
+        ['plain.sh', 'x-shellscript', '#!/bin/sh\necho plain\n'],
+        ['override.yaml', 'cloud-config', '#cloud-config\nruncmd: [b]\nusers:\n  - name: u\n    lock_passwd: "no"\n'],
+      ];
+      const args: string[] = [];
+      for (const [name, type, body] of parts) {
+        await writeFile(join(work, name), body);
+        args.push('-a', `${join(work, name)}:${type}`);
+      }
+      const made = await execa(PYTHON, [join(root, 'usr', 'bin', 'cloud-init'), 'devel', 'make-mime', ...args], { env: env(), cwd: cacheDir, stripFinalNewline: false });
+      for (const [input, file] of [[made.stdout, 'ud.mime'], [gzipSync(Buffer.from(made.stdout)), 'ud.mime.gz']] as const) {
+        const r = parseUserData(input, { file });
+        const src = file === 'ud.mime' ? file : `${file}(gunzipped)`;
+        expect(r.parts.map((p) => (p.kind === 'script' ? `${p.filename} ${p.frequency} ${p.content.toString()}` : `cloud-config ${p.source}`))).toEqual([
+          `cloud-config ${src}[part 1 ${join(work, 'base.yaml')}]`,
+          'boot.sh per-boot #!/bin/sh\necho boot\n',
+          'inst.sh per-instance #!/bin/sh\necho instance\n',
+          'once.sh per-once #!/bin/sh\necho once\n',
+          'plain.sh per-instance #!/bin/sh\necho plain\n',
+          `cloud-config ${src}[part 6 ${join(work, 'override.yaml')}]`,
+        ]);
+        expect(r.cloudConfig).toEqual({ hostname: 'from-mime', runcmd: ['b'], users: [{ name: 'u', lock_passwd: 'no' }] });
+        // The error is placed in the base64 part it comes from, at its line there.
+        expect(r.diagnostics.filter((d) => d.severity === 'error').map((d) => [d.file.endsWith(`[part 6 ${join(work, 'override.yaml')}]`), d.path, d.line, d.col])).toEqual([
+          [true, 'users[0].lock_passwd', 5, 18],
+        ]);
+      }
     } finally {
       await rm(work, { recursive: true, force: true });
     }
