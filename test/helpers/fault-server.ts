@@ -29,6 +29,8 @@ export interface FaultServerOptions {
   repos?: Record<string, string>;
   /** Blob digests served with one byte changed (same length). */
   corruptBlobs?: string[];
+  /** Manifest digests served with a space appended (still valid JSON, other digest). */
+  corruptManifests?: string[];
   failures?: Failure[];
   /** Require Basic credentials on every /v2/ request. */
   basicAuth?: { username: string; password: string };
@@ -127,7 +129,8 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         }
       }
       if (!entry) return send(404, { 'Content-Type': 'application/json' }, errorBody('MANIFEST_UNKNOWN', 'manifest unknown'));
-      const body = await readFile(blobPath(repo, entry.digest));
+      let body = await readFile(blobPath(repo, entry.digest));
+      if ((opts.corruptManifests ?? []).includes(entry.digest)) body = Buffer.concat([body, Buffer.from(' ')]);
       return send(200, { 'Content-Type': entry.mediaType, 'Content-Length': body.length, 'Docker-Content-Digest': entry.digest }, body);
     }
     m = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]{64})$/.exec(rec.path);

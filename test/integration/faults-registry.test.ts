@@ -67,6 +67,24 @@ describe('faults from a misbehaving registry', () => {
     await fs.stop();
   });
 
+  for (const by of ['tag', 'digest'] as const) {
+    it(`a manifest whose bytes do not match its digest (pulled by ${by}) is refused`, async () => {
+      fs = await startFaultServer({ repos: { 'faults/badmanifest': img.dir }, corruptManifests: [img.built.manifestDigest] });
+      const cache = await newDir();
+      const ref = by === 'tag' ? `${fs.host}/faults/badmanifest:v1` : `${fs.host}/faults/badmanifest@${img.built.manifestDigest}`;
+      const r = await runCli(['--cache', cache, 'pull', ref], { env: isolated });
+      expect(r.exitCode).not.toBe(0);
+      const line = oneLineError(r.stderr);
+      expect(line).toContain(fs.host);
+      expect(line).toContain('faults/badmanifest');
+      // the cause: the content does not hash to the digest
+      expect(line).toMatch(/digest|mismatch|hashes to/i);
+      expect(line).toContain(img.built.manifestDigest);
+      await expectNothingStored(cache, ref, [img.built.manifestDigest, ...img.built.layerDigests]);
+      await fs.stop();
+    });
+  }
+
   it('500s, 503s and 429 before success: retried, the pull succeeds', async () => {
     fs = await startFaultServer({
       repos: { 'faults/flaky': img.dir },
