@@ -102,10 +102,15 @@ export class QemuVm extends EventEmitter<{ console: [string]; exit: [RunResult] 
     child.once('exit', (code, signal) => void this.onExit(code, signal));
     await spawned;
     try {
-      this.qmp = await QmpClient.connect(qmpSocket, 15_000);
+      // Stop waiting for the socket as soon as QEMU ends (bad arguments ...).
+      const connecting = QmpClient.connect(qmpSocket, 15_000);
+      connecting.catch(() => undefined); // a late failure after QEMU ended is not an error
+      const qmp = await Promise.race([connecting, this.exited.then(() => undefined)]);
+      if (!qmp) return;
+      this.qmp = qmp;
       this.qmp.on('event', (e) => this.onEvent(e));
     } catch (e) {
-      if (this.result) return; // QEMU ended already (bad arguments ...)
+      if (this.result) return;
       this.kill();
       throw new CoracleError(`QEMU's control socket did not come up: ${(e as Error).message}`);
     }
