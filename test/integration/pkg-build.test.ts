@@ -184,7 +184,8 @@ describe('image contents', () => {
         expect(e.mode & 0o111 ? 'x' : '-', p).toBe(st.mode & 0o111 ? 'x' : '-');
       }
     }
-    const srcs = await readdir(join(projectRoot, 'images/init/src')).catch(() => [] as string[]);
+    // Each folder in src/ is a Go program built to /usr/bin/NAME.
+    const srcs = (await readdir(join(projectRoot, 'images/init/src'), { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => e.name);
     for (const prog of srcs) {
       const e = file('init', `usr/bin/${prog}`);
       expect(e.mode).toBe(0o755);
