@@ -52,6 +52,8 @@ export async function layoutKernel(root: string, mtime: number, dropModules: str
   await mkdir(staging, { recursive: true });
   const modRoot = join(root, 'lib');
   const tarOut = createWriteStream(join(staging, 'kernel.tar'));
+  // The tar writer waits on 'drain' with one-shot listeners per wait.
+  tarOut.setMaxListeners(0);
   const done = new Promise<void>((res, rej) => {
     tarOut.on('close', res);
     tarOut.on('error', rej);

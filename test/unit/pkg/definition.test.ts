@@ -68,6 +68,14 @@ describe('build.yml parsing', () => {
     expect(lines).toContain('e.yml:5:3: label: unknown key "netns"');
   });
 
+  it("applies the spec's label schema too", () => {
+    const d = parseDefinitionText(['build:', '  command: "true"', 'label:', '  net: host', '  oomScoreAdj: lots'].join('\n'), 'f.yml', '/d');
+    const lines = diagnostics(() => validateLabel(d));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((l) => l.startsWith('f.yml:4:3: label: '))).toBe(true);
+    expect(lines.join('\n')).toMatch(/oomScoreAdj/);
+  });
+
   it('loads images/NAME from disk and reports a missing build.yml', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'coracle-def-'));
     await mkdir(join(dir, 'thing'));
