@@ -1,0 +1,146 @@
+/**
+ * The product's main job, end to end: the real system images built by
+ * `coracle pkg build`, examples/web.yml (plus a small overlay spec) assembled
+ * by `coracle build`, booted under QEMU. Assertions come from the console
+ * (init's `coracle:` lines; commands typed into the getty shell, which shares
+ * the host's pid namespace) and from the host (HTTP through --publish).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { QemuVm } from '../../src/qemu/vm.js';
+import { projectRoot } from '../helpers/cli.js';
+import { BOOT_TIMEOUT_MS, bootVm, consoleRun, initLines, powerdown } from '../helpers/qemu.js';
+import { buildSystem, ensureSystemImages, specImageNames } from '../helpers/system.js';
+
+const WEB = join(projectRoot, 'examples', 'web.yml');
+const EXTRA = join(projectRoot, 'test', 'fixtures', 'boot', 'web-extra.yml');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+/** Run in the host's mount namespace (the getty container shares the host pid namespace). */
+const onHost = (cmd: string) => `nsenter -t 1 -m -- sh -c '${cmd}'`;
+
+let dir: string;
+let vm: QemuVm;
+let logFile: string;
+let port: number;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'coracle-boot-web-'));
+  await ensureSystemImages([...new Set([...(await specImageNames(WEB)), ...(await specImageNames(EXTRA))])]);
+  const img = await buildSystem([WEB, EXTRA], join(dir, 'out'), 'web');
+  port = await freePort();
+  ({ vm, logFile } = await bootVm(img, {
+    publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 80, protocol: 'tcp' }],
+    logFile: join(dir, 'console.log'),
+  }));
+  try {
+    await vm.waitForConsole(/coracle: all services started/, BOOT_TIMEOUT_MS);
+    // the getty shell on the console answers once its container runs
+    await consoleRun(vm, 'true', 120_000);
+  } catch (e) {
+    vm.kill();
+    throw e;
+  }
+});
+
+afterAll(async () => {
+  if (vm?.running) {
+    vm.kill();
+    await vm.wait();
+  }
+  if (dir && !process.env.CORACLE_KEEP_BOOT) await rm(dir, { recursive: true, force: true });
+});
+
+describe('examples/web.yml booted from coracle build', () => {
+  it('runs onboot containers in order, before containerd and every service; a failing one does not stop the boot', () => {
+    const lines = initLines(vm.console);
+    const at = (l: string) => lines.indexOf(`coracle: ${l}`);
+    const order = [
+      'onboot 000-sysctl started',
+      'onboot 000-sysctl exited 0',
+      'onboot 001-dhcpcd started',
+      'onboot 001-dhcpcd exited 0',
+      'onboot 002-fail started',
+      'onboot 002-fail exited 3',
+      'onboot done',
+      'containerd started',
+    ];
+    const idx = order.map(at);
+    for (const [i, v] of idx.entries()) expect(v, `${order[i]} in\n${lines.join('\n')}`).toBeGreaterThanOrEqual(0);
+    expect([...idx].sort((a, b) => a - b)).toEqual(idx);
+    const firstService = lines.findIndex((l) => /^coracle: service \S+ started/.test(l));
+    expect(firstService).toBeGreaterThan(at('containerd started'));
+    expect(vm.console).toContain('boot-test: failing on purpose');
+    for (const s of ['getty', 'ntpd', 'web']) expect(lines.some((l) => l.startsWith(`coracle: service ${s} started`)), s).toBe(true);
+  });
+
+  it('every service is a running containerd task with its own mount namespace and cgroup', async () => {
+    const tasks = await consoleRun(vm, onHost('ctr -n services.coracle task ls'));
+    const pids = new Map<string, string>();
+    for (const name of ['getty', 'ntpd', 'web']) {
+      const m = new RegExp(`^${name}\\s+(\\d+)\\s+RUNNING`, 'm').exec(tasks);
+      expect(m, `${name} in\n${tasks}`).not.toBeNull();
+      pids.set(name, m![1]!);
+    }
+    // cgroup paths as the host sees them (the getty shell has its own cgroup namespace)
+    const cgroupOf = async (pid: string) =>
+      (await consoleRun(vm, onHost(`for f in $(find /sys/fs/cgroup -name cgroup.procs); do grep -qx ${pid} $f && dirname $f; done`))).trim();
+    const initNs = (await consoleRun(vm, 'readlink /proc/1/ns/mnt')).trim();
+    const initCg = await cgroupOf('1');
+    expect(initNs).toMatch(/^mnt:\[\d+\]$/);
+    const seenNs = new Set<string>();
+    const seenCg = new Set<string>();
+    for (const [name, pid] of pids) {
+      const ns = (await consoleRun(vm, `readlink /proc/${pid}/ns/mnt`)).trim();
+      const cg = await cgroupOf(pid);
+      expect(ns, name).toMatch(/^mnt:\[\d+\]$/);
+      expect(ns, name).not.toBe(initNs);
+      expect(cg, name).toMatch(/^\/sys\/fs\/cgroup\/.+/);
+      expect(cg, name).not.toBe(initCg);
+      expect(seenNs.has(ns), `${name} shares a mount namespace`).toBe(false);
+      expect(seenCg.has(cg), `${name} shares a cgroup`).toBe(false);
+      seenNs.add(ns);
+      seenCg.add(cg);
+    }
+  });
+
+  it('writes files: with their contents, modes and owners', async () => {
+    const out = await consoleRun(vm, onHost('stat -c "%a %u %g %n" /var/www/index.html /etc/coracle-test/secret; cat /etc/coracle-test/secret'));
+    expect(out).toContain('644 0 0 /var/www/index.html');
+    expect(out).toContain('640 7 9 /etc/coracle-test/secret');
+    expect(out).toContain('s3cret');
+  });
+
+  it('serves HTTP from the web container to the host through --publish', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('Hello from a Coracle host');
+  });
+
+  it('on system_powerdown runs onshutdown, stops the services and powers off cleanly', async () => {
+    const from = vm.console.length;
+    const result = await powerdown(vm);
+    expect(result.reason, logFile).toBe('poweroff');
+    expect(result.status).toBe(0);
+    const after = initLines(vm.console.slice(from));
+    const at = (l: string) => after.indexOf(`coracle: ${l}`);
+    expect(at('shutdown')).toBeGreaterThanOrEqual(0);
+    expect(at('onshutdown 000-goodbye exited 0')).toBeGreaterThan(at('shutdown'));
+    expect(vm.console.slice(from)).toContain('web: onshutdown ran');
+    for (const s of ['getty', 'ntpd', 'web']) expect(after.some((l) => l.startsWith(`coracle: service ${s} stopped`)), `${s} in\n${after.join('\n')}`).toBe(true);
+    expect(at('shutdown complete')).toBeGreaterThan(at('onshutdown 000-goodbye exited 0'));
+  });
+});
