@@ -6,24 +6,12 @@
  * --publish, and a clean ACPI shutdown that runs onshutdown.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QemuVm, RunResult } from '../../src/qemu/vm.js';
 import { buildDevImage } from '../helpers/dev-initrd.js';
-import { BOOT_TIMEOUT_MS, bootVm, consoleRun, initLines, powerdown } from '../helpers/qemu.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
+import { BOOT_TIMEOUT_MS, bootVm, consoleRun, freePort, initLines, powerdown } from '../helpers/qemu.js';
 
 let dir: string;
 let vm: QemuVm;

@@ -5,24 +5,12 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../helpers/cli.js';
 import { buildDevImage, devCacheDir, type BootImage } from '../helpers/dev-initrd.js';
-import { BOOT_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS } from '../helpers/qemu.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
+import { BOOT_TIMEOUT_MS, freePort, SHUTDOWN_TIMEOUT_MS } from '../helpers/qemu.js';
 
 function startCli(args: string[]): { proc: ResultPromise; out: () => string; waitFor: (re: RegExp, ms: number) => Promise<void> } {
   const proc = execa(process.execPath, ['--import', 'tsx', join(projectRoot, 'src', 'cli.ts'), ...args], {

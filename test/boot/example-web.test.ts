@@ -5,64 +5,20 @@
  * service a containerd task, the web page through --publish, a clean
  * shutdown that runs onshutdown.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, stringify } from 'yaml';
 import type { QemuVm } from '../../src/qemu/vm.js';
-import { projectRoot, runCli } from '../helpers/cli.js';
-import { devCacheDir, findBootImage } from '../helpers/dev-initrd.js';
-import { BOOT_TIMEOUT_MS, bootVm, initLines, powerdown } from '../helpers/qemu.js';
+import { BOOT_TIMEOUT_MS, bootVm, buildExample, freePort, initLines, powerdown } from '../helpers/qemu.js';
 
-const IMAGES = ['kernel', 'init', 'runc', 'containerd', 'sysctl', 'dhcpcd', 'getty', 'ntpd', 'busybox'];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-/** Replace every coracle/NAME:TAG in the spec by the tag the definition builds now. */
-function retag(spec: unknown, tags: Map<string, string>): unknown {
-  if (typeof spec === 'string') {
-    const m = /^coracle\/([a-z0-9-]+):/.exec(spec);
-    return m && tags.has(m[1]!) ? tags.get(m[1]!) : spec;
-  }
-  if (Array.isArray(spec)) return spec.map((v) => retag(v, tags));
-  if (spec && typeof spec === 'object') return Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, retag(v, tags)]));
-  return spec;
-}
-
-const store = join(devCacheDir(), 'store');
 let dir: string;
 let vm: QemuVm;
 let port: number;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'coracle-boot-built-'));
-  const dirs = IMAGES.map((i) => join('images', i));
-  const pkg = await runCli(['--cache', store, 'pkg', 'build', ...dirs], { timeout: 1_500_000 });
-  expect(pkg.exitCode, pkg.stderr.slice(-3000)).toBe(0);
-  const show = await runCli(['--cache', store, 'pkg', 'show-tag', ...dirs]);
-  expect(show.exitCode, show.stderr).toBe(0);
-  const tags = new Map<string, string>();
-  for (const ref of show.stdout.trim().split('\n')) {
-    const m = /coracle\/([a-z0-9-]+):([0-9a-f]+)$/.exec(ref.trim());
-    if (m) tags.set(m[1]!, `coracle/${m[1]}:${m[2]}`);
-  }
-  const spec = retag(parse(await readFile(join(projectRoot, 'examples', 'web.yml'), 'utf8')), tags);
-  const specFile = join(dir, 'web.yml');
-  await writeFile(specFile, stringify(spec));
-  const build = await runCli(['--cache', store, 'build', specFile, '-o', join(dir, 'out')], { timeout: 600_000 });
-  expect(build.exitCode, build.stderr.slice(-3000)).toBe(0);
-  const img = await findBootImage(join(dir, 'out'), 'web');
+  const img = await buildExample('web', join(dir, 'out'));
   port = await freePort();
   ({ vm } = await bootVm(img, {
     publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 80, protocol: 'tcp' }],
