@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { basename, extname, join, resolve } from 'node:path';
 import { CoracleError } from '../errors.js';
 import { cachedSegment, writeSegment, type BuiltSegment, type Compression, type InitrdEntry } from '../initrd/index.js';
 import { FsTree, dirChain } from '../initrd/tree.js';
@@ -187,6 +187,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     ...(kernel ? { kernel: kernel.kernel } : {}),
     ...(kernel?.vmlinux ? { vmlinux: kernel.vmlinux } : {}),
     ...(kernel?.ucode ? { ucode: kernel.ucode } : {}),
+    // what the outputs hold, so a rebuild keeps the unchanged ones instead of copying them again
+    stampFile: join(cacheRoot, 'outputs', `${sha([resolve(opts.outDir), name])}.json`),
   };
   const outputs = await writeOutputs(opts.outDir, format, set);
   return { name, spec, outputs, segments };

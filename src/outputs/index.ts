@@ -8,8 +8,8 @@
  * kernel (QEMU boots it directly through PVH).
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { defaultMtime, writeInitrd, type BuiltSegment, type InitrdEntry } from '../initrd/index.js';
 import { writeRootfsTar } from './tar.js';
 
@@ -27,6 +27,52 @@ export interface OutputSet {
   /** For `tar`: every entry of the root filesystem, parents first, later ones already merged over earlier. */
   rootfs?: () => Promise<InitrdEntry[]>;
   mtime?: number;
+  /**
+   * kernel+initrd: a file remembering what each output holds and its stat
+   * when written, so an output whose content would not change and that
+   * nobody touched since is kept rather than rewritten (a warm rebuild then
+   * copies no kernel and concatenates no initrd).
+   */
+  stampFile?: string;
+}
+
+/** Per output path: what it holds (an id of its sources) and its stat right after the build. */
+type Stamp = Record<string, { id: string; size: number; mtimeMs: number; ino: number }>;
+
+async function readStamp(file: string | undefined): Promise<Stamp> {
+  if (file === undefined) return {};
+  try {
+    const s = JSON.parse(await readFile(file, 'utf8')) as unknown;
+    return typeof s === 'object' && s !== null ? (s as Stamp) : {};
+  } catch {
+    return {};
+  }
+}
+
+async function upToDate(stamp: Stamp, path: string, id: string): Promise<boolean> {
+  const s = stamp[path];
+  if (s === undefined || s.id !== id) return false;
+  const st = await stat(path).catch(() => undefined);
+  return st !== undefined && st.isFile() && st.size === s.size && st.mtimeMs === s.mtimeMs && st.ino === s.ino;
+}
+
+async function writeStamp(file: string | undefined, ids: Record<string, string>): Promise<void> {
+  if (file === undefined) return;
+  const stamp: Stamp = {};
+  for (const [path, id] of Object.entries(ids)) {
+    const st = await stat(path);
+    stamp[path] = { id, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+  }
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await writeFile(tmp, JSON.stringify(stamp));
+  await rename(tmp, file);
+}
+
+/** A cached source file's identity: cache files are written whole under new names, never changed in place. */
+async function fileId(path: string): Promise<string> {
+  const st = await stat(path);
+  return JSON.stringify(['file', path, st.size, st.mtimeMs, st.ino]);
 }
 
 /** The files a kernel+initrd build of NAME writes, by role. */
@@ -79,17 +125,31 @@ export async function writeOutputs(dir: string, format: OutputFormat, set: Outpu
       return await stage.commit();
     }
     if (!set.kernel) throw new Error('internal: kernel+initrd without a kernel');
-    await copyFile(set.kernel, stage.path(paths.kernel));
-    if (set.vmlinux) await copyFile(set.vmlinux, stage.path(paths.vmlinux));
+    const stamp = await readStamp(set.stampFile);
+    const ids: Record<string, string> = {};
+    const outputs: string[] = [];
+    /** Stage `final` unless the file there already holds `id` (same source, untouched since we wrote it). */
+    const output = async (final: string, id: string, write: (tmp: string) => Promise<unknown>): Promise<void> => {
+      ids[final] = id;
+      outputs.push(final);
+      if (!(await upToDate(stamp, final, id))) await write(stage.path(final));
+    };
+    await output(paths.kernel, await fileId(set.kernel), (tmp) => copyFile(set.kernel!, tmp));
+    if (set.vmlinux) await output(paths.vmlinux, await fileId(set.vmlinux), (tmp) => copyFile(set.vmlinux!, tmp));
     const ucode: BuiltSegment[] = set.ucode
-      ? [{ name: 'ucode', path: set.ucode, key: 'ucode', compression: 'none', size: (await stat(set.ucode)).size, archiveSize: -1, entries: -1, cached: true }]
+      ? [{ name: 'ucode', path: set.ucode, key: await fileId(set.ucode), compression: 'none', size: (await stat(set.ucode)).size, archiveSize: -1, entries: -1, cached: true }]
       : [];
-    await writeInitrd([...ucode, ...set.segments], stage.path(paths.initrd), { compression: 'none', cacheDir: join(dir, '.unused') });
-    await writeFile(stage.path(paths.cmdline), set.cmdline);
-    const written = await stage.commit();
+    const segments = [...ucode, ...set.segments];
+    // Segment files are named by their content key: the same keys in the same order are the same bytes.
+    await output(paths.initrd, JSON.stringify(['initrd', ...segments.map((s) => s.key)]), (tmp) =>
+      writeInitrd(segments, tmp, { compression: 'none', cacheDir: join(dir, '.unused') }),
+    );
+    await output(paths.cmdline, JSON.stringify(['cmdline', set.cmdline]), (tmp) => writeFile(tmp, set.cmdline));
+    await stage.commit();
     // A stale vmlinux from an earlier build goes only once the new set is in place.
     if (!set.vmlinux) await rm(paths.vmlinux, { force: true });
-    return written;
+    await writeStamp(set.stampFile, ids);
+    return outputs;
   } catch (e) {
     await stage.abort();
     throw e;
