@@ -112,4 +112,40 @@ describe('outputs: all or nothing', () => {
     for (const p of r.outputs) expect((await stat(p)).isFile()).toBe(true);
     expect((await readdir(out)).filter((n) => n.startsWith('.'))).toEqual([]);
   });
+
+  it('a rebuild keeps outputs whose content would not change; touched, removed or changed ones are written again', async () => {
+    const out = join(dir, 'out-keep');
+    await writeFile(join(dir, 'motd'), 'one\n');
+    const spec = await specFile('k.yml', 'kernel:\n  image: fx/kernel:1\n  tar: none\ninit:\n  - fx/init:1\nfiles:\n  - path: etc/motd\n    source: motd\n');
+    const names = ['k-kernel', 'k-vmlinux', 'k-initrd.img', 'k-cmdline'];
+    const ident = async () => Object.fromEntries(await Promise.all(names.map(async (n) => [n, `${(await stat(join(out, n))).ino}:${(await stat(join(out, n))).mtimeMs}`] as const)));
+    const bytes = async () => Object.fromEntries(await Promise.all(names.map(async (n) => [n, await readFile(join(out, n))] as const)));
+    const first = await build({ specFiles: [spec], store, outDir: out });
+    expect(first.outputs).toEqual(names.map((n) => join(out, n)));
+    const id1 = await ident();
+    const b1 = await bytes();
+
+    // nothing changed: every output kept as it is, all still listed
+    const warm = await build({ specFiles: [spec], store, outDir: out });
+    expect(warm.outputs).toEqual(names.map((n) => join(out, n)));
+    expect(await ident()).toEqual(id1);
+
+    // one file changed: only the initrd is written again
+    await writeFile(join(dir, 'motd'), 'two\n');
+    await build({ specFiles: [spec], store, outDir: out });
+    const id2 = await ident();
+    expect(id2['k-initrd.img']).not.toBe(id1['k-initrd.img']);
+    for (const n of ['k-kernel', 'k-vmlinux', 'k-cmdline']) expect(id2[n], n).toBe(id1[n]);
+    const { nodes } = kernelUnpack(await readFile(join(out, 'k-initrd.img')));
+    expect(nodes.get('etc/motd')!.inode.data.toString()).toBe('two\n');
+
+    // an output changed by hand, or removed, is written again
+    await writeFile(join(dir, 'motd'), 'one\n');
+    await build({ specFiles: [spec], store, outDir: out });
+    await writeFile(join(out, 'k-kernel'), 'tampered');
+    await rm(join(out, 'k-vmlinux'));
+    await build({ specFiles: [spec], store, outDir: out });
+    expect(await bytes()).toEqual(b1);
+  });
 });
+
