@@ -4,7 +4,7 @@
  * console shell (kernel argument `coracle.shell`), shut down.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,9 +14,7 @@ import type { DiskSpec, PublishSpec } from '../../src/qemu/options.js';
 import { chooseAccel } from '../../src/qemu/run.js';
 import { makeSeedIso } from '../../src/qemu/seed.js';
 import { QemuVm, type RunResult } from '../../src/qemu/vm.js';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { projectRoot, runCli } from './cli.js';
-import { devCacheDir, findBootImage, type BootImage } from './dev-initrd.js';
+import { devCacheDir, type BootImage } from './dev-initrd.js';
 
 /** Generous bounds: TCG on a busy 2-core machine. */
 export const BOOT_TIMEOUT_MS = 240_000;
@@ -101,57 +99,6 @@ export function initLines(consoleText: string): string[] {
     .split('\n')
     .map((l) => /coracle: .*/.exec(l)?.[0])
     .filter((l): l is string => !!l);
-}
-
-/** The store the boot tests build system images into (kept between runs). */
-export const bootTestStore = (): string => join(devCacheDir(), 'store');
-
-function retag(spec: unknown, tags: Map<string, string>): unknown {
-  if (typeof spec === 'string') {
-    const m = /^coracle\/([a-z0-9-]+):/.exec(spec);
-    return m && tags.has(m[1]!) ? tags.get(m[1]!) : spec;
-  }
-  if (Array.isArray(spec)) return spec.map((v) => retag(v, tags));
-  if (spec && typeof spec === 'object') return Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, retag(v, tags)]));
-  return spec;
-}
-
-/**
- * Build examples/NAME.yml as a user would: `coracle pkg build` of every
- * coracle/IMAGE it names (skipped when already in the store), image tags
- * refreshed to what the definitions build now, relative `files: source:`
- * made absolute, an optional edit, then `coracle build` into `outDir`.
- */
-export async function buildExample(
-  example: string,
-  outDir: string,
-  edit?: (spec: Record<string, any>) => void,
-): Promise<BootImage> {
-  const examples = join(projectRoot, 'examples');
-  const text = await readFile(join(examples, `${example}.yml`), 'utf8');
-  const names = [...new Set([...text.matchAll(/coracle\/([a-z0-9-]+):/g)].map((m) => m[1]!))];
-  const dirs = names.map((n) => join('images', n));
-  const store = bootTestStore();
-  const pkg = await runCli(['--cache', store, 'pkg', 'build', ...dirs], { timeout: 1_500_000 });
-  if (pkg.exitCode !== 0) throw new Error(`coracle pkg build failed:\n${pkg.stderr.slice(-3000)}`);
-  const show = await runCli(['--cache', store, 'pkg', 'show-tag', ...dirs]);
-  if (show.exitCode !== 0) throw new Error(`coracle pkg show-tag failed:\n${show.stderr}`);
-  const tags = new Map<string, string>();
-  for (const ref of show.stdout.trim().split('\n')) {
-    const m = /coracle\/([a-z0-9-]+):([0-9a-f]+)$/.exec(ref.trim());
-    if (m) tags.set(m[1]!, `coracle/${m[1]}:${m[2]}`);
-  }
-  const spec = retag(parseYaml(text), tags) as Record<string, any>;
-  for (const f of (spec.files ?? []) as { source?: string }[]) {
-    if (f.source && !f.source.startsWith('/')) f.source = join(examples, f.source);
-  }
-  edit?.(spec);
-  await mkdir(outDir, { recursive: true });
-  const specFile = join(outDir, '..', `${example}.yml`);
-  await writeFile(specFile, stringifyYaml(spec));
-  const build = await runCli(['--cache', store, 'build', specFile, '-o', outDir], { timeout: 600_000 });
-  if (build.exitCode !== 0) throw new Error(`coracle build failed:\n${build.stderr.slice(-3000)}`);
-  return findBootImage(outDir, example);
 }
 
 export async function freePort(): Promise<number> {
