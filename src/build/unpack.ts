@@ -106,9 +106,17 @@ function toChange(tree: FsTree, image: string, layer: string, h: TarEntry, data:
     case 'symlink':
       return { kind: 'entry', entry: { ...meta, type: 'symlink', linkTarget: h.linkpath } };
     case 'hardlink': {
+      if (h.linkpath.split('/').includes('..')) fail(image, layer, h.path, `is a hardlink to "${h.linkpath}", which has a ".." component: outside the image`);
       const target = components(image, layer, h.linkpath);
       if (target.length === 0) fail(image, layer, h.path, `is a hardlink to "${h.linkpath}", outside the image`);
-      const t = resolveParents(tree, image, layer, h.linkpath, target).join('/');
+      let t: string;
+      try {
+        t = resolveParents(tree, image, layer, h.linkpath, target).join('/');
+      } catch (e) {
+        // name the hardlink itself, with why its target is refused
+        const why = (e as Error).message.split(`entry "${h.linkpath}" `)[1] ?? (e as Error).message;
+        fail(image, layer, h.path, `is a hardlink to "${h.linkpath}", whose path ${why}`);
+      }
       return { kind: 'entry', entry: { ...meta, type: 'hardlink', linkTarget: t } };
     }
     case 'char':
