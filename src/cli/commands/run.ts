@@ -28,7 +28,7 @@ export function registerRunCommands(program: Command): void {
   const run = program.command('run').description('Boot a built system image');
   run
     .command('qemu')
-    .description('Boot NAME-kernel + NAME-initrd.img under QEMU until the guest powers off (exit status: 0 poweroff, 2 panic, 137 killed, 1 QEMU failure)')
+    .description('Boot NAME-kernel + NAME-initrd.img under QEMU until the guest powers off (exit status: 0 poweroff or reboot, 2 guest panic, 137 killed, 1 QEMU failure)')
     .argument('[target]', 'image NAME prefix, build output DIR, or system SPEC (.yml)', '.')
     .option('--mem <mib>', 'guest memory (MiB, or with M/G)', '1024')
     .option('--cpus <n>', 'guest CPUs', '1')
