@@ -104,7 +104,7 @@ write_files:
   - path: /etc/ci/plain.txt
     content: |
       plain text
-    permissions: 0600
+    permissions: '0600'
   - path: /etc/ci/b64.txt
     encoding: b64
     content: ${b64}
@@ -195,7 +195,17 @@ function lines(text: string, prefix: string): string[] {
     .filter((l) => l.startsWith(prefix));
 }
 
+/** ssh with the test key; retried while sshd is not listening yet (it starts after onboot and makes host keys first). */
 async function ssh(port: number, user: string, command: string) {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const r = await sshOnce(port, user, command);
+    if (r.exitCode === 0 || Date.now() > deadline || !/reset by peer|refused|kex_exchange|Connection closed/i.test(String(r.stderr))) return r;
+    await new Promise((res) => setTimeout(res, 2000));
+  }
+}
+
+async function sshOnce(port: number, user: string, command: string) {
   return execa(
     'ssh',
     [
