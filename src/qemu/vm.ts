@@ -6,7 +6,8 @@
  *   0    the guest powered off (or rebooted: QEMU runs with -no-reboot)
  *   2    the guest kernel panicked (pvpanic event, or a "Kernel panic" line
  *        on the console when the panic came before the driver loaded)
- *   137  the VM was killed (kill(), or a second Ctrl-C in the CLI)
+ *   137  the VM was killed (kill(), a second Ctrl-C in the CLI, or QEMU
+ *        itself was signalled or told to quit)
  *   1    QEMU failed or ended without the guest shutting down
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -137,7 +138,7 @@ export class QemuVm extends EventEmitter<{ console: [string]; exit: [RunResult] 
     if (this.tmpDir) await rm(this.tmpDir, { recursive: true, force: true }).catch(() => undefined);
     let reason: EndReason;
     if (this.panicked) reason = 'panic';
-    else if (this.killedByUs) reason = 'killed';
+    else if (this.killedByUs || this.shutdownReason === 'host-signal' || this.shutdownReason === 'host-qmp-quit') reason = 'killed';
     else if (this.shutdownReason === 'guest-reset') reason = 'reboot';
     else if (this.shutdownReason === 'guest-shutdown' || (code === 0 && !this.shutdownReason)) reason = 'poweroff';
     else reason = 'failed';
