@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { CoracleError, DiagnosticsError, formatDiagnostic } from '../../errors.js';
-import { loadSpecs } from '../../spec/index.js';
 
 /** `coracle validate SPEC...`: parse, merge and check specs; print OK or every error. */
 export function registerSpecCommands(program: Command): void {
@@ -11,6 +10,7 @@ export function registerSpecCommands(program: Command): void {
     .option('--json', 'print the merged spec as JSON instead of OK')
     .action(async (files: string[], opts: { json?: boolean }) => {
       try {
+        const { loadSpecs } = await import('../../spec/index.js');
         const { spec, warnings } = await loadSpecs(files);
         for (const w of warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
         process.stdout.write(opts.json ? `${JSON.stringify(spec, null, 2)}\n` : 'OK\n');
