@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { CoracleError, formatDiagnostic } from '../../errors.js';
-import { makeSeed } from '../../cloudinit/seed.js';
-import { parseUserData } from '../../cloudinit/userdata.js';
 
 async function readInput(path: string, what: string): Promise<Buffer> {
   try {
@@ -21,6 +19,7 @@ export function registerCloudInitCommands(program: Command): void {
     .argument('<file...>', 'user-data files (#cloud-config, scripts, MIME multipart, gzip)')
     .option('--strict', 'exit 1 on warnings too')
     .action(async (files: string[], opts: { strict?: boolean }) => {
+      const { parseUserData } = await import('../../cloudinit/userdata.js');
       let failed = false;
       for (const file of files) {
         const data = await readInput(file, 'user-data');
@@ -50,6 +49,7 @@ export function registerCloudInitCommands(program: Command): void {
     .requiredOption('-o, --output <file>', 'image to write')
     .action(
       async (opts: { userData: string; metaData?: string; networkConfig?: string; vfat?: boolean; state?: string; validate: boolean; output: string }) => {
+        const { makeSeed } = await import('../../cloudinit/seed.js');
         const userData = await readInput(opts.userData, 'user-data');
         const metaData = opts.metaData ? await readInput(opts.metaData, 'meta-data') : undefined;
         const networkConfig = opts.networkConfig ? await readInput(opts.networkConfig, 'network-config') : undefined;
