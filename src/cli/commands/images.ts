@@ -1,11 +1,5 @@
 import type { Command } from 'commander';
 import { CoracleError } from '../../errors.js';
-import { createReporter, formatBytes } from '../../progress/reporter.js';
-import { listImages } from '../../oci/image.js';
-import { exportImages, importImages } from '../../oci/layout/index.js';
-import { formatPlatform, parsePlatform } from '../../oci/platform.js';
-import { openStore } from '../../oci/store/layout-store.js';
-import { pruneStore } from '../../oci/store/prune.js';
 import { storeRootFrom } from '../options.js';
 
 function table(rows: string[][]): string {
@@ -20,6 +14,12 @@ export function registerImageCommands(program: Command): void {
     .description('list the images in the local store')
     .option('--json', 'print JSON instead of a table')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const [{ openStore }, { listImages }, { formatPlatform }, { formatBytes }] = await Promise.all([
+        import('../../oci/store/layout-store.js'),
+        import('../../oci/image.js'),
+        import('../../oci/platform.js'),
+        import('../../progress/reporter.js'),
+      ]);
       const store = await openStore(storeRootFrom(cmd));
       const images = await listImages(store);
       if (opts.json) {
@@ -48,6 +48,11 @@ export function registerImageCommands(program: Command): void {
     .argument('<path...>', 'folders or tar files')
     .option('--name <repository>', 'repository for images the archive names only by a tag (e.g. localhost/myimage)')
     .action(async (paths: string[], opts: { name?: string }, cmd: Command) => {
+      const [{ openStore }, { importImages }, { createReporter }] = await Promise.all([
+        import('../../oci/store/layout-store.js'),
+        import('../../oci/layout/index.js'),
+        import('../../progress/reporter.js'),
+      ]);
       const store = await openStore(storeRootFrom(cmd));
       const reporter = createReporter();
       for (const path of paths) {
@@ -69,6 +74,12 @@ export function registerImageCommands(program: Command): void {
       const dest = args.at(-1)!;
       if (opts.format !== undefined && opts.format !== 'dir' && opts.format !== 'tar')
         throw new CoracleError(`--format: expected "dir" or "tar", got "${opts.format}"`);
+      const [{ openStore }, { exportImages }, { parsePlatform }, { createReporter }] = await Promise.all([
+        import('../../oci/store/layout-store.js'),
+        import('../../oci/layout/index.js'),
+        import('../../oci/platform.js'),
+        import('../../progress/reporter.js'),
+      ]);
       const store = await openStore(storeRootFrom(cmd));
       const r = await exportImages(store, refs, dest, {
         reporter: createReporter(),
@@ -88,6 +99,11 @@ export function registerImageCommands(program: Command): void {
     .action(async (opts: { grace: string; dryRun?: boolean }, cmd: Command) => {
       const grace = Number(opts.grace);
       if (!Number.isFinite(grace) || grace < 0) throw new CoracleError(`--grace: expected seconds (a number >= 0), got "${opts.grace}"`);
+      const [{ openStore }, { pruneStore }, { formatBytes }] = await Promise.all([
+        import('../../oci/store/layout-store.js'),
+        import('../../oci/store/prune.js'),
+        import('../../progress/reporter.js'),
+      ]);
       const store = await openStore(storeRootFrom(cmd));
       const r = await pruneStore(store, { gracePeriodMs: grace * 1000, ...(opts.dryRun ? { dryRun: true } : {}) });
       const verb = opts.dryRun ? 'would free' : 'freed';
