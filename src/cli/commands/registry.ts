@@ -1,11 +1,5 @@
 import type { Command } from 'commander';
 import { CoracleError } from '../../errors.js';
-import { loadRegistryAccess } from '../../config/user-config.js';
-import { createReporter } from '../../progress/reporter.js';
-import { openStore } from '../../oci/store/layout-store.js';
-import { inspectImage } from '../../oci/transfer/inspect.js';
-import { pullImage } from '../../oci/transfer/pull.js';
-import { pushImage } from '../../oci/transfer/push.js';
 import type { RegistryAccessOptions } from '../../oci/transfer/sources.js';
 import { storeRootFrom } from '../options.js';
 
@@ -18,6 +12,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** Mirrors and insecure registries from the flags and the user config file (for any command that reaches registries). */
 export async function registryAccess(flags: AccessFlags): Promise<Pick<RegistryAccessOptions, 'mirrors' | 'insecure'>> {
+  const { loadRegistryAccess } = await import('../../config/user-config.js');
   return loadRegistryAccess(flags);
 }
 
@@ -39,6 +34,11 @@ export function registerRegistryCommands(program: Command): void {
       .option('--all-platforms', 'pull every platform of a multi-platform image'),
     true,
   ).action(async (refs: string[], opts: AccessFlags & { platform?: string; allPlatforms?: boolean }, cmd: Command) => {
+    const [{ openStore }, { pullImage }, { createReporter }] = await Promise.all([
+      import('../../oci/store/layout-store.js'),
+      import('../../oci/transfer/pull.js'),
+      import('../../progress/reporter.js'),
+    ]);
     const store = await openStore(storeRootFrom(cmd));
     const access = await registryAccess(opts);
     const reporter = createReporter();
@@ -63,6 +63,11 @@ export function registerRegistryCommands(program: Command): void {
       .option('--chunk-size <bytes>', 'upload blobs larger than this in chunks of this size'),
     false,
   ).action(async (ref: string, dest: string | undefined, opts: AccessFlags & { chunkSize?: string }, cmd: Command) => {
+    const [{ openStore }, { pushImage }, { createReporter }] = await Promise.all([
+      import('../../oci/store/layout-store.js'),
+      import('../../oci/transfer/push.js'),
+      import('../../progress/reporter.js'),
+    ]);
     const store = await openStore(storeRootFrom(cmd));
     const access = await registryAccess(opts);
     let chunk: number | undefined;
@@ -91,6 +96,10 @@ export function registerRegistryCommands(program: Command): void {
       .option('--remote', 'ask the registry even when the store has the image'),
     true,
   ).action(async (ref: string, opts: AccessFlags & { platform?: string; raw?: boolean; remote?: boolean }, cmd: Command) => {
+    const [{ openStore }, { inspectImage }] = await Promise.all([
+      import('../../oci/store/layout-store.js'),
+      import('../../oci/transfer/inspect.js'),
+    ]);
     const store = await openStore(storeRootFrom(cmd));
     const access = await registryAccess(opts);
     const r = await inspectImage(ref, {
