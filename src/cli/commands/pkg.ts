@@ -1,10 +1,7 @@
 import type { Command } from 'commander';
 import { CoracleError } from '../../errors.js';
-import { createReporter } from '../../progress/reporter.js';
-import { openStore } from '../../oci/store/layout-store.js';
-import { pushImage } from '../../oci/transfer/push.js';
 import { formatReference, parseReference } from '../../oci/ref.js';
-import { buildPackage, planPackage, type PkgOptions } from '../../pkg/build.js';
+import type { PkgOptions } from '../../pkg/build.js';
 import { storeRootFrom } from '../options.js';
 
 interface PkgFlags {
@@ -63,6 +60,12 @@ export function registerPkgCommands(program: Command): void {
       .option('--push <registry>', 'push each image to this registry (host[:port][/prefix]) after building')
       .option('--insecure', 'plain HTTP for a --push registry that is not on this machine'),
   ).action(async (dirs: string[], flags: PkgFlags, cmd: Command) => {
+    const [{ openStore }, { buildPackage }, { pushImage }, { createReporter }] = await Promise.all([
+      import('../../oci/store/layout-store.js'),
+      import('../../pkg/build.js'),
+      import('../../oci/transfer/push.js'),
+      import('../../progress/reporter.js'),
+    ]);
     const root = storeRootFrom(cmd);
     const store = await openStore(root);
     const reporter = createReporter();
@@ -83,6 +86,7 @@ export function registerPkgCommands(program: Command): void {
       .description('print the full reference each image would be built as')
       .argument('<dir...>', 'image folders'),
   ).action(async (dirs: string[], flags: PkgFlags, cmd: Command) => {
+    const [{ openStore }, { planPackage }] = await Promise.all([import('../../oci/store/layout-store.js'), import('../../pkg/build.js')]);
     const root = storeRootFrom(cmd);
     const store = await openStore(root);
     for (const dir of dirs) {
