@@ -1,10 +1,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { CoracleError } from '../../errors.js';
-import { createReporter } from '../../progress/reporter.js';
-import { resolveImage } from '../../qemu/image.js';
 import { parseAccel, parseCpus, parseDisk, parseMem, parsePublish } from '../../qemu/options.js';
-import { runQemu } from '../../qemu/run.js';
 import type { QemuVm } from '../../qemu/vm.js';
 import { storeRootFrom } from '../options.js';
 
@@ -42,6 +39,11 @@ export function registerRunCommands(program: Command): void {
     .option('--state <dir>', 'folder for the control socket and seed ISO (default NAME-state beside the image)')
     .option('--qemu <binary>', 'QEMU binary', 'qemu-system-x86_64')
     .action(async (target: string, o: QemuCliOptions, cmd: Command) => {
+      const [{ createReporter }, { resolveImage }, { runQemu }] = await Promise.all([
+        import('../../progress/reporter.js'),
+        import('../../qemu/image.js'),
+        import('../../qemu/run.js'),
+      ]);
       const reporter = createReporter();
       const image = await resolveImage(target);
       if (o.data && o.userData) throw new CoracleError('--data and --user-data both attach the seed ISO: give one');
