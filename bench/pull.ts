@@ -100,11 +100,10 @@ async function main(): Promise<void> {
         skopeoTimes.push(await skopeo(i));
         coracleTimes.push(await coracle(i));
       }
-      console.log(`run ${i + 1}: coracle ${coracleTimes.at(-1)!.toFixed(2)} s, skopeo ${skopeoTimes.at(-1)!.toFixed(2)} s`);
-    }
-    for (let i = 0; i < RUNS; i++) {
+      // start-up costs measured in the same conditions as this run's pulls
       startup.push(await timed(() => execa(process.execPath, [cli, '--version'], { env })));
       bareNode.push(await timed(() => execa(process.execPath, ['-e', '0'], { env })));
+      console.log(`run ${i + 1}: coracle ${coracleTimes.at(-1)!.toFixed(2)} s, skopeo ${skopeoTimes.at(-1)!.toFixed(2)} s, coracle --version ${startup.at(-1)!.toFixed(2)} s`);
     }
   } finally {
     await reg.stop();
