@@ -13,8 +13,8 @@ import { dirname, join } from 'node:path';
 import { defaultMtime, writeInitrd, type BuiltSegment, type InitrdEntry } from '../initrd/index.js';
 import { writeRootfsTar } from './tar.js';
 
-export type OutputFormat = 'kernel+initrd' | 'tar';
-export const OUTPUT_FORMATS: readonly OutputFormat[] = ['kernel+initrd', 'tar'];
+import type { OutputFormat } from './formats.js';
+export { OUTPUT_FORMATS, type OutputFormat } from './formats.js';
 
 export interface OutputSet {
   name: string;

@@ -1,10 +1,7 @@
 import type { Command } from 'commander';
-import { build } from '../../build/assemble.js';
 import { CoracleError } from '../../errors.js';
 import type { Compression } from '../../initrd/types.js';
-import { openStore } from '../../oci/store/layout-store.js';
-import { OUTPUT_FORMATS, type OutputFormat } from '../../outputs/index.js';
-import { createReporter } from '../../progress/reporter.js';
+import { OUTPUT_FORMATS, type OutputFormat } from '../../outputs/formats.js';
 import { storeRootFrom } from '../options.js';
 import { accessOptions, registryAccess } from './registry.js';
 
@@ -39,6 +36,11 @@ export function registerBuildCommands(program: Command): void {
         level = Number(opts.level);
         if (!Number.isInteger(level)) throw new CoracleError(`--level: expected a whole number, got "${opts.level}"`);
       }
+      const [{ build }, { openStore }, { createReporter }] = await Promise.all([
+        import('../../build/assemble.js'),
+        import('../../oci/store/layout-store.js'),
+        import('../../progress/reporter.js'),
+      ]);
       const store = await openStore(storeRootFrom(cmd));
       const reporter = createReporter();
       const started = Date.now();
