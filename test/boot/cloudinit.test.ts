@@ -13,12 +13,12 @@
  *   boot 4: user-data that is not valid YAML: the boot completes and the
  *           error is on the console and in /var/log/cloud-init.log.
  *
- * The store is $CORACLE_CACHE or a per-user dev store; images are only
- * rebuilt when their definitions change (pkg tags are content hashes).
+ * Images come from the shared test store (test/helpers/system.ts); they are
+ * only rebuilt when their definitions change (pkg tags are content hashes).
  */
 import { execa } from 'execa';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,7 @@ import { QemuVm } from '../../src/qemu/vm.js';
 import { runCli } from '../helpers/cli.js';
 import { devCacheDir } from '../helpers/dev-initrd.js';
 import { consoleRun } from '../helpers/qemu.js';
+import { ensureSystemImages, systemStore } from '../helpers/system.js';
 
 const IMAGES = ['kernel', 'init', 'runc', 'containerd', 'dhcpcd', 'busybox', 'cloud-init', 'sshd'] as const;
 const BOOT_TIMEOUT_MS = 300_000;
@@ -220,13 +221,10 @@ async function sshOnce(port: number, user: string, command: string) {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'coracle-boot-cloudinit-'));
-  store = process.env.CORACLE_CACHE ?? join(devCacheDir(), 'store');
-  await mkdir(store, { recursive: true });
+  store = systemStore();
+  await ensureSystemImages([...IMAGES]);
   const tags: Record<string, string> = {};
-  for (const name of IMAGES) {
-    await cli(['pkg', 'build', `images/${name}`]);
-    tags[name] = (await cli(['pkg', 'show-tag', `images/${name}`])).trim();
-  }
+  for (const name of IMAGES) tags[name] = (await cli(['pkg', 'show-tag', `images/${name}`])).trim();
   const specFile = join(dir, 'ci.yml');
   await writeFile(specFile, spec(tags));
   await cli(['build', specFile, '-o', join(dir, 'out')]);
@@ -301,6 +299,7 @@ describe('cloud-init agent under QEMU', () => {
     const denied = await execa('ssh', ['-i', other, '-p', String(first.port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
       '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', 'alice@127.0.0.1', 'true'], { reject: false, timeout: 120_000, stdin: 'ignore' });
     expect(denied.exitCode).not.toBe(0);
+    expect(String(denied.stderr)).toMatch(/Permission denied/);
     await shutdown(first);
   });
 
