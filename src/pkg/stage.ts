@@ -1,4 +1,4 @@
-import { cp, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { execa } from 'execa';
@@ -60,7 +60,6 @@ export async function walk(root: string): Promise<string[]> {
  * replace whatever was at their path; folders merge.
  */
 export async function mergeTree(src: string, dst: string): Promise<void> {
-  const { copyFile, readlink, chmod } = await import('node:fs/promises');
   for (const rel of await walk(src)) {
     const from = join(src, rel);
     const to = join(dst, rel);
@@ -150,7 +149,7 @@ export async function pruneLibraries(dir: string): Promise<string[]> {
       return undefined;
     }
   };
-  const need = async (name: string, via: string) => {
+  const need = async (name: string) => {
     const base = name.slice(name.lastIndexOf('/') + 1);
     for (const p of byName.get(base) ?? []) {
       if (needed.has(p)) continue;
@@ -166,20 +165,19 @@ export async function pruneLibraries(dir: string): Promise<string[]> {
         }
       }
     }
-    void via;
   };
   for (const p of all) {
     if (candidates.includes(p)) continue;
     const info = await readElf(p);
     if (!info) continue;
-    if (info.interpreter) await need(info.interpreter, p);
-    for (const n of info.needed) await need(n, p);
+    if (info.interpreter) await need(info.interpreter);
+    for (const n of info.needed) await need(n);
   }
   while (queue.length) {
     const p = queue.shift()!;
     const info = await readElf(p);
     if (!info) continue;
-    for (const n of info.needed) await need(n, p);
+    for (const n of info.needed) await need(n);
   }
   const removed: string[] = [];
   for (const p of candidates) {
@@ -195,7 +193,6 @@ async function realpathIn(root: string, rel: string, depth = 0): Promise<string>
   const full = join(root, rel);
   const st = await lstat(full).catch(() => undefined);
   if (!st?.isSymbolicLink() || depth > 16) return full;
-  const { readlink } = await import('node:fs/promises');
   const t = await readlink(full);
   const next = t.startsWith('/') ? t.slice(1) : join(dirname(rel), t);
   return realpathIn(root, next, depth + 1);
