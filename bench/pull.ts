@@ -15,7 +15,7 @@
 import { execa } from 'execa';
 import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -65,6 +65,7 @@ async function main(): Promise<void> {
   const skopeoTimes: number[] = [];
   const startup: number[] = [];
   const bareNode: number[] = [];
+  const loadBefore = loadavg()[0]!;
   try {
     await skopeoCopy(`oci:${img.dir}:bench`, `docker://${ref}`);
     const policy = await skopeoPolicyArgs();
@@ -129,8 +130,9 @@ async function main(): Promise<void> {
     ),
     '',
     `**ratio coracle/skopeo: ${ratio.toFixed(2)}** (goal ≤ 1.00: ${ratio <= 1 ? 'met' : 'not met'}).`,
-    `Start-up, included above (medians): \`coracle --version\` ${median(startup).toFixed(2)} s, a bare \`node -e 0\` ${median(bareNode).toFixed(2)} s;`,
-    `so coracle's pull work after start-up is ${(mc - median(startup)).toFixed(2)} s against skopeo's ${ms.toFixed(2)} s in total.`,
+    `Start-up, included above (medians): \`coracle --version\` ${median(startup).toFixed(2)} s, a bare \`node -e 0\` ${median(bareNode).toFixed(2)} s.`,
+    `Coracle's pull work after start-up: ${(mc - median(startup)).toFixed(2)} s against skopeo's ${ms.toFixed(2)} s in total.`,
+    `Load average (1 min) ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after: the machine is shared, compare the ratio, not the seconds.`,
   ].join('\n');
   await writeSection('pull', 'Pull: coracle vs skopeo', body);
   console.log(body);
