@@ -142,6 +142,29 @@ export class AptArchive {
   async resolve(packages: string[]): Promise<ResolvedPackage[]> {
     await this.prepare();
     if (packages.length === 0) return [];
+    return this.memo(`deps\n${packages.join('\n')}`, () => this.resolveWithApt(packages));
+  }
+
+  /**
+   * The same request against the same package lists resolves the same way:
+   * answers are remembered until the next `apt-get update` (its stamp is in
+   * the key), so an up-to-date image is found without running apt.
+   */
+  private async memo(request: string, compute: () => Promise<ResolvedPackage[]>): Promise<ResolvedPackage[]> {
+    const stamp = await readFile(join(this.root, 'updated'), 'utf8').catch(() => '');
+    const key = createHash('sha256').update(`${stamp}\n${this.architecture}\n${request}`).digest('hex');
+    const file = join(this.root, 'resolved', `${key}.json`);
+    const known = await readFile(file, 'utf8').then((t) => JSON.parse(t) as ResolvedPackage[], () => undefined);
+    if (known) return known;
+    const resolved = await compute();
+    await mkdir(join(this.root, 'resolved'), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify(resolved));
+    await rename(tmp, file);
+    return resolved;
+  }
+
+  private async resolveWithApt(packages: string[]): Promise<ResolvedPackage[]> {
     // Under the cache lock: another process may be refreshing the lists.
     const r = await withDirLock(join(this.cacheDir, '.lock'), () =>
       execa('apt-get', ['install', '-s', '-q', '--no-install-recommends', ...packages], {
@@ -164,6 +187,10 @@ export class AptArchive {
   /** Only the named packages, at their candidate versions (the narrow path: no dependencies). */
   async resolveExact(packages: string[]): Promise<ResolvedPackage[]> {
     await this.prepare();
+    return this.memo(`exact\n${packages.join('\n')}`, () => this.showExact(packages));
+  }
+
+  private async showExact(packages: string[]): Promise<ResolvedPackage[]> {
     const out: ResolvedPackage[] = [];
     for (const p of packages) {
       const [name, pinned] = p.split('=') as [string, string | undefined];
