@@ -52,13 +52,14 @@ export function verifyBytes(data: Buffer | Uint8Array, expected: { digest: Diges
 }
 
 /**
- * A pass-through stream that hashes (and counts) what flows through it.
- * With `expected`, it fails the stream with a CoracleError at the end when
- * the digest differs, and as soon as the size is exceeded.
+ * Hashes (and counts) bytes fed to it in order. With `expected`, `update`
+ * throws a CoracleError as soon as the size is exceeded and `finish` throws
+ * when the size or digest differs. The one place blob bytes are verified,
+ * whether they flow through a stream (DigestStream) or a plain loop.
  */
-export class DigestStream extends Transform {
+export class DigestVerifier {
   private readonly hash: Hash;
-  private readonly algorithm: ParsedDigest['algorithm'];
+  readonly algorithm: ParsedDigest['algorithm'];
   private finalDigest: Digest | undefined;
   /** Bytes seen so far. */
   size = 0;
@@ -67,30 +68,71 @@ export class DigestStream extends Transform {
     private readonly expected?: { digest: Digest; size?: number },
     private readonly what = 'blob',
   ) {
-    super();
     this.algorithm = expected ? parseDigest(expected.digest, what).algorithm : 'sha256';
     this.hash = createHash(this.algorithm);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  update(chunk: Uint8Array): void {
     this.size += chunk.length;
     if (this.expected?.size !== undefined && this.size > this.expected.size) {
-      cb(new CoracleError(`${this.what}: size mismatch: more than the expected ${this.expected.size} bytes`));
-      return;
+      throw new CoracleError(`${this.what}: size mismatch: more than the expected ${this.expected.size} bytes`);
     }
     this.hash.update(chunk);
+  }
+
+  /** End of the bytes: the digest, checked against `expected`. */
+  finish(): Digest {
+    this.finalDigest = `${this.algorithm}:${this.hash.digest('hex')}`;
+    const exp = this.expected;
+    if (exp?.size !== undefined && this.size !== exp.size) {
+      throw new CoracleError(`${this.what}: size mismatch: expected ${exp.size} bytes, got ${this.size}`);
+    }
+    if (exp && this.finalDigest !== exp.digest) {
+      throw new CoracleError(`${this.what}: digest mismatch: expected ${exp.digest}, got ${this.finalDigest}`);
+    }
+    return this.finalDigest;
+  }
+
+  /** The digest, available once finish() has run. */
+  digest(): Digest {
+    if (this.finalDigest === undefined) throw new Error('DigestVerifier: digest() before finish()');
+    return this.finalDigest;
+  }
+}
+
+/**
+ * A pass-through stream that hashes (and counts) what flows through it.
+ * With `expected`, it fails the stream with a CoracleError at the end when
+ * the digest differs, and as soon as the size is exceeded.
+ */
+export class DigestStream extends Transform {
+  private readonly verifier: DigestVerifier;
+
+  constructor(expected?: { digest: Digest; size?: number }, what = 'blob') {
+    super();
+    this.verifier = new DigestVerifier(expected, what);
+  }
+
+  /** Bytes seen so far. */
+  get size(): number {
+    return this.verifier.size;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.verifier.update(chunk);
+    } catch (e) {
+      cb(e as Error);
+      return;
+    }
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    this.finalDigest = `${this.algorithm}:${this.hash.digest('hex')}`;
-    const exp = this.expected;
-    if (exp?.size !== undefined && this.size !== exp.size) {
-      cb(new CoracleError(`${this.what}: size mismatch: expected ${exp.size} bytes, got ${this.size}`));
-      return;
-    }
-    if (exp && this.finalDigest !== exp.digest) {
-      cb(new CoracleError(`${this.what}: digest mismatch: expected ${exp.digest}, got ${this.finalDigest}`));
+    try {
+      this.verifier.finish();
+    } catch (e) {
+      cb(e as Error);
       return;
     }
     cb();
@@ -98,8 +140,11 @@ export class DigestStream extends Transform {
 
   /** The digest, available once the stream has ended. */
   digest(): Digest {
-    if (this.finalDigest === undefined) throw new Error('DigestStream: digest() before the end of the stream');
-    return this.finalDigest;
+    try {
+      return this.verifier.digest();
+    } catch {
+      throw new Error('DigestStream: digest() before the end of the stream');
+    }
   }
 }
 

@@ -1,12 +1,11 @@
-import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, stat, unlink, utimes, writeFile, open } from 'node:fs/promises';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { mkdir, readFile, readdir, rename, stat, unlink, utimes, writeFile, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { CoracleError } from '../../errors.js';
 import { canonicalReference } from '../ref.js';
-import { DigestStream, parseDigest, verifyBytes } from '../digest.js';
+import { DigestStream, DigestVerifier, parseDigest, verifyBytes } from '../digest.js';
 import { MediaType, REF_NAME_ANNOTATION, type Descriptor, type Digest, type ImageIndex } from '../types.js';
 import type { ContentStore } from './content-store.js';
 import { withLock } from './lock.js';
@@ -54,15 +53,38 @@ export interface LayoutStore extends ContentStore {
   listTemp(): Promise<Array<{ path: string; size: number; mtimeMs: number }>>;
 }
 
-function toIterable(data: BlobData): Readable | AsyncIterable<Uint8Array> {
-  if (typeof data === 'string') return Readable.from([Buffer.from(data, 'utf8')]);
-  if (data instanceof Uint8Array) return Readable.from([data]);
-  return data;
+function toIterable(data: BlobData): Iterable<Uint8Array> | AsyncIterable<Uint8Array> {
+  if (typeof data === 'string') return [Buffer.from(data, 'utf8')];
+  if (data instanceof Uint8Array) return [data];
+  return data as AsyncIterable<Uint8Array>;
 }
 
 /** Canonical ref name for the index: full reference, `:latest` added. */
 export function storeRefName(name: string): string {
   return canonicalReference(name);
+}
+
+/** Bytes gathered before one write to a blob file (fewer, larger writes). */
+const WRITE_BATCH = 1 << 20;
+
+/** Write every byte of `chunks` (writev may write part of them). */
+async function writeAll(file: FileHandle, chunks: Uint8Array[]): Promise<void> {
+  let rest = chunks;
+  for (;;) {
+    const total = rest.reduce((n, c) => n + c.length, 0);
+    if (total === 0) return;
+    let { bytesWritten } = await file.writev(rest);
+    if (bytesWritten === total) return;
+    const left: Uint8Array[] = [];
+    for (const c of rest) {
+      if (bytesWritten >= c.length) bytesWritten -= c.length;
+      else {
+        left.push(c.subarray(bytesWritten));
+        bytesWritten = 0;
+      }
+    }
+    rest = left;
+  }
 }
 
 function tempName(prefix: string): string {
@@ -180,22 +202,31 @@ class OciLayoutStore implements LayoutStore {
       }
     }
     const tmp = join(this.tmp, tempName('blob'));
-    const hasher = new DigestStream(expected, what);
-    const stages: Array<NodeJS.ReadableStream | NodeJS.WritableStream | Transform> = [];
-    if (opts.onBytes) {
-      const onBytes = opts.onBytes;
-      stages.push(
-        new Transform({
-          transform(chunk: Buffer, _e, cb) {
-            onBytes(chunk.length);
-            cb(null, chunk);
-          },
-        }),
-      );
-    }
+    // One loop, no stream stages: each chunk is hashed (the only verification
+    // of these bytes), counted, and written in batches of WRITE_BATCH bytes.
+    const hasher = new DigestVerifier(expected, what);
+    const onBytes = opts.onBytes;
     try {
-      await pipeline(toIterable(data), hasher, ...(stages as [Transform]), createWriteStream(tmp, { flags: 'wx' }));
-      const digest = hasher.digest();
+      const file = await open(tmp, 'wx');
+      try {
+        let batch: Uint8Array[] = [];
+        let batched = 0;
+        for await (const chunk of toIterable(data)) {
+          hasher.update(chunk);
+          onBytes?.(chunk.length);
+          batch.push(chunk);
+          batched += chunk.length;
+          if (batched >= WRITE_BATCH) {
+            await writeAll(file, batch);
+            batch = [];
+            batched = 0;
+          }
+        }
+        if (batched > 0) await writeAll(file, batch);
+      } finally {
+        await file.close();
+      }
+      const digest = hasher.finish();
       const size = hasher.size;
       const dest = this.pathOf(digest);
       await mkdir(join(this.root, 'blobs', parseDigest(digest).algorithm), { recursive: true });
