@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { CoracleError } from '../../errors.js';
 
 /**
@@ -80,6 +79,8 @@ function fromAuthEntry(e: DockerAuthEntry, file: string, key: string): Credentia
 export async function runCredentialHelper(helper: string, registry: string, env: NodeJS.ProcessEnv = process.env): Promise<Credentials | undefined> {
   const program = `docker-credential-${helper}`;
   const server = helperServerUrl(registry);
+  // execa loads only when a helper runs: most pulls never need one.
+  const { execa } = await import('execa');
   let r;
   try {
     r = await execa(program, ['get'], { input: server, reject: false, env, timeout: 30_000 });
