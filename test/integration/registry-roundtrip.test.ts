@@ -84,6 +84,17 @@ describe.each(modes)('registry round trip, auth=%s', (auth) => {
     expect(await corruptBlobsIn(cache)).toEqual([]);
   });
 
+  it.runIf(auth === 'none')('without a terminal, progress is plain lines per blob (no redraws)', async () => {
+    const cache = await newDir('coracle-cache-');
+    const r = await runCli(['--cache', cache, 'pull', `${reg.host}/rt/app:v1`], { env: { ...cfg.env, CI: '1' } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/\r|\x1b\[/);
+    for (const l of img.built.layerDigests) {
+      const short = l.slice(7, 15); // a short digest names the blob
+      expect(r.stderr.split('\n').filter((line) => line.includes(short)).length, `progress lines for ${short}`).toBeGreaterThanOrEqual(1);
+    }
+  });
+
   it('inspect prints the manifest and config as JSON', async () => {
     const cache = await newDir('coracle-cache-');
     const r = await runCli(['--cache', cache, 'inspect', `${reg.host}/rt/app:v1`], { env: cfg.env });
