@@ -36,3 +36,6 @@ export { buildPackage, planPackage, imageRef, computeTag, DEFAULT_ORG, type PkgO
 export { loadDefinition, type PackageDefinition } from './pkg/definition.js';
 export { extractVmlinux, findPayload } from './pkg/bzimage.js';
 export { AptArchive, UnknownPackageError, type ResolvedPackage } from './debian/apt.js';
+export { build, defaultBuildName, type BuildOptions, type BuildResult } from './build/assemble.js';
+export { unpackImage, type ImageToUnpack, type UnpackSource } from './build/unpack.js';
+export { writeOutputs, kernelInitrdPaths, OUTPUT_FORMATS, type OutputFormat, type OutputSet } from './outputs/index.js';
