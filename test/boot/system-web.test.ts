@@ -6,28 +6,17 @@
  * the host's pid namespace) and from the host (HTTP through --publish).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QemuVm } from '../../src/qemu/vm.js';
 import { projectRoot } from '../helpers/cli.js';
-import { BOOT_TIMEOUT_MS, bootVm, consoleRun, initLines, powerdown } from '../helpers/qemu.js';
+import { BOOT_TIMEOUT_MS, bootVm, consoleRun, freePort, initLines, powerdown } from '../helpers/qemu.js';
 import { buildSystem, ensureSystemImages, specImageNames } from '../helpers/system.js';
 
 const WEB = join(projectRoot, 'examples', 'web.yml');
 const EXTRA = join(projectRoot, 'test', 'fixtures', 'boot', 'web-extra.yml');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 /** Run in the host's mount namespace (the getty container shares the host pid namespace). */
 const onHost = (cmd: string) => `nsenter -t 1 -m -- sh -c '${cmd}'`;
