@@ -152,6 +152,19 @@ interface Booted {
 }
 
 async function boot(name: string, ud: string, instanceId: string, onInvalid: 'error' | 'ignore' = 'error'): Promise<Booted> {
+  const b = await startVm(name, ud, instanceId, onInvalid);
+  try {
+    await b.vm.waitForConsole(/coracle: all services started/, BOOT_TIMEOUT_MS);
+    await consoleRun(b.vm, 'true', 120_000);
+  } catch (e) {
+    b.vm.kill();
+    await b.vm.wait();
+    throw new Error(`${name}: ${(e as Error).message}\n--- console ---\n${b.vm.console.slice(-6000)}`);
+  }
+  return b;
+}
+
+async function startVm(name: string, ud: string, instanceId: string, onInvalid: 'error' | 'ignore' = 'error'): Promise<Booted> {
   const seed = join(dir, `${name}-seed.iso`);
   await makeSeed({ userData: ud, metaData: `instance-id: ${instanceId}\nlocal-hostname: from-meta\n`, format: 'iso', onInvalid }, seed);
   const port = await freePort();
@@ -169,14 +182,6 @@ async function boot(name: string, ud: string, instanceId: string, onInvalid: 'er
   });
   vm.once('exit', () => sink.end());
   await vm.start();
-  try {
-    await vm.waitForConsole(/coracle: all services started/, BOOT_TIMEOUT_MS);
-    await consoleRun(vm, 'true', 120_000);
-  } catch (e) {
-    vm.kill();
-    await vm.wait();
-    throw new Error(`${name}: ${(e as Error).message}\n--- console ---\n${vm.console.slice(-6000)}`);
-  }
   return { vm, port, log };
 }
 
@@ -350,5 +355,22 @@ describe('cloud-init agent under QEMU', () => {
     } finally {
       await shutdown(b);
     }
+  });
+
+  it('boot 5: power_state powers the host off cleanly once provisioning is done', async () => {
+    const ud = `#cloud-config\nruncmd:\n  - echo "${RUNCMD_MARK} before power_state"\npower_state:\n  mode: poweroff\n  delay: now\n  message: provisioning done, powering off\n  condition: true\n`;
+    const b = await startVm('boot5', ud, 'iid-power');
+    const timer = setTimeout(() => b.vm.kill(), BOOT_TIMEOUT_MS);
+    const result = await b.vm.wait();
+    clearTimeout(timer);
+    const con = b.vm.console.replace(/\r/g, '');
+    expect(result.reason, con.slice(-4000)).toBe('poweroff');
+    const ci = lines(con, 'cloud-init: ');
+    const at = ['cloud-init: power_state: provisioning done, powering off', 'cloud-init: power_state: poweroff now'].map((l) => ci.indexOf(l));
+    expect(at[0], ci.join('\n')).toBeGreaterThanOrEqual(0);
+    expect(at[1]).toBeGreaterThan(at[0]!);
+    expect(con.indexOf(`${RUNCMD_MARK} before power_state`)).toBeLessThan(con.indexOf('cloud-init: power_state: poweroff now'));
+    // the host's init went down its clean path: services stopped, then power off
+    expect(con).toContain('coracle: service sshd stopped');
   });
 });
