@@ -346,7 +346,7 @@ describe('cloud-init agent under QEMU', () => {
     const b = await boot('boot4', bad, 'iid-bad', 'ignore');
     try {
       const con = b.vm.console.replace(/\r/g, '');
-      const err = lines(con, 'cloud-init: ').find((l) => l.startsWith('cloud-init: user-data: part-001: invalid cloud-config YAML: line'));
+      const err = lines(con, 'cloud-init: ').find((l) => l.startsWith("cloud-init: user-data: part-001: invalid cloud-config YAML: line 2: did not find expected ',' or ']'"));
       expect(err, con.slice(-4000)).toBeDefined();
       expect(con).toMatch(/coracle: onboot \d+-cloud-init exited 0/);
       expect(con).toContain('coracle: service sshd started');

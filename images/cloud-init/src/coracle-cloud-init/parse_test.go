@@ -91,9 +91,18 @@ func TestYAML11DuplicatesMergeAliases(t *testing.T) {
 }
 
 func TestYAMLErrorsCarryLines(t *testing.T) {
-	_, _, err := parseYAML11([]byte("runcmd:\n  - echo hi\n bad: [\n"))
-	if err == nil || !strings.Contains(err.Error(), "line") {
-		t.Fatalf("want a line in the error, got %v", err)
+	for in, want := range map[string]string{
+		"#cloud-config\nhostname: [unclosed\nruncmd:\n  - x\n": "line 2: did not find expected ',' or ']'",
+		"a: 1\nb: {x: 1\n":  "line 2: did not find expected ',' or '}'",
+		"a: 1\n b: 2\n":     "line 2: mapping values are not allowed in this context",
+		"a:\n  - 1\n - 2\n": "line 3: did not find expected key",
+		"- a\nb: 1\n":       "line 2: did not find expected '-' indicator",
+		"a: 1\n\tb: 2\n":    "line 2: found a tab character that violates indentation",
+	} {
+		_, _, err := parseYAML11([]byte(in))
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: got %v, want %s", in, err, want)
+		}
 	}
 }
 

@@ -35,7 +35,7 @@ func (e *yamlError) Error() string { return e.msg }
 func parseYAML11(data []byte) (any, []string, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, nil, &yamlError{strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, nil, &yamlError{fixErrorLine(strings.TrimPrefix(err.Error(), "yaml: "))}
 	}
 	c := &yamlConverter{}
 	v, err := c.convert(&doc, 0)
@@ -121,6 +121,18 @@ func (c *yamlConverter) merge(out map[string]any, vn *yaml.Node, depth int) erro
 		}
 	}
 	return nil
+}
+
+// yaml.v3 reports parser errors (not scanner errors) with a 0-based line.
+var parserErrorLine = regexp.MustCompile(`^line (\d+): (did not find expected (?:key|node content|'-' indicator|',' or '[\]}]'|<document start>))`)
+
+func fixErrorLine(msg string) string {
+	m := parserErrorLine.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return msg
+	}
+	n, _ := strconv.Atoi(msg[m[2]:m[3]])
+	return fmt.Sprintf("line %d: %s", n+1, msg[m[4]:])
 }
 
 func resolveScalar11(n *yaml.Node) (any, error) {
