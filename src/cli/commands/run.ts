@@ -78,7 +78,9 @@ export function registerRunCommands(program: Command): void {
             onSigint = () => {
               interrupts++;
               if (interrupts === 1) {
-                reporter.info('\ncoracle: shutting the guest down (Ctrl-C again to kill it)');
+                // (a raw terminal needs the carriage return spelled out)
+                const nl = rawTty ? '\r\n' : '\n';
+                process.stderr.write(`${nl}coracle: shutting the guest down (Ctrl-C again to kill it)${nl}`);
                 vm.powerdown().catch(() => vm.kill());
               } else vm.kill();
             };
@@ -96,6 +98,10 @@ export function registerRunCommands(program: Command): void {
             }
           },
         });
+        if (rawTty) {
+          process.stdin.setRawMode(false);
+          rawTty = false;
+        }
         if (result.reason === 'failed') {
           throw new CoracleError(`QEMU failed (exit ${result.qemuExitCode ?? result.qemuSignal}): ${result.qemuStderr.split('\n').slice(-3).join(' ') || 'no message'}`, {
             exitCode: result.status,
