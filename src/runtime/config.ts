@@ -20,6 +20,7 @@ import { CoracleError } from '../errors.js';
 import type { ContainerConfig } from '../oci/types.js';
 import type { DeviceSpec, IdValue, ImageConfigFields, ImageLabelConfig, MountSpec, ResourcesSpec, SourceLocation } from '../spec/types.js';
 import { ALL_CAPABILITIES, isCapability } from './capabilities.js';
+import { RLIMITS } from '../linux/names.js';
 import { resolveId, type IdMap } from './ids.js';
 import {
   OCI_RUNTIME_VERSION,
@@ -82,10 +83,7 @@ export interface GeneratedRuntimeConfig {
   mountpoints: string[];
 }
 
-const RLIMITS = new Set([
-  'RLIMIT_CPU', 'RLIMIT_FSIZE', 'RLIMIT_DATA', 'RLIMIT_STACK', 'RLIMIT_CORE', 'RLIMIT_RSS', 'RLIMIT_NPROC', 'RLIMIT_NOFILE',
-  'RLIMIT_MEMLOCK', 'RLIMIT_AS', 'RLIMIT_LOCKS', 'RLIMIT_SIGPENDING', 'RLIMIT_MSGQUEUE', 'RLIMIT_NICE', 'RLIMIT_RTPRIO', 'RLIMIT_RTTIME',
-]);
+const RLIMIT_NAMES = new Set(RLIMITS);
 /** "unlimited": RLIM_INFINITY (2^64-1) as runc reads it from JSON. */
 export const RLIM_INFINITY = 18446744073709551615;
 
@@ -143,7 +141,7 @@ function parseRlimit(ctx: Context, s: string): Rlimit {
   if (parts.length !== 3) ctx.fail('rlimits', `cannot parse rlimit "${s}": want TYPE,SOFT,HARD`);
   let type = parts[0]!.trim().toUpperCase();
   if (!type.startsWith('RLIMIT_')) type = 'RLIMIT_' + type;
-  if (!RLIMITS.has(type)) ctx.fail('rlimits', `unknown rlimit "${parts[0]!.trim()}"`);
+  if (!RLIMIT_NAMES.has(type)) ctx.fail('rlimits', `unknown rlimit "${parts[0]!.trim()}"`);
   const num = (v: string): number => {
     const t = v.trim();
     if (t.toLowerCase() === 'unlimited') return RLIM_INFINITY;
