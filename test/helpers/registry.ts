@@ -4,7 +4,7 @@
 // interfaces). Three modes: anonymous, htpasswd Basic auth, token auth.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdtemp, rm, writeFile, mkdir, chmod } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, mkdir, chmod, rename } from 'node:fs/promises';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -336,12 +336,17 @@ function skopeoEnv(): Record<string, string> {
   return { REGISTRY_AUTH_FILE: '/nonexistent/coracle-test-auth.json' };
 }
 
-/** A permissive signature policy, for machines without /etc/containers/policy.json. */
+/**
+ * A permissive signature policy, for machines without /etc/containers/policy.json.
+ * One shared file per user (written whole, then renamed), so nothing piles up in /tmp.
+ */
 export async function skopeoPolicyArgs(): Promise<string[]> {
   if (!policyPath) {
-    const d = await mkdtemp(join(tmpdir(), 'coracle-skopeo-policy-'));
-    policyPath = join(d, 'policy.json');
-    await writeFile(policyPath, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+    const path = join(tmpdir(), `coracle-skopeo-policy-${process.getuid?.() ?? 'user'}.json`);
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+    await rename(tmp, path);
+    policyPath = path;
   }
   return ['--policy', policyPath];
 }
