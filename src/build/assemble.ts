@@ -7,7 +7,7 @@
  * segments, and a changed file recompresses one small segment.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { CoracleError } from '../errors.js';
 import { cachedSegment, writeSegment, type BuiltSegment, type Compression, type InitrdEntry } from '../initrd/index.js';
@@ -79,6 +79,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const store = opts.store;
   const cacheRoot = join(store.root, 'build-cache');
   const segCache = join(cacheRoot, 'segments');
+
+  // Fail before the work, not after it, when the outputs cannot go where asked.
+  const outStat = await stat(opts.outDir).catch(() => undefined);
+  if (outStat !== undefined && !outStat.isDirectory()) throw new CoracleError(`output folder ${opts.outDir} is not a folder`);
 
   // 1. the spec
   const { spec, warnings } = await loadSpecs(opts.specFiles);

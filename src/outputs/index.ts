@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { defaultMtime, writeInitrd, type BuiltSegment, type InitrdEntry } from '../initrd/index.js';
+import { CoracleError } from '../errors.js';
 import { writeRootfsTar } from './tar.js';
 
 import type { OutputFormat } from './formats.js';
@@ -109,8 +110,20 @@ export class StagedOutputs {
   }
 }
 
+/** A file-system failure while writing outputs is the user's to fix (a full disk, a folder that is a file, permissions): say so in one line. */
+function outputError(dir: string, e: unknown): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || e instanceof CoracleError || typeof err.code !== 'string' || typeof err.syscall !== 'string') return e;
+  const why = err.code === 'EEXIST' || err.code === 'ENOTDIR' ? 'it (or a parent) is not a folder' : err.message;
+  return new CoracleError(`cannot write the outputs in ${dir}: ${why}`, { cause: e });
+}
+
 export async function writeOutputs(dir: string, format: OutputFormat, set: OutputSet): Promise<string[]> {
-  await mkdir(dir, { recursive: true });
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw outputError(dir, e);
+  }
   const stage = new StagedOutputs(dir);
   const paths = kernelInitrdPaths(dir, set.name);
   try {
@@ -152,6 +165,6 @@ export async function writeOutputs(dir: string, format: OutputFormat, set: Outpu
     return outputs;
   } catch (e) {
     await stage.abort();
-    throw e;
+    throw outputError(dir, e);
   }
 }
