@@ -264,6 +264,16 @@ describe('coracle build (fixture images)', () => {
     expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(existsSync(join(dir, 'out-unknown', 'unknown-initrd.img'))).toBe(false);
 
+    // an output folder that is a file: a user error, said before any work
+    const file = join(dir, 'a-file');
+    await writeFile(file, 'x');
+    const notDir = await runCli(['--cache', store, 'build', spec, '-o', file]);
+    expect(notDir.exitCode).toBe(1);
+    expect(notDir.stderr.trim()).toBe(`coracle: output folder ${file} is not a folder`);
+    const under = await runCli(['--cache', store, 'build', spec, '-o', join(file, 'sub')]);
+    expect(under.exitCode).toBe(1);
+    expect(under.stderr.trim().split('\n').at(-1)).toBe(`coracle: cannot write the outputs in ${join(file, 'sub')}: it (or a parent) is not a folder`);
+
     const bad = await runCli(['--cache', store, 'build', spec, '--compression', 'lz9']);
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr.trim()).toMatch(/^[^\n]*--compression: "lz9" is not one of zstd, gzip, none$/);
