@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { LineCounter, isMap, isSeq, parseDocument, type Node } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Node } from 'yaml';
 import { CoracleError, DiagnosticsError, type SourceDiagnostic } from '../errors.js';
 
 /**
@@ -41,7 +42,13 @@ export function normaliseMirrorUrl(text: string): string | undefined {
   return `${u.protocol}//${u.host}${u.pathname}`.replace(/\/+$/, '');
 }
 
+// yaml is loaded only when there is a config file to parse: most commands
+// that reach registries have none, and they start faster without it
+// (yaml is a CommonJS package, so this is the same instance `import` gives).
+const requireYaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
+
 export function parseUserConfig(text: string, file: string): UserConfig {
+  const { LineCounter, isMap, isSeq, parseDocument } = requireYaml();
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
   const diags: SourceDiagnostic[] = [];
