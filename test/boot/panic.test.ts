@@ -23,7 +23,7 @@ it('a kernel panic in a booted guest ends QEMU through pvpanic with status 2', a
   dir = await mkdtemp(join(tmpdir(), 'coracle-boot-panic-'));
   // no services: only the init and its console shell
   const img = await buildDevImage(join(dir, 'out'), { name: 'panic', bundles: [] });
-  ({ vm } = await bootVm(img, { extraCmdline: 'coracle.shell' }));
+  ({ vm } = await bootVm(img, { extraCmdline: 'coracle.shell', logFile: join(dir, 'console.log') }));
   await vm.waitForConsole(/coracle: all services started/, BOOT_TIMEOUT_MS);
   expect(await consoleRun(vm, 'grep -c "^pvpanic" /proc/modules')).toMatch(/^[1-9]/);
   vm.sendConsole('echo c > /proc/sysrq-trigger\n');

@@ -25,7 +25,7 @@ export interface BootOptions {
   mem?: number;
   /** appended to the image's cmdline */
   extraCmdline?: string;
-  /** console log file (default: a temporary file, printed on failure) */
+  /** console log file (default: console.log in a new temporary folder, left for inspection) */
   logFile?: string;
   /** user-data, attached as a NoCloud seed ISO (CD-ROM) */
   userData?: string;
