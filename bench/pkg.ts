@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { openStore } from '../src/oci/store/layout-store.js';
 import { buildPackage } from '../src/pkg/build.js';
 import { formatBytes } from '../src/progress/reporter.js';
-import { machineInfo, table, writeSection } from './results.js';
+import { table, writeSection } from './results.js';
 
 const ALL = ['busybox', 'init', 'kernel', 'runc', 'containerd', 'getty', 'dhcpcd', 'sshd', 'ntpd', 'sysctl', 'rngd', 'poweroff'];
 const names = process.argv.slice(2).length ? process.argv.slice(2) : ALL;
@@ -54,9 +54,10 @@ await writeSection(
   'pkg',
   'coracle pkg build: system images',
   [
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${machineInfo()}. Seconds; sizes of the single gzip layer and of its uncompressed tar.`,
-    'Cold = empty store and empty apt/.deb cache (package lists and .debs are downloaded from the Debian mirror);',
-    'warm .debs = empty store, cache kept; no-op = the tag is already in the store (resolve versions with apt, hash the inputs, find the ref).',
+    'Seconds, in-process (no CLI start-up); sizes of the single gzip layer and of its uncompressed tar.',
+    'Cold = empty store and empty apt/.deb/Go-build cache (package lists and .debs are downloaded from the Debian mirror);',
+    'warm .debs = empty store, cache kept; no-op = the tag is already in the store (remembered resolution, hash of the inputs, ref found).',
+    'Times are from a 2-core machine shared with other jobs: read them as orders of magnitude.',
     '',
     table(['image', 'cold (s)', 'warm .debs (s)', 'no-op (s)', 'layer (gzip)', 'content', 'Debian packages'], rows),
   ].join('\n'),
