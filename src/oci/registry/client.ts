@@ -243,7 +243,7 @@ export class RegistryClient {
       throw new DigestMismatchError(`blob ${desc.digest}: registry ${this.host} sent ${size} bytes, expected ${desc.size}`);
     }
     if (!res.body) throw new RegistryError(`blob ${desc.digest}: registry ${this.host} sent no body`, { registry: this.host });
-    return { stream: Readable.from(readBody(res.body), { objectMode: false }), size };
+    return { stream: Readable.from(readBody(res.body, size), { objectMode: false }), size };
   }
 
   /** GET a whole (small) blob, verified. */
@@ -422,18 +422,25 @@ export class RegistryClient {
 /**
  * A response body as an async iterable: a connection lost mid-body surfaces
  * as the consumer's error (no stray 'error' event), and stopping early
- * cancels the download.
+ * cancels the download. A body that ends before its Content-Length (fetch
+ * can report a cut connection as a clean end) is a lost connection too, so
+ * callers retry it rather than blame the content.
  */
-async function* readBody(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+async function* readBody(body: ReadableStream<Uint8Array>, length?: number): AsyncGenerator<Uint8Array> {
   const reader = body.getReader();
   let finished = false;
+  let got = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) {
         finished = true;
+        if (length !== undefined && got < length) {
+          throw Object.assign(new Error(`the body ended after ${got} of ${length} bytes`), { code: 'UND_ERR_SOCKET' });
+        }
         return;
       }
+      got += value.length;
       yield value;
     }
   } finally {

@@ -148,6 +148,50 @@ describe('pull behaviour', () => {
     expect((await s.readBlob(img.layerDigest)).equals(layer)).toBe(true);
   });
 
+  it('starts a blob again when the server closes the connection before the Content-Length', async () => {
+    const reg = await fake();
+    const layer = Buffer.alloc(200_000, 5);
+    const img = serveImage(reg, 'short', '1', layer);
+    let cut = 0;
+    reg.hooks.push((req, res, url) => {
+      if (url.pathname !== `/v2/short/blobs/${img.layerDigest}` || cut++ > 0) return false;
+      res.writeHead(200, { 'content-length': layer.length, 'docker-content-digest': img.layerDigest, connection: 'close' });
+      res.write(layer.subarray(0, 50_000), () => req.socket.end());
+      return true;
+    });
+    const s = await store();
+    const r = await pullImage(`${reg.host}/short:1`, { store: s, credentials: anonymous });
+    expect(cut).toBe(2);
+    expect(r.downloaded).toBe(layer.length + img.config.length);
+    expect((await s.readBlob(img.layerDigest)).equals(layer)).toBe(true);
+  });
+
+  it('starts a blob again when its body ends cleanly short of the Content-Length', async () => {
+    const reg = await fake();
+    const layer = Buffer.alloc(200_000, 6);
+    const img = serveImage(reg, 'clean', '1', layer);
+    let cut = 0;
+    // fetch has been seen to end a cut body as if it were complete: the client must not take it for bad content
+    const shortOnce = async (url: string | URL, init?: RequestInit): Promise<Response> => {
+      const res = await fetch(url, init);
+      if (!String(url).endsWith(`/blobs/${img.layerDigest}`) || cut++ > 0) return res;
+      await res.body?.cancel();
+      const part = layer.subarray(0, 50_000);
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new Uint8Array(part));
+          c.close();
+        },
+      });
+      return new Response(body, { status: 200, headers: res.headers });
+    };
+    const s = await store();
+    const r = await pullImage(`${reg.host}/clean:1`, { store: s, credentials: anonymous, fetch: shortOnce });
+    expect(cut).toBe(2);
+    expect(r.downloaded).toBe(layer.length + img.config.length);
+    expect((await s.readBlob(img.layerDigest)).equals(layer)).toBe(true);
+  });
+
   it('pulls by digest and names the store entry by digest', async () => {
     const reg = await fake();
     const img = serveImage(reg, 'd', '1');
