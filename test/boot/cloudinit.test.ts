@@ -157,8 +157,8 @@ interface Booted {
   log: string;
 }
 
-async function boot(name: string, ud: string, instanceId: string, onInvalid: 'error' | 'ignore' = 'error'): Promise<Booted> {
-  const b = await startVm(name, ud, instanceId, onInvalid);
+async function boot(name: string, ud: string, instanceId: string, onInvalid: 'error' | 'ignore' = 'error', o: VmOptions = {}): Promise<Booted> {
+  const b = await startVm(name, ud, instanceId, onInvalid, o);
   try {
     await b.vm.waitForConsole(/coracle: all services started/, BOOT_TIMEOUT_MS);
     await consoleRun(b.vm, 'true', 120_000);
@@ -170,20 +170,30 @@ async function boot(name: string, ud: string, instanceId: string, onInvalid: 'er
   return b;
 }
 
-async function startVm(name: string, ud: string, instanceId: string, onInvalid: 'error' | 'ignore' = 'error'): Promise<Booted> {
+interface VmOptions {
+  /** no seed ISO (the datasource comes from elsewhere) */
+  noSeed?: boolean;
+  /** no data disk: /var/lib/cloud stays in memory */
+  noDisk?: boolean;
+  cmdline?: string;
+  extraArgs?: string[];
+}
+
+async function startVm(name: string, ud: string, instanceId: string, onInvalid: 'error' | 'ignore' = 'error', o: VmOptions = {}): Promise<Booted> {
   const seed = join(dir, `${name}-seed.iso`);
-  await makeSeed({ userData: ud, metaData: `instance-id: ${instanceId}\nlocal-hostname: from-meta\n`, format: 'iso', onInvalid }, seed);
+  if (!o.noSeed) await makeSeed({ userData: ud, metaData: `instance-id: ${instanceId}\nlocal-hostname: from-meta\n`, format: 'iso', onInvalid }, seed);
   const port = await freePort();
   const log = join(dir, `${name}-console.log`);
   const sink = createWriteStream(log);
   const vm = new QemuVm({
-    boot: image,
+    boot: o.cmdline ? { ...image, cmdline: `${image.cmdline.trim()} ${o.cmdline}` } : image,
     accel,
     mem: 1024,
     cpus: 1,
     publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 22, protocol: 'tcp' }],
-    disks: [{ path: disk, format: 'raw' }],
-    seedIso: seed,
+    disks: o.noDisk ? [] : [{ path: disk, format: 'raw' }],
+    ...(o.noSeed ? {} : { seedIso: seed }),
+    ...(o.extraArgs ? { extraArgs: o.extraArgs } : {}),
     consoleSinks: [sink],
   });
   vm.once('exit', () => sink.end());
@@ -394,5 +404,34 @@ describe('cloud-init agent under QEMU', () => {
     expect(con.indexOf(`${RUNCMD_MARK} before power_state`)).toBeLessThan(con.indexOf('cloud-init: power_state: poweroff now'));
     // the host's init went down its clean path: services stopped, then power off
     expect(con).toContain('coracle: service sshd stopped');
+  });
+
+  it('boot 6: the SMBIOS serial ds=nocloud;h=...;i=... is a datasource (no seed volume, no data disk)', async () => {
+    const b = await boot('boot6', '', '', 'error', { noSeed: true, noDisk: true, extraArgs: ['-smbios', 'type=1,serial=ds=nocloud;h=smbios-host;i=iid-smbios'] });
+    try {
+      const ci = lines(b.vm.console.replace(/\r/g, ''), 'cloud-init: ');
+      expect(ci, ci.join('\n')).toContain('cloud-init: datasource: nocloud on the SMBIOS serial');
+      expect(ci).toContain('cloud-init: datasource SMBIOS serial, instance iid-smbios');
+      expect(ci).toContain('cloud-init: state: /var/lib/cloud is in memory (no data disk mounted there): every boot is a first boot');
+      expect((await consoleRun(b.vm, 'hostname')).trim()).toBe('smbios-host');
+    } finally {
+      await shutdown(b);
+    }
+  });
+
+  it('boot 7: the kernel command line ds=nocloud;i=... overrides the seed volume\'s instance-id', async () => {
+    const ud = `#cloud-config\nruncmd:\n  - echo "${RUNCMD_MARK} $INSTANCE_ID"\n`;
+    const b = await boot('boot7', ud, 'iid-from-seed', 'error', { noDisk: true, cmdline: 'ds=nocloud;h=cmdline-host;i=iid-cmdline' });
+    try {
+      const con = b.vm.console.replace(/\r/g, '');
+      const ci = lines(con, 'cloud-init: ');
+      expect(ci, ci.join('\n')).toContain('cloud-init: datasource: nocloud on the kernel command line');
+      expect(ci.some((l) => /^cloud-init: datasource: iso9660 volume \/dev\/sr\d \(label cidata\)$/.test(l))).toBe(true);
+      expect(ci.some((l) => /^cloud-init: datasource \/dev\/sr\d, instance iid-cmdline$/.test(l))).toBe(true);
+      expect(con).toContain(`${RUNCMD_MARK} iid-cmdline`);
+      expect((await consoleRun(b.vm, 'hostname')).trim()).toBe('cmdline-host');
+    } finally {
+      await shutdown(b);
+    }
   });
 });
