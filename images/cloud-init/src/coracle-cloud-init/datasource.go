@@ -280,3 +280,113 @@ func cleanInstanceID(id string) string {
 }
 
 func trimNUL(b []byte) string { return string(bytes.TrimRight(b, "\x00\n ")) }
+
+// Finder looks for the datasource under a root ("/" in the guest).
+type Finder struct {
+	Root string
+	Log  *Logger
+	// Mount mounts a seed volume read-only and returns where, and how to
+	// unmount it.
+	Mount func(dev, fstype string) (dir string, unmount func() error, err error)
+}
+
+func (f *Finder) path(p string) string { return filepath.Join(f.Root, p) }
+
+// Find looks for the datasource in cloud-init's NoCloud order; nil when
+// there is none.
+func (f *Finder) Find() *Seed {
+	var ds DSConfig
+	found := false
+	where := ""
+	if b, err := os.ReadFile(f.path("/proc/cmdline")); err == nil {
+		if ds, found = DSFromCmdline(string(b)); found {
+			where = "kernel command line"
+		}
+	}
+	if !found {
+		if b, err := os.ReadFile(f.path("/sys/class/dmi/id/product_serial")); err == nil {
+			if ds, found = ParseDS(trimNUL(b)); found {
+				where = "SMBIOS serial"
+			}
+		}
+	}
+	overrides := map[string]string{}
+	if found {
+		for k, v := range ds.MetaData {
+			overrides[k] = v
+		}
+		f.Log.Info("datasource", "%s on the %s", ds.Name, where)
+		if ds.SeedFrom != "" {
+			dir, err := SeedPath(ds.SeedFrom)
+			if err != nil {
+				f.Log.Error("datasource", "%v", err)
+			} else if s, err := readSeedDir(f.path(dir)); err != nil {
+				f.Log.Error("datasource", "seed %s: %v", dir, err)
+			} else {
+				s.Source = dir
+				s.Overrides = overrides
+				return s
+			}
+		}
+	}
+	for _, dir := range []string{"/var/lib/cloud/seed/nocloud", "/var/lib/cloud/seed/nocloud-net"} {
+		if s, err := readSeedDir(f.path(dir)); err == nil {
+			s.Source = dir
+			s.Overrides = overrides
+			f.Log.Info("datasource", "seed folder %s", dir)
+			return s
+		}
+	}
+	if s := f.fromVolume(); s != nil {
+		s.Overrides = overrides
+		return s
+	}
+	if found {
+		// ds=nocloud with h= and i= only: meta-data from the command line.
+		return &Seed{Source: where, Overrides: overrides}
+	}
+	return nil
+}
+
+// fromVolume reads the first cidata volume: found through
+// /dev/disk/by-label when present (udev), else by reading the superblocks
+// of the /sys/class/block devices.
+func (f *Finder) fromVolume() *Seed {
+	var devs []BlockDevice
+	for _, l := range []string{"cidata", "CIDATA"} {
+		link := f.path("/dev/disk/by-label/" + l)
+		if p, err := filepath.EvalSymlinks(link); err == nil {
+			if head, err := readHead(p, 64<<10); err == nil {
+				if t, lab := ProbeLabel(head); t != "" {
+					devs = append(devs, BlockDevice{Name: filepath.Base(p), FSType: t, Label: lab})
+				}
+			}
+		}
+	}
+	if len(devs) == 0 {
+		devs = FindLabelled(f.path("/sys"), f.path("/dev"), isCidata)
+	}
+	if len(devs) == 0 {
+		return nil
+	}
+	d := devs[0]
+	dev := "/dev/" + d.Name
+	mnt, unmount, err := f.Mount(f.path(dev), d.FSType)
+	if err != nil {
+		f.Log.Error("datasource", "cannot mount %s (%s, label %s): %v", dev, d.FSType, d.Label, err)
+		return nil
+	}
+	defer func() {
+		if err := unmount(); err != nil {
+			f.Log.Warn("datasource", "umount %s: %v", mnt, err)
+		}
+	}()
+	s, err := readSeedDir(mnt)
+	if err != nil {
+		f.Log.Error("datasource", "%s (label %s): %v", dev, d.Label, err)
+		return nil
+	}
+	s.Source = dev
+	f.Log.Info("datasource", "%s volume %s (label %s)", d.FSType, dev, d.Label)
+	return s
+}

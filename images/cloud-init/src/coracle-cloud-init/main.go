@@ -11,7 +11,6 @@ import (
 	"flag"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -40,7 +39,7 @@ func main() {
 	start := time.Now()
 	log.Info("", "%s starting", version)
 
-	seed := findSeed(log)
+	seed := (&Finder{Root: "/", Log: log, Mount: mountSeed}).Find()
 	if seed == nil {
 		log.Info("", "no NoCloud datasource (no cidata volume, no ds=nocloud on the kernel command line or SMBIOS serial): nothing to do")
 		return
@@ -84,110 +83,22 @@ func powerOff(mode string) error {
 	return syscall.Kill(1, sig)
 }
 
-// findSeed looks for the datasource in cloud-init's NoCloud order.
-func findSeed(log *Logger) *Seed {
-	var ds DSConfig
-	found := false
-	where := ""
-	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
-		if ds, found = DSFromCmdline(string(b)); found {
-			where = "kernel command line"
-		}
-	}
-	if !found {
-		if b, err := os.ReadFile("/sys/class/dmi/id/product_serial"); err == nil {
-			if ds, found = ParseDS(trimNUL(b)); found {
-				where = "SMBIOS serial"
-			}
-		}
-	}
-	overrides := map[string]string{}
-	if found {
-		for k, v := range ds.MetaData {
-			overrides[k] = v
-		}
-		log.Info("datasource", "%s on the %s", ds.Name, where)
-		if ds.SeedFrom != "" {
-			dir, err := SeedPath(ds.SeedFrom)
-			if err != nil {
-				log.Error("datasource", "%v", err)
-			} else if s, err := readSeedDir(dir); err != nil {
-				log.Error("datasource", "seed %s: %v", dir, err)
-			} else {
-				s.Source = dir
-				s.Overrides = overrides
-				return s
-			}
-		}
-	}
-	for _, dir := range []string{"/var/lib/cloud/seed/nocloud", "/var/lib/cloud/seed/nocloud-net"} {
-		if s, err := readSeedDir(dir); err == nil {
-			s.Source = dir
-			s.Overrides = overrides
-			log.Info("datasource", "seed folder %s", dir)
-			return s
-		}
-	}
-	if s := seedFromVolume(log); s != nil {
-		s.Overrides = overrides
-		return s
-	}
-	if found {
-		// ds=nocloud with h= and i= only: meta-data from the command line.
-		return &Seed{Source: where, Overrides: overrides}
-	}
-	return nil
-}
-
-// seedFromVolume mounts the first cidata volume read-only, reads it and
-// unmounts it. /dev/disk/by-label is used when present (udev), else the
-// superblocks of /sys/class/block devices are read.
-func seedFromVolume(log *Logger) *Seed {
-	var devs []BlockDevice
-	for _, l := range []string{"cidata", "CIDATA"} {
-		if p, err := filepath.EvalSymlinks("/dev/disk/by-label/" + l); err == nil {
-			if head, err := readHead(p, 64<<10); err == nil {
-				if t, lab := ProbeLabel(head); t != "" {
-					devs = append(devs, BlockDevice{Name: filepath.Base(p), FSType: t, Label: lab})
-				}
-			}
-		}
-	}
-	if len(devs) == 0 {
-		devs = FindLabelled("/sys", "/dev", isCidata)
-	}
-	if len(devs) == 0 {
-		return nil
-	}
-	d := devs[0]
+// mountSeed mounts a seed volume read-only at /run/cloud-init/seed,
+// loading the filesystem's module if the kernel does not know it yet.
+func mountSeed(dev, fstype string) (string, func() error, error) {
 	mnt := "/run/cloud-init/seed"
 	if err := os.MkdirAll(mnt, 0o700); err != nil {
-		log.Error("datasource", "%v", err)
-		return nil
+		return "", nil, err
 	}
-	dev := "/dev/" + d.Name
-	err := syscall.Mount(dev, mnt, d.FSType, syscall.MS_RDONLY|syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, "")
+	flags := uintptr(syscall.MS_RDONLY | syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC)
+	err := syscall.Mount(dev, mnt, fstype, flags, "")
 	if err == syscall.ENODEV {
-		// the filesystem's module is not loaded yet
-		mod := map[string]string{"iso9660": "isofs", "vfat": "vfat"}[d.FSType]
+		mod := map[string]string{"iso9660": "isofs", "vfat": "vfat"}[fstype]
 		_ = exec.Command("modprobe", mod).Run()
-		err = syscall.Mount(dev, mnt, d.FSType, syscall.MS_RDONLY|syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, "")
+		err = syscall.Mount(dev, mnt, fstype, flags, "")
 	}
 	if err != nil {
-		log.Error("datasource", "cannot mount %s (%s, label %s): %v", dev, d.FSType, d.Label, err)
-		return nil
+		return "", nil, err
 	}
-	defer func() {
-		if err := syscall.Unmount(mnt, 0); err != nil {
-			log.Warn("datasource", "umount %s: %v", mnt, err)
-		}
-	}()
-	s, err := readSeedDir(mnt)
-	if err != nil {
-		log.Error("datasource", "%s (label %s): %v", dev, d.Label, err)
-		return nil
-	}
-	s.Source = dev
-	log.Info("datasource", "%s volume %s (label %s)", d.FSType, dev, d.Label)
-	return s
+	return mnt, func() error { return syscall.Unmount(mnt, 0) }, nil
 }
