@@ -261,8 +261,13 @@ export async function stageRoot(def: PackageDefinition, opts: StageOptions): Pro
       } else if (f.contents !== undefined) {
         await rm(target, { force: true, recursive: true });
         await writeFile(target, f.contents);
+      } else if (f.source === undefined) {
+        // Only mode/owner for a path something else put there (a package, the build step, rootfs/).
+        if (!(await lstat(target).then(() => true, () => false))) {
+          throw new CoracleError(formatDiagnostic({ ...def.locate(['files', i, 'path']), severity: 'error', message: `${f.path} is not in the image: give source, contents or directory` }));
+        }
       } else {
-        const srcRel = f.source ?? rel.slice(rel.lastIndexOf('/') + 1);
+        const srcRel = f.source;
         const src = join(def.dir, srcRel);
         const where = def.locate(['files', i, f.source !== undefined ? 'source' : 'path']);
         if (!isUnder(def.dir, src)) {

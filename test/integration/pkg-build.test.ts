@@ -184,6 +184,7 @@ describe('image contents', () => {
         expect(e.mode & 0o111 ? 'x' : '-', p).toBe(st.mode & 0o111 ? 'x' : '-');
       }
     }
+    if (files('init').has('etc/shadow')) expect(file('init', 'etc/shadow').mode).toBe(0o640);
     // Each folder in src/ is a Go program built to /usr/bin/NAME.
     const srcs = (await readdir(join(projectRoot, 'images/init/src'), { withFileTypes: true }).catch(() => [])).filter((e) => e.isDirectory()).map((e) => e.name);
     for (const prog of srcs) {

@@ -87,6 +87,20 @@ describe('pkg build errors', () => {
     expect((await refsInStore()).filter((n) => n.includes('/nofile:'))).toEqual([]);
   });
 
+  it('a mode-only file entry needs its path to be in the image', async () => {
+    await definition('modeonly', ['files:', '  - {path: /etc/a, contents: x}', '  - {path: /etc/a, mode: "0600", uid: 7}', '  - {path: /etc/nothere, mode: "0600"}'].join('\n'));
+    const r = await cli(['build', 'images/modeonly']);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain(`${work}/images/modeonly/build.yml:4:12: /etc/nothere is not in the image: give source, contents or directory`);
+    await definition('modeonly2', ['files:', '  - {path: /etc/a, contents: x}', '  - {path: /etc/a, mode: "0600", uid: 7}'].join('\n'));
+    const ok = await cli(['build', 'images/modeonly2']);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    const store = await openStore(storeDir);
+    const { readStoredImage, layerEntries } = await import('../fixtures/pkg/helpers.js');
+    const img = await readStoredImage(store, ok.stdout.trim().split(' ')[1]!);
+    expect((await layerEntries(store, img.manifest.layers[0]!)).get('etc/a')).toMatchObject({ mode: 0o600, uid: 7, gid: 0, data: Buffer.from('x') });
+  });
+
   it('an invalid label fails before anything is built', async () => {
     await definition('badlabel', ['files:', '  - {path: /a, contents: x}', 'label:', '  capabilities: [CAP_NET_ADMIN]', '  readonly: "yes"'].join('\n'));
     const r = await cli(['build', 'images/badlabel']);
