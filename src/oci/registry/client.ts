@@ -6,7 +6,8 @@ import { normaliseScopes, repositoryScope } from './challenge.js';
 import { type CredentialSource, dockerCredentials } from './credentials.js';
 import { registryEndpoint } from './endpoint.js';
 import { DigestMismatchError, RegistryError, describeErrorBody } from './errors.js';
-import { DEFAULT_RETRY, type FetchLike, type RetryPolicy, fetchWithRetry } from './transport.js';
+import { rawGet, rawHeader, rawToResponse, type RawResponse } from './raw-get.js';
+import { DEFAULT_RETRY, type FetchLike, type RetryPolicy, fetchWithRetry, withRetry } from './transport.js';
 
 export interface RegistryClientOptions {
   /** Registry host[:port] as written in references (`docker.io`, `localhost:5000`). */
@@ -78,6 +79,8 @@ export class RegistryClient {
   private readonly scopes: string[];
   private readonly userAgent: string;
   private readonly onRetry: ((why: string, delayMs: number) => void) | undefined;
+  /** Blob bodies over node:http(s) rather than fetch: only with the default transport (tests inject fetch). */
+  private readonly rawBlobs: boolean;
 
   constructor(opts: RegistryClientOptions) {
     this.registry = opts.registry;
@@ -85,6 +88,7 @@ export class RegistryClient {
     const url = new URL(this.endpoint);
     this.host = url.host;
     this.fetchFn = opts.fetch ?? ((u, i) => fetch(u, i));
+    this.rawBlobs = opts.fetch === undefined;
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.scopes = opts.scopes ?? [];
     this.userAgent = opts.userAgent ?? 'coracle/0.1';
@@ -229,6 +233,7 @@ export class RegistryClient {
    * the stream (the store does).
    */
   async fetchBlob(repository: string, desc: Pick<Descriptor, 'digest' | 'size'>): Promise<{ stream: Readable; size: number | undefined }> {
+    if (this.rawBlobs) return this.fetchBlobRaw(repository, desc);
     const res = await this.send('GET', this.url(`/v2/${repository}/blobs/${desc.digest}`), repositoryScope(repository, 'pull'));
     if (!res.ok) throw await this.failure(res, `blob ${desc.digest}`, `blob unknown ${desc.digest}`);
     const header = res.headers.get('docker-content-digest');
@@ -244,6 +249,43 @@ export class RegistryClient {
     }
     if (!res.body) throw new RegistryError(`blob ${desc.digest}: registry ${this.host} sent no body`, { registry: this.host });
     return { stream: Readable.from(readBody(res.body, size), { objectMode: false }), size };
+  }
+
+  /** fetchBlob over node:http(s): the same requests, checks and errors, the body as Node's own stream. */
+  private async fetchBlobRaw(repository: string, desc: Pick<Descriptor, 'digest' | 'size'>): Promise<{ stream: Readable; size: number | undefined }> {
+    const url = this.url(`/v2/${repository}/blobs/${desc.digest}`);
+    const scopes = normaliseScopes([...this.scopes, repositoryScope(repository, 'pull')]);
+    let authorization = await this.auth.header(scopes);
+    let res: RawResponse;
+    for (let reauthorized = false; ; reauthorized = true) {
+      const headers: Record<string, string> = { 'user-agent': this.userAgent };
+      if (authorization) headers.authorization = authorization;
+      res = await withRetry(
+        () => rawGet(url, headers),
+        (r) => ({ status: r.status, retryAfter: rawHeader(r, 'retry-after'), discard: async () => void r.body.destroy() }),
+        url,
+        this.retry,
+        this.onRetry,
+      );
+      if (res.status !== 401) break;
+      const challenge = await rawToResponse(res);
+      if (reauthorized) throw await this.auth.unauthorized(challenge);
+      authorization = await this.auth.refresh(challenge, scopes, authorization);
+    }
+    if (res.status < 200 || res.status > 299) throw await this.failure(await rawToResponse(res), `blob ${desc.digest}`, `blob unknown ${desc.digest}`);
+    const header = rawHeader(res, 'docker-content-digest');
+    if (header && header !== desc.digest) {
+      res.body.destroy();
+      throw new DigestMismatchError(`blob ${desc.digest}: registry ${this.host} sent ${header} instead`);
+    }
+    const lengthHeader = rawHeader(res, 'content-length');
+    const size = lengthHeader !== null ? Number(lengthHeader) : undefined;
+    if (size !== undefined && desc.size !== undefined && size !== desc.size) {
+      res.body.destroy();
+      throw new DigestMismatchError(`blob ${desc.digest}: registry ${this.host} sent ${size} bytes, expected ${desc.size}`);
+    }
+    // Node fails the body with ECONNRESET ("aborted") when the connection ends before Content-Length.
+    return { stream: res.body, size };
   }
 
   /** GET a whole (small) blob, verified. */

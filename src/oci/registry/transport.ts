@@ -36,10 +36,51 @@ function backoff(policy: RetryPolicy, attempt: number): number {
   return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
 }
 
+/** What the retry loop needs to know of an answer, whatever carried it. */
+export interface RetryAnswer {
+  status: number;
+  retryAfter: string | null;
+  /** Throw the answer away before asking again. */
+  discard(): Promise<void>;
+}
+
 /**
- * One request with retries. `init` is a factory so a body can be produced
- * again for each attempt. Returns the last response (the caller judges its
- * status); throws a RegistryError when the connection never succeeded.
+ * One request with retries, over any transport: connection errors, 5xx and
+ * 429 are tried again with exponential backoff; a Retry-After is honoured
+ * (capped). Returns the last answer (the caller judges its status); throws
+ * a RegistryError when the connection never succeeded.
+ */
+export async function withRetry<T>(
+  send: () => Promise<T>,
+  answer: (res: T) => RetryAnswer,
+  url: URL,
+  policy: RetryPolicy = DEFAULT_RETRY,
+  onRetry?: (why: string, delayMs: number) => void,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    let res: T;
+    try {
+      res = await send();
+    } catch (e) {
+      if (attempt >= policy.retries || !isRetryableNetworkError(e)) throw describeNetworkError(e, url);
+      const delay = backoff(policy, attempt);
+      onRetry?.(describeNetworkError(e, url).message, delay);
+      await sleep(delay);
+      continue;
+    }
+    const a = answer(res);
+    if (!isRetryableStatus(a.status) || attempt >= policy.retries) return res;
+    const after = parseRetryAfter(a.retryAfter);
+    const delay = after !== undefined ? Math.min(after, policy.maxRetryAfterMs) : backoff(policy, attempt);
+    await a.discard();
+    onRetry?.(`${url.host} answered ${a.status}`, delay);
+    await sleep(delay);
+  }
+}
+
+/**
+ * One fetch with retries (see withRetry). `init` is a factory so a body can
+ * be produced again for each attempt.
  */
 export async function fetchWithRetry(
   fetchFn: FetchLike,
@@ -48,22 +89,17 @@ export async function fetchWithRetry(
   policy: RetryPolicy = DEFAULT_RETRY,
   onRetry?: (why: string, delayMs: number) => void,
 ): Promise<Response> {
-  for (let attempt = 0; ; attempt++) {
-    let res: Response;
-    try {
-      res = await fetchFn(url, init());
-    } catch (e) {
-      if (attempt >= policy.retries || !isRetryableNetworkError(e)) throw describeNetworkError(e, url);
-      const delay = backoff(policy, attempt);
-      onRetry?.(describeNetworkError(e, url).message, delay);
-      await sleep(delay);
-      continue;
-    }
-    if (!isRetryableStatus(res.status) || attempt >= policy.retries) return res;
-    const after = parseRetryAfter(res.headers.get('retry-after'));
-    const delay = after !== undefined ? Math.min(after, policy.maxRetryAfterMs) : backoff(policy, attempt);
-    await res.body?.cancel().catch(() => {});
-    onRetry?.(`${url.host} answered ${res.status}`, delay);
-    await sleep(delay);
-  }
+  return withRetry(
+    () => fetchFn(url, init()),
+    (res) => ({
+      status: res.status,
+      retryAfter: res.headers.get('retry-after'),
+      discard: async () => {
+        await res.body?.cancel().catch(() => {});
+      },
+    }),
+    url,
+    policy,
+    onRetry,
+  );
 }

@@ -192,6 +192,35 @@ describe('pull behaviour', () => {
     expect((await s.readBlob(img.layerDigest)).equals(layer)).toBe(true);
   });
 
+  it('follows a blob redirect to another origin without sending it the registry credentials', async () => {
+    const reg = await fake();
+    const cdn = await fake();
+    const layer = Buffer.alloc(100_000, 7);
+    const img = serveImage(reg, 'redir', '1', layer);
+    const want = `Basic ${Buffer.from('u:p').toString('base64')}`;
+    reg.hooks.push((req, res, url) => {
+      if (req.headers.authorization !== want) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="fake"' }).end();
+        return true;
+      }
+      if (url.pathname !== `/v2/redir/blobs/${img.layerDigest}`) return false;
+      res.writeHead(307, { location: `http://${cdn.host}/cdn/layer?sig=1` }).end();
+      return true;
+    });
+    cdn.hooks.push((_req, res, url) => {
+      if (url.pathname !== '/cdn/layer') return false;
+      res.writeHead(200, { 'content-length': layer.length }).end(layer);
+      return true;
+    });
+    const s = await store();
+    await pullImage(`${reg.host}/redir:1`, { store: s, credentials: async () => ({ username: 'u', password: 'p' }) });
+    expect((await s.readBlob(img.layerDigest)).equals(layer)).toBe(true);
+    const atCdn = cdn.requests.filter((q) => q.path === '/cdn/layer');
+    expect(atCdn.length).toBe(1);
+    expect(atCdn[0]!.headers.authorization).toBeUndefined();
+    expect(reg.requests.some((q) => q.path === `/v2/redir/blobs/${img.layerDigest}` && q.headers.authorization === want)).toBe(true);
+  });
+
   it('pulls by digest and names the store entry by digest', async () => {
     const reg = await fake();
     const img = serveImage(reg, 'd', '1');

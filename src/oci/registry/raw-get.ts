@@ -1,0 +1,75 @@
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+
+/**
+ * GET over node:http(s) with the body left as the IncomingMessage: what blob
+ * downloads use by default. Reading a large body through fetch costs a copy
+ * of every chunk, web-stream promises per chunk and the start-up of undici's
+ * HTTP parser; this path reads the socket's buffers as Node hands them over.
+ */
+export interface RawResponse {
+  status: number;
+  statusText: string;
+  headers: IncomingHttpHeaders;
+  /** The URL that answered (after redirects). */
+  url: URL;
+  body: IncomingMessage;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+
+function getOnce(url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'GET', headers }, resolve);
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * GET `url`, following redirects (blob downloads are often sent to a CDN);
+ * the Authorization header goes only to the origin it was issued for.
+ */
+export async function rawGet(url: URL, headers: Record<string, string>): Promise<RawResponse> {
+  let current = url;
+  let sent = headers;
+  for (let hops = 0; ; hops++) {
+    const res = await getOnce(current, sent);
+    const status = res.statusCode ?? 0;
+    const location = res.headers.location;
+    if (!REDIRECTS.has(status) || !location || hops >= MAX_REDIRECTS) {
+      return { status, statusText: res.statusMessage ?? '', headers: res.headers, url: current, body: res };
+    }
+    res.resume();
+    const next = new URL(location, current);
+    if (next.origin !== current.origin && 'authorization' in sent) {
+      const { authorization: _dropped, ...rest } = sent;
+      sent = rest;
+    }
+    current = next;
+  }
+}
+
+/** Header value as a string (the first one of a repeated header). */
+export function rawHeader(res: RawResponse, name: string): string | null {
+  const v = res.headers[name.toLowerCase()];
+  if (v === undefined) return null;
+  return Array.isArray(v) ? (v[0] ?? null) : v;
+}
+
+const NULL_BODY = new Set([101, 204, 205, 304]);
+
+/** The whole (error) response as a fetch Response, for code that reads errors and challenges from one. */
+export async function rawToResponse(res: RawResponse): Promise<Response> {
+  const parts: Buffer[] = [];
+  for await (const c of res.body) parts.push(c as Buffer);
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(res.headers)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
+  }
+  const status = res.status >= 200 && res.status <= 599 ? res.status : 502;
+  return new Response(NULL_BODY.has(status) ? null : Buffer.concat(parts), { status, statusText: res.statusText, headers });
+}
