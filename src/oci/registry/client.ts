@@ -6,7 +6,7 @@ import { normaliseScopes, repositoryScope } from './challenge.js';
 import { type CredentialSource, dockerCredentials } from './credentials.js';
 import { registryEndpoint } from './endpoint.js';
 import { DigestMismatchError, RegistryError, describeErrorBody } from './errors.js';
-import { rawGet, rawHeader, rawToResponse, type RawResponse } from './raw-get.js';
+import { rawHeader, rawRequest, rawToResponse, type RawResponse } from './raw-request.js';
 import { DEFAULT_RETRY, type FetchLike, type RetryPolicy, fetchWithRetry, withRetry } from './transport.js';
 
 export interface RegistryClientOptions {
@@ -79,8 +79,8 @@ export class RegistryClient {
   private readonly scopes: string[];
   private readonly userAgent: string;
   private readonly onRetry: ((why: string, delayMs: number) => void) | undefined;
-  /** Blob bodies over node:http(s) rather than fetch: only with the default transport (tests inject fetch). */
-  private readonly rawBlobs: boolean;
+  /** Body-less requests (manifests, blobs) over node:http(s) rather than fetch: only with the default transport (tests inject fetch). */
+  private readonly raw: boolean;
 
   constructor(opts: RegistryClientOptions) {
     this.registry = opts.registry;
@@ -88,7 +88,7 @@ export class RegistryClient {
     const url = new URL(this.endpoint);
     this.host = url.host;
     this.fetchFn = opts.fetch ?? ((u, i) => fetch(u, i));
-    this.rawBlobs = opts.fetch === undefined;
+    this.raw = opts.fetch === undefined;
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.scopes = opts.scopes ?? [];
     this.userAgent = opts.userAgent ?? 'coracle/0.1';
@@ -145,6 +145,32 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * A request without a body (HEAD, GET) as an Answer: over node:http(s)
+   * with the default transport, else through the fetch given. Same
+   * authorization, 401 handling and retries either way.
+   */
+  private async request(method: 'GET' | 'HEAD', url: URL, scope: string, headers: Record<string, string> = {}): Promise<Answer> {
+    if (!this.raw) return fetchAnswer(await this.send(method, url, scope, { headers }));
+    const scopes = normaliseScopes([...this.scopes, scope]);
+    let authorization = await this.auth.header(scopes);
+    for (let reauthorized = false; ; reauthorized = true) {
+      const sent: Record<string, string> = { 'user-agent': this.userAgent, ...headers };
+      if (authorization) sent.authorization = authorization;
+      const res = await withRetry(
+        () => rawRequest(method, url, sent),
+        (r) => ({ status: r.status, retryAfter: rawHeader(r, 'retry-after'), discard: async () => void r.body.destroy() }),
+        url,
+        this.retry,
+        this.onRetry,
+      );
+      if (res.status !== 401) return rawAnswer(res);
+      const challenge = await rawToResponse(res);
+      if (reauthorized) throw await this.auth.unauthorized(challenge);
+      authorization = await this.auth.refresh(challenge, scopes, authorization);
+    }
+  }
+
   /** A RegistryError for an unexpected response; consumes its body. */
   private async failure(res: Response, what: string, notFound?: string): Promise<RegistryError> {
     const body = await res.text().catch(() => '');
@@ -175,14 +201,18 @@ export class RegistryClient {
 
   /** HEAD a manifest: its descriptor, or undefined when the registry does not have it. */
   async headManifest(repository: string, reference: string): Promise<Descriptor | undefined> {
-    const res = await this.send('HEAD', this.url(`/v2/${repository}/manifests/${reference}`), repositoryScope(repository, 'pull'), {
-      headers: { accept: MANIFEST_ACCEPT.join(', ') },
+    const res = await this.request('HEAD', this.url(`/v2/${repository}/manifests/${reference}`), repositoryScope(repository, 'pull'), {
+      accept: MANIFEST_ACCEPT.join(', '),
     });
-    if (res.status === 404) return undefined;
-    if (!res.ok) throw await this.failure(res, `manifest ${repository}:${reference}`, 'manifest unknown');
-    const digest = res.headers.get('docker-content-digest');
-    const size = Number(res.headers.get('content-length') ?? NaN);
-    const mediaType = res.headers.get('content-type')?.split(';')[0]?.trim();
+    if (res.status === 404) {
+      await res.discard();
+      return undefined;
+    }
+    if (!res.ok) throw await this.failure(await res.response(), `manifest ${repository}:${reference}`, 'manifest unknown');
+    await res.discard();
+    const digest = res.header('docker-content-digest');
+    const size = Number(res.header('content-length') ?? NaN);
+    const mediaType = res.header('content-type')?.split(';')[0]?.trim();
     if (!digest || !Number.isFinite(size) || !mediaType || mediaType === 'application/json') {
       // Not enough in the headers: the body tells us.
       const m = await this.getManifest(repository, reference);
@@ -196,16 +226,16 @@ export class RegistryClient {
 
   /** GET a manifest with the full Accept list; its digest is verified (header and content). */
   async getManifest(repository: string, reference: string): Promise<FetchedManifest> {
-    const res = await this.send('GET', this.url(`/v2/${repository}/manifests/${reference}`), repositoryScope(repository, 'pull'), {
-      headers: { accept: MANIFEST_ACCEPT.join(', ') },
+    const res = await this.request('GET', this.url(`/v2/${repository}/manifests/${reference}`), repositoryScope(repository, 'pull'), {
+      accept: MANIFEST_ACCEPT.join(', '),
     });
-    if (!res.ok) throw await this.failure(res, `manifest ${repository}:${reference}`, 'manifest unknown');
-    const bytes = Buffer.from(await res.arrayBuffer());
+    if (!res.ok) throw await this.failure(await res.response(), `manifest ${repository}:${reference}`, 'manifest unknown');
+    const bytes = await res.bytes();
     if (bytes.length > MAX_MANIFEST_BYTES) {
       throw new RegistryError(`manifest ${reference} is larger than ${MAX_MANIFEST_BYTES} bytes (registry ${this.host})`, { registry: this.host });
     }
     const computed = sha256Digest(bytes);
-    const header = res.headers.get('docker-content-digest');
+    const header = res.header('docker-content-digest');
     if (isDigest(reference) && reference.startsWith('sha256:') && computed !== reference) {
       throw new DigestMismatchError(`manifest ${reference}: content from ${this.host} hashes to ${computed}`);
     }
@@ -223,7 +253,7 @@ export class RegistryClient {
         registry: this.host,
       });
     }
-    const mediaType = manifestMediaType(res.headers.get('content-type'), manifest);
+    const mediaType = manifestMediaType(res.header('content-type'), manifest);
     return { descriptor: { mediaType, digest: computed, size: bytes.length }, bytes, manifest };
   }
 
@@ -233,59 +263,22 @@ export class RegistryClient {
    * the stream (the store does).
    */
   async fetchBlob(repository: string, desc: Pick<Descriptor, 'digest' | 'size'>): Promise<{ stream: Readable; size: number | undefined }> {
-    if (this.rawBlobs) return this.fetchBlobRaw(repository, desc);
-    const res = await this.send('GET', this.url(`/v2/${repository}/blobs/${desc.digest}`), repositoryScope(repository, 'pull'));
-    if (!res.ok) throw await this.failure(res, `blob ${desc.digest}`, `blob unknown ${desc.digest}`);
-    const header = res.headers.get('docker-content-digest');
+    const res = await this.request('GET', this.url(`/v2/${repository}/blobs/${desc.digest}`), repositoryScope(repository, 'pull'));
+    if (!res.ok) throw await this.failure(await res.response(), `blob ${desc.digest}`, `blob unknown ${desc.digest}`);
+    const header = res.header('docker-content-digest');
     if (header && header !== desc.digest) {
-      await res.body?.cancel().catch(() => {});
+      res.abort();
       throw new DigestMismatchError(`blob ${desc.digest}: registry ${this.host} sent ${header} instead`);
     }
-    const lengthHeader = res.headers.get('content-length');
+    const lengthHeader = res.header('content-length');
     const size = lengthHeader !== null ? Number(lengthHeader) : undefined;
     if (size !== undefined && desc.size !== undefined && size !== desc.size) {
-      await res.body?.cancel().catch(() => {});
+      res.abort();
       throw new DigestMismatchError(`blob ${desc.digest}: registry ${this.host} sent ${size} bytes, expected ${desc.size}`);
     }
-    if (!res.body) throw new RegistryError(`blob ${desc.digest}: registry ${this.host} sent no body`, { registry: this.host });
-    return { stream: Readable.from(readBody(res.body, size), { objectMode: false }), size };
-  }
-
-  /** fetchBlob over node:http(s): the same requests, checks and errors, the body as Node's own stream. */
-  private async fetchBlobRaw(repository: string, desc: Pick<Descriptor, 'digest' | 'size'>): Promise<{ stream: Readable; size: number | undefined }> {
-    const url = this.url(`/v2/${repository}/blobs/${desc.digest}`);
-    const scopes = normaliseScopes([...this.scopes, repositoryScope(repository, 'pull')]);
-    let authorization = await this.auth.header(scopes);
-    let res: RawResponse;
-    for (let reauthorized = false; ; reauthorized = true) {
-      const headers: Record<string, string> = { 'user-agent': this.userAgent };
-      if (authorization) headers.authorization = authorization;
-      res = await withRetry(
-        () => rawGet(url, headers),
-        (r) => ({ status: r.status, retryAfter: rawHeader(r, 'retry-after'), discard: async () => void r.body.destroy() }),
-        url,
-        this.retry,
-        this.onRetry,
-      );
-      if (res.status !== 401) break;
-      const challenge = await rawToResponse(res);
-      if (reauthorized) throw await this.auth.unauthorized(challenge);
-      authorization = await this.auth.refresh(challenge, scopes, authorization);
-    }
-    if (res.status < 200 || res.status > 299) throw await this.failure(await rawToResponse(res), `blob ${desc.digest}`, `blob unknown ${desc.digest}`);
-    const header = rawHeader(res, 'docker-content-digest');
-    if (header && header !== desc.digest) {
-      res.body.destroy();
-      throw new DigestMismatchError(`blob ${desc.digest}: registry ${this.host} sent ${header} instead`);
-    }
-    const lengthHeader = rawHeader(res, 'content-length');
-    const size = lengthHeader !== null ? Number(lengthHeader) : undefined;
-    if (size !== undefined && desc.size !== undefined && size !== desc.size) {
-      res.body.destroy();
-      throw new DigestMismatchError(`blob ${desc.digest}: registry ${this.host} sent ${size} bytes, expected ${desc.size}`);
-    }
-    // Node fails the body with ECONNRESET ("aborted") when the connection ends before Content-Length.
-    return { stream: res.body, size };
+    const stream = res.stream(size);
+    if (!stream) throw new RegistryError(`blob ${desc.digest}: registry ${this.host} sent no body`, { registry: this.host });
+    return { stream, size };
   }
 
   /** GET a whole (small) blob, verified. */
@@ -459,6 +452,58 @@ export class RegistryClient {
     }
     return tags;
   }
+}
+
+/** What the client reads of an answer to a body-less request, whichever transport carried it. */
+interface Answer {
+  status: number;
+  ok: boolean;
+  header(name: string): string | null;
+  /** The whole body. */
+  bytes(): Promise<Buffer>;
+  /** The body as a stream; `length` (Content-Length) is enforced. */
+  stream(length?: number): Readable | undefined;
+  /** Throw a (small) body away, keeping the connection for the next request. */
+  discard(): Promise<void>;
+  /** Stop a body that is not wanted (a blob refused on its headers). */
+  abort(): void;
+  /** As a fetch Response (for error bodies and auth challenges); consumes the body. */
+  response(): Promise<Response>;
+}
+
+function fetchAnswer(res: Response): Answer {
+  return {
+    status: res.status,
+    ok: res.ok,
+    header: (name) => res.headers.get(name),
+    bytes: async () => Buffer.from(await res.arrayBuffer()),
+    stream: (length) => (res.body ? Readable.from(readBody(res.body, length), { objectMode: false }) : undefined),
+    discard: async () => {
+      await res.body?.cancel().catch(() => {});
+    },
+    abort: () => void res.body?.cancel().catch(() => {}),
+    response: async () => res,
+  };
+}
+
+function rawAnswer(res: RawResponse): Answer {
+  return {
+    status: res.status,
+    ok: res.status >= 200 && res.status <= 299,
+    header: (name) => rawHeader(res, name),
+    bytes: async () => {
+      const parts: Buffer[] = [];
+      for await (const c of res.body) parts.push(c as Buffer);
+      return Buffer.concat(parts);
+    },
+    // Node fails the body with ECONNRESET ("aborted") when the connection ends before Content-Length.
+    stream: () => res.body,
+    discard: async () => {
+      res.body.resume();
+    },
+    abort: () => void res.body.destroy(),
+    response: () => rawToResponse(res),
+  };
 }
 
 /**

@@ -98,9 +98,13 @@ class Puller {
         ? await readStoredManifest(this.o.store, { digest: d, mediaType: '', size: 0 })
         : await client.getManifest(this.ref.repository, d);
     } else {
-      // A HEAD tells us whether the store already has what the tag names.
-      const head = await client.headManifest(this.ref.repository, this.ref.tag!);
-      if (head && (await this.o.store.hasBlob(head.digest))) top = await readStoredManifest(this.o.store, head);
+      // When the store names this tag already, a HEAD tells whether that is
+      // still what the registry has (and a registry's pull limits do not count
+      // it); otherwise the manifest is needed anyway: GET it in one round trip.
+      if (await this.o.store.getRef(storeName(this.ref))) {
+        const head = await client.headManifest(this.ref.repository, this.ref.tag!);
+        if (head && (await this.o.store.hasBlob(head.digest))) top = await readStoredManifest(this.o.store, head);
+      }
       top ??= await client.getManifest(this.ref.repository, this.ref.tag!);
     }
     if (!isIndex(top.manifest, top.descriptor.mediaType)) return { top, images: [top] };

@@ -221,6 +221,17 @@ describe('pull behaviour', () => {
     expect(reg.requests.some((q) => q.path === `/v2/redir/blobs/${img.layerDigest}` && q.headers.authorization === want)).toBe(true);
   });
 
+  it('GETs the manifest of a tag the store does not name in one request; HEADs one it names', async () => {
+    const reg = await fake();
+    serveImage(reg, 'heads', '1');
+    const s = await store();
+    const manifestRequests = () => reg.requests.filter((q) => q.path === '/v2/heads/manifests/1').map((q) => q.method);
+    await pullImage(`${reg.host}/heads:1`, { store: s, credentials: anonymous });
+    expect(manifestRequests()).toEqual(['GET']);
+    await pullImage(`${reg.host}/heads:1`, { store: s, credentials: anonymous });
+    expect(manifestRequests()).toEqual(['GET', 'HEAD']);
+  });
+
   it('pulls by digest and names the store entry by digest', async () => {
     const reg = await fake();
     const img = serveImage(reg, 'd', '1');

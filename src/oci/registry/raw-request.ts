@@ -2,10 +2,12 @@ import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage 
 import { request as httpsRequest } from 'node:https';
 
 /**
- * GET over node:http(s) with the body left as the IncomingMessage: what blob
- * downloads use by default. Reading a large body through fetch costs a copy
- * of every chunk, web-stream promises per chunk and the start-up of undici's
- * HTTP parser; this path reads the socket's buffers as Node hands them over.
+ * GET and HEAD over node:http(s) with the body left as the IncomingMessage:
+ * what the registry client uses by default for requests without a body
+ * (manifests, blobs). Reading a large body through fetch costs a copy of
+ * every chunk and web-stream promises per chunk, and the first fetch loads
+ * and compiles undici and its HTTP parser; this path reads the socket's
+ * buffers as Node hands them over.
  */
 export interface RawResponse {
   status: number;
@@ -19,24 +21,24 @@ export interface RawResponse {
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
 
-function getOnce(url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
+function once(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', headers }, resolve);
+    const req = request(url, { method, headers }, resolve);
     req.on('error', reject);
     req.end();
   });
 }
 
 /**
- * GET `url`, following redirects (blob downloads are often sent to a CDN);
- * the Authorization header goes only to the origin it was issued for.
+ * GET or HEAD `url`, following redirects (blob downloads are often sent to a
+ * CDN); the Authorization header goes only to the origin it was issued for.
  */
-export async function rawGet(url: URL, headers: Record<string, string>): Promise<RawResponse> {
+export async function rawRequest(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>): Promise<RawResponse> {
   let current = url;
   let sent = headers;
   for (let hops = 0; ; hops++) {
-    const res = await getOnce(current, sent);
+    const res = await once(method, current, sent);
     const status = res.statusCode ?? 0;
     const location = res.headers.location;
     if (!REDIRECTS.has(status) || !location || hops >= MAX_REDIRECTS) {
