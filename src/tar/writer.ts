@@ -1,5 +1,4 @@
 import { PassThrough, type Readable, type Writable } from 'node:stream';
-import { once } from 'node:events';
 import {
   BLOCK,
   FIELD_WIDTH,
@@ -105,15 +104,27 @@ export class TarWriter {
   private async write(buf: Buffer): Promise<void> {
     if (buf.length === 0) return;
     this.bytesWritten += buf.length;
-    if (!this.out.write(buf)) {
-      const [result] = await Promise.race([
-        once(this.out, 'drain').then(() => ['drain'] as const),
-        once(this.out, 'error').then(([e]) => [e] as const),
-        once(this.out, 'close').then(() => ['close'] as const),
-      ]);
-      if (result instanceof Error) throw result;
-      if (result === 'close') throw new Error('tar output closed while writing');
-    }
+    if (!this.out.write(buf)) await this.drained();
+  }
+
+  /** Wait for 'drain', failing on 'error' or 'close'; listeners are removed whichever comes first. */
+  private drained(): Promise<void> {
+    const out = this.out;
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error) => {
+        out.off('drain', onDrain);
+        out.off('error', onError);
+        out.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onError = (e: Error) => done(e);
+      const onClose = () => done(new Error('tar output closed while writing'));
+      out.on('drain', onDrain);
+      out.on('error', onError);
+      out.on('close', onClose);
+    });
   }
 
   async addFile(h: TarWriteHeader & { size?: number; pax?: Record<string, string> }, data: TarBodySource): Promise<void> {
