@@ -5,13 +5,13 @@
  * own mount namespace and cgroup, runtime.json, writable overlays, logs,
  * --publish, and a clean ACPI shutdown that runs onshutdown.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QemuVm, RunResult } from '../../src/qemu/vm.js';
 import { buildDevImage } from '../helpers/dev-initrd.js';
-import { BOOT_TIMEOUT_MS, bootVm, consoleRun, freePort, initLines, powerdown } from '../helpers/qemu.js';
+import { bootUntilReady, cleanupBoot, consoleRun, freePort, initLines, powerdown } from '../helpers/qemu.js';
 
 let dir: string;
 let vm: QemuVm;
@@ -22,30 +22,22 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'coracle-boot-init-'));
   const img = await buildDevImage(join(dir, 'out'), { name: 'dev' });
   port = await freePort();
-  ({ vm, logFile } = await bootVm(img, {
-    extraCmdline: 'coracle.shell',
-    publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 8080, protocol: 'tcp' }],
-    logFile: join(dir, 'console.log'),
-    userData: '#cloud-config\nhostname: seeded\n',
-    disks: [{ path: join(dir, 'data.qcow2'), size: '64M', format: 'qcow2' }],
-  }));
-  try {
-    await vm.waitForConsole(/coracle: all services started/, BOOT_TIMEOUT_MS);
+  ({ vm, logFile } = await bootUntilReady(
+    img,
+    {
+      extraCmdline: 'coracle.shell',
+      publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 8080, protocol: 'tcp' }],
+      logFile: join(dir, 'console.log'),
+      userData: '#cloud-config\nhostname: seeded\n',
+      disks: [{ path: join(dir, 'data.qcow2'), size: '64M', format: 'qcow2' }],
+    },
+    /coracle: all services started/,
     // the console shell comes after sysinit
-    await consoleRun(vm, 'true', 60_000);
-  } catch (e) {
-    vm.kill();
-    throw e;
-  }
+    (v) => consoleRun(v, 'true', 60_000),
+  ));
 });
 
-afterAll(async () => {
-  if (vm?.running) {
-    vm.kill();
-    await vm.wait();
-  }
-  if (dir && !process.env.CORACLE_KEEP_BOOT) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => cleanupBoot(vm, dir));
 
 describe('guest init (dev image under QEMU)', () => {
   it('mounts, loads modules, sets the hostname, then runs onboot in order before any service', () => {

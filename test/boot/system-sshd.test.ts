@@ -4,14 +4,14 @@
  * the host's /root/.ssh (here a key made for the test, in an overlay spec).
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QemuVm } from '../../src/qemu/vm.js';
 import { projectRoot } from '../helpers/cli.js';
-import { BOOT_TIMEOUT_MS, bootVm, freePort, powerdown } from '../helpers/qemu.js';
+import { bootUntilReady, cleanupBoot, freePort, powerdown } from '../helpers/qemu.js';
 import { buildSystem, ensureSystemImages, specImageNames } from '../helpers/system.js';
 
 const run = promisify(execFile);
@@ -42,25 +42,14 @@ beforeAll(async () => {
   await ensureSystemImages(await specImageNames(SSHD));
   const img = await buildSystem([SSHD, overlay], join(dir, 'out'), 'sshd');
   port = await freePort();
-  ({ vm, logFile } = await bootVm(img, {
-    publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 22, protocol: 'tcp' }],
-    logFile: join(dir, 'console.log'),
-  }));
-  try {
-    await vm.waitForConsole(/coracle: all services started/, BOOT_TIMEOUT_MS);
-  } catch (e) {
-    vm.kill();
-    throw e;
-  }
+  ({ vm, logFile } = await bootUntilReady(
+    img,
+    { publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 22, protocol: 'tcp' }], logFile: join(dir, 'console.log') },
+    /coracle: all services started/,
+  ));
 });
 
-afterAll(async () => {
-  if (vm?.running) {
-    vm.kill();
-    await vm.wait();
-  }
-  if (dir && !process.env.CORACLE_KEEP_BOOT) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => cleanupBoot(vm, dir));
 
 describe('examples/sshd.yml booted from coracle build', () => {
   it('accepts root with the key from files:, in the sshd container', async () => {

@@ -5,13 +5,13 @@
  * (init's `coracle:` lines; commands typed into the getty shell, which shares
  * the host's pid namespace) and from the host (HTTP through --publish).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QemuVm } from '../../src/qemu/vm.js';
 import { projectRoot } from '../helpers/cli.js';
-import { BOOT_TIMEOUT_MS, bootVm, consoleRun, freePort, initLines, powerdown } from '../helpers/qemu.js';
+import { bootUntilReady, cleanupBoot, consoleRun, expectInOrder, freePort, initLines, powerdown } from '../helpers/qemu.js';
 import { buildSystem, ensureSystemImages, specImageNames } from '../helpers/system.js';
 
 const WEB = join(projectRoot, 'examples', 'web.yml');
@@ -31,47 +31,25 @@ beforeAll(async () => {
   await ensureSystemImages([...new Set([...(await specImageNames(WEB)), ...(await specImageNames(EXTRA))])]);
   const img = await buildSystem([WEB, EXTRA], join(dir, 'out'), 'web');
   port = await freePort();
-  ({ vm, logFile } = await bootVm(img, {
-    publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 80, protocol: 'tcp' }],
-    logFile: join(dir, 'console.log'),
-  }));
-  try {
-    await vm.waitForConsole(/coracle: all services started/, BOOT_TIMEOUT_MS);
+  ({ vm, logFile } = await bootUntilReady(
+    img,
+    { publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 80, protocol: 'tcp' }], logFile: join(dir, 'console.log') },
+    /coracle: all services started/,
     // the getty shell on the console answers once its container runs
-    await consoleRun(vm, 'true', 120_000);
-  } catch (e) {
-    vm.kill();
-    throw e;
-  }
+    (v) => consoleRun(v, 'true', 120_000),
+  ));
 });
 
-afterAll(async () => {
-  if (vm?.running) {
-    vm.kill();
-    await vm.wait();
-  }
-  if (dir && !process.env.CORACLE_KEEP_BOOT) await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => cleanupBoot(vm, dir));
 
 describe('examples/web.yml booted from coracle build', () => {
   it('runs onboot containers in order, before containerd and every service; a failing one does not stop the boot', () => {
     const lines = initLines(vm.console);
-    const at = (l: string) => lines.indexOf(`coracle: ${l}`);
-    const order = [
-      'onboot 000-sysctl started',
-      'onboot 000-sysctl exited 0',
-      'onboot 001-dhcpcd started',
-      'onboot 001-dhcpcd exited 0',
-      'onboot 002-fail started',
-      'onboot 002-fail exited 3',
-      'onboot done',
-      'containerd started',
-    ];
-    const idx = order.map(at);
-    for (const [i, v] of idx.entries()) expect(v, `${order[i]} in\n${lines.join('\n')}`).toBeGreaterThanOrEqual(0);
-    expect([...idx].sort((a, b) => a - b)).toEqual(idx);
-    const firstService = lines.findIndex((l) => /^coracle: service \S+ started/.test(l));
-    expect(firstService).toBeGreaterThan(at('containerd started'));
+    expectInOrder(
+      lines,
+      ['onboot 000-sysctl started', 'onboot 000-sysctl exited 0', 'onboot 001-dhcpcd started', 'onboot 001-dhcpcd exited 0',
+        'onboot 002-fail started', 'onboot 002-fail exited 3', 'onboot done', 'containerd started', 'service '].map((l) => `coracle: ${l}`),
+    );
     expect(vm.console).toContain('boot-test: failing on purpose');
     for (const s of ['getty', 'ntpd', 'web']) expect(lines.some((l) => l.startsWith(`coracle: service ${s} started`)), s).toBe(true);
   });

@@ -4,7 +4,8 @@
  * console shell (kernel argument `coracle.shell`), shut down.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { expect } from 'vitest';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,4 +111,37 @@ export async function freePort(): Promise<number> {
       s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
     });
   });
+}
+
+/**
+ * Boot and wait for `ready` on the console (then `then`, e.g. a first
+ * console command); a VM that does not come up is killed before the error
+ * is thrown, so no QEMU outlives its test file.
+ */
+export async function bootUntilReady(img: BootImage, opts: BootOptions, ready: RegExp, then?: (vm: QemuVm) => Promise<unknown>): Promise<BootedVm> {
+  const booted = await bootVm(img, opts);
+  try {
+    await booted.vm.waitForConsole(ready, BOOT_TIMEOUT_MS);
+    if (then) await then(booted.vm);
+  } catch (e) {
+    booted.vm.kill();
+    throw e;
+  }
+  return booted;
+}
+
+/** For afterAll: kill a VM still running, remove the test's folder unless CORACLE_KEEP_BOOT is set. */
+export async function cleanupBoot(vm: QemuVm | undefined, dir: string | undefined): Promise<void> {
+  if (vm?.running) {
+    vm.kill();
+    await vm.wait();
+  }
+  if (dir && !process.env.CORACLE_KEEP_BOOT) await rm(dir, { recursive: true, force: true });
+}
+
+/** Assert that every line is present and they appear in this order. */
+export function expectInOrder(lines: readonly string[], order: readonly string[]): void {
+  const at = order.map((s) => lines.findIndex((l) => l.startsWith(s)));
+  for (const [i, v] of at.entries()) expect(v, `${order[i]} in\n${lines.join('\n')}`).toBeGreaterThanOrEqual(0);
+  expect([...at].sort((a, b) => a - b)).toEqual(at);
 }
