@@ -95,7 +95,7 @@ services:
 
 const BOOTCMD_MARK = 'BOOTCMD-RAN';
 const RUNCMD_MARK = 'RUNCMD-RAN';
-/** Does not resolve: busybox ntpd names it in its log, which shows the service took it. */
+/** Does not resolve: ntpd lists it as an unresolved peer (`ntpctl -s peers`), which shows the service took it. */
 const NTP_SERVER = 'ntp-from-user-data.invalid';
 
 function userData(instance: string): string {
@@ -328,16 +328,20 @@ describe('cloud-init agent under QEMU', () => {
     expect(await consoleRun(first.vm, 'cat /etc/ntp.conf')).toContain(`server ${NTP_SERVER}`);
   });
 
-  // Skipped: the ntpd image runs busybox's ntpd applet, and Debian's
-  // busybox-static (1.35) has none ("ntpd: applet not found" in
-  // /var/log/ntpd.log), so no server is ever used. Enable once it has one.
-  it.skip('boot 1: the ntpd service uses the servers from user-data', async () => {
+  it('boot 1: the ntpd service uses the servers from user-data', async () => {
     const vm = first.vm;
-    let log = '';
-    for (let i = 0; i < 30 && !log.includes(NTP_SERVER); i++) {
-      log = await consoleRun(vm, 'cat /var/log/ntpd.log 2>/dev/null; sleep 2');
+    // ntpd's own view of its peers, through its control socket in the
+    // service's mount namespace: the name does not resolve, so it stays
+    // "not resolved", which ntpd keeps retrying (the service stays up).
+    const peers = `nsenter -t 1 -m -- sh -c 'p=$(pidof ntpd) && nsenter -t \${p%% *} -m -- /usr/sbin/ntpctl -s peers'`;
+    let out = '';
+    for (let i = 0; i < 30 && !out.includes(NTP_SERVER); i++) {
+      out = await consoleRun(vm, `${peers} 2>&1; sleep 2`);
     }
-    expect(log).toContain(NTP_SERVER);
+    expect(out, await consoleRun(vm, 'cat /var/log/ntpd.log 2>/dev/null')).toContain(`not resolved from pool ${NTP_SERVER}`);
+    // user-data's servers replace the image's default
+    expect(out).not.toContain('pool.ntp.org');
+    expect(await consoleRun(vm, 'cat /var/log/ntpd.log')).toContain(`coracle-ntpd: servers: ${NTP_SERVER}`);
   });
 
   it('boot 1: the new user logs in over ssh with the key from user-data', async () => {

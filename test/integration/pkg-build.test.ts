@@ -283,6 +283,47 @@ describe('image contents', () => {
     expect(label.binds).toContain('/root/.ssh:/root/.ssh');
   });
 
+  it('ntpd: OpenNTPD with its libraries runs privilege-separated, takes $NTP_SERVERS, and stops on SIGTERM', async () => {
+    const dir = join(work, 'ntpd');
+    await extractLayer(store, images.get('ntpd')!.manifest.layers[0]!, dir);
+    expect(file('ntpd', 'usr/sbin/ntpctl').linkpath).toBe('ntpd');
+    expect(file('ntpd', 'etc/openntpd/ntpd.conf').linkpath).toBe('/var/lib/openntpd/ntpd.conf');
+    expect(file('ntpd', 'etc/passwd').data!.toString()).toMatch(/^ntpd:x:\d+:\d+:[^:]*:\/var\/empty:/m);
+    expect(file('ntpd', 'var/empty')).toMatchObject({ type: 'directory', mode: 0o755 });
+    expect(file('ntpd', 'etc/services').data!.toString()).toMatch(/^ntp\s+123\/udp/m);
+    // As the service runs it (tmpfs on /var/lib/openntpd), in a mount
+    // namespace of its own and without CAP_SYS_TIME so the host's clock is
+    // left alone; the name does not resolve, so ntpd keeps it as a peer to
+    // retry.
+    const script = `set -e
+R=$1
+mount -t tmpfs -o mode=0755 tmpfs "$R/var/lib/openntpd"
+mkdir -p "$R/proc" "$R/dev"
+mount -t proc proc "$R/proc"
+mount --bind /dev "$R/dev"
+NTP_SERVERS="a.invalid b.invalid" chroot "$R" /usr/bin/coracle-ntpd 2>&1 &
+p=$!
+for i in $(seq 1 50); do
+  chroot "$R" /usr/sbin/ntpctl -s peers >"$R/peers" 2>&1 && grep -q b.invalid "$R/peers" && break
+  sleep 0.2
+done
+cat "$R/peers"
+ps -o uid=,args= --ppid $p
+kill -TERM $p
+wait $p && echo "exit 0" || echo "exit $?"
+`;
+    const r = await execa('unshare', ['-m', 'setpriv', '--bounding-set', '-sys_time', 'sh', '-c', script, 'sh', dir], { reject: false, timeout: 60_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain('coracle-ntpd: servers: a.invalid b.invalid');
+    expect(r.stdout).toContain('ntp engine ready');
+    // the engine dropped to the image's ntpd user
+    const uid = /^ntpd:x:(\d+):/m.exec(file('ntpd', 'etc/passwd').data!.toString())![1];
+    expect(r.stdout).toMatch(new RegExp(`^\\s*${uid}\\s+ntpd: ntp engine`, 'm'));
+    expect(r.stdout).toMatch(/not resolved from pool a\.invalid/);
+    expect(r.stdout).toMatch(/not resolved from pool b\.invalid/);
+    expect(r.stdout).toContain('exit 0');
+  });
+
   it('services: entry points exist, are executable, and their scripts parse', async () => {
     const entry: Record<string, string> = {
       getty: 'usr/bin/coracle-getty',
@@ -306,7 +347,7 @@ describe('image contents', () => {
     expect(file('dhcpcd', 'usr/share/udhcpc/default.script').mode).toBe(0o755);
     expect(file('dhcpcd', 'sbin/udhcpc').linkpath).toBe('/bin/busybox');
     expect(file('getty', 'sbin/getty').linkpath).toBe('/bin/busybox');
-    expect(file('ntpd', 'usr/sbin/ntpd').linkpath).toBe('/bin/busybox');
+    expect(parseElf(file('ntpd', 'usr/sbin/ntpd').data!).interpreter).toBe('/lib64/ld-linux-x86-64.so.2');
     expect(file('sysctl', 'sbin/sysctl').linkpath).toBe('/bin/busybox');
     expect(file('poweroff', 'sbin/poweroff').linkpath).toBe('/bin/busybox');
     expect(parseElf(file('rngd', 'sbin/rngd').data!).interpreter).toBeUndefined();
