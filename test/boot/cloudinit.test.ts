@@ -19,7 +19,6 @@
 import { execa } from 'execa';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,7 +28,7 @@ import { chooseAccel } from '../../src/qemu/run.js';
 import { QemuVm } from '../../src/qemu/vm.js';
 import { runCli } from '../helpers/cli.js';
 import { devCacheDir } from '../helpers/dev-initrd.js';
-import { consoleRun } from '../helpers/qemu.js';
+import { consoleRun, freePort } from '../helpers/qemu.js';
 import { ensureSystemImages, systemStore } from '../helpers/system.js';
 
 const IMAGES = ['kernel', 'init', 'runc', 'containerd', 'dhcpcd', 'busybox', 'cloud-init', 'sshd', 'ntpd'] as const;
@@ -44,16 +43,6 @@ let pubKey: string;
 let disk: string;
 const started = new Set<QemuVm>();
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 async function cli(args: string[]): Promise<string> {
   const r = await runCli(['--cache', store, ...args], { timeout: 1_200_000 });
