@@ -8,7 +8,7 @@ import type { ContentStore } from '../store/content-store.js';
 import { isIndex, type Descriptor, type Digest, type ImageIndex, type ImageManifest } from '../types.js';
 import { mapLimit } from './limit.js';
 import { operationError, readStoredManifest, storeName } from './pull.js';
-import type { RegistryAccessOptions } from './sources.js';
+import { clientOptions, type RegistryAccessOptions } from './sources.js';
 
 export interface PushOptions extends Omit<RegistryAccessOptions, 'mirrors'> {
   store: ContentStore;
@@ -68,15 +68,7 @@ async function push(srcText: string, destText: string, o: PushOptions): Promise<
   const sameRegistry = src.registry === dest.registry && src.repository !== dest.repository;
   const scopes = [repositoryScope(dest.repository, 'pull,push')];
   if (sameRegistry) scopes.push(repositoryScope(src.repository, 'pull'));
-  const client = new RegistryClient({
-    registry: dest.registry,
-    insecure: o.insecure ?? false,
-    scopes,
-    ...(o.credentials ? { credentials: o.credentials } : {}),
-    ...(o.tokenCache ? { tokenCache: o.tokenCache } : {}),
-    ...(o.retry ? { retry: o.retry } : {}),
-    ...(o.fetch ? { fetch: o.fetch } : {}),
-  });
+  const client = new RegistryClient({ registry: dest.registry, ...clientOptions(o, scopes) });
 
   const topManifest = await readStoredManifest(store, top);
   const images: FetchedManifest[] = [];

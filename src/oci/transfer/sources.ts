@@ -24,9 +24,9 @@ export interface Source {
   client: RegistryClient;
 }
 
-/** Clients to try for pulling from `registry`: its mirrors in order, then the registry itself. */
-export function pullSources(registry: string, o: RegistryAccessOptions, scopes: string[] = []): Source[] {
-  const base: Omit<RegistryClientOptions, 'registry'> = {
+/** Registry client options from the shared access options (every client of a pull or push is made alike). */
+export function clientOptions(o: Omit<RegistryAccessOptions, 'mirrors'>, scopes: string[]): Omit<RegistryClientOptions, 'registry'> {
+  return {
     insecure: o.insecure ?? false,
     scopes,
     ...(o.credentials ? { credentials: o.credentials } : {}),
@@ -34,6 +34,11 @@ export function pullSources(registry: string, o: RegistryAccessOptions, scopes: 
     ...(o.retry ? { retry: o.retry } : {}),
     ...(o.fetch ? { fetch: o.fetch } : {}),
   };
+}
+
+/** Clients to try for pulling from `registry`: its mirrors in order, then the registry itself. */
+export function pullSources(registry: string, o: RegistryAccessOptions, scopes: string[] = []): Source[] {
+  const base = clientOptions(o, scopes);
   const out: Source[] = [];
   for (const url of o.mirrors?.[registry] ?? []) {
     const client = new RegistryClient({ ...base, registry, endpoint: url });
