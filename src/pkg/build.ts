@@ -204,8 +204,12 @@ export async function buildPackage(path: string, opts: PkgOptions): Promise<PkgB
   try {
     if (def.data.kernel) {
       const t = reporter.task(`${def.name}: kernel layout`);
-      const k = await layoutKernel(staged.dir, sourceDateEpoch, def.data.kernel.dropModules ?? []);
-      t.done(`${k.version}, ${k.compression} bzImage, PVH entry 0x${k.pvhEntry.toString(16)}`);
+      const k = await layoutKernel(staged.dir, sourceDateEpoch, {
+        dropModules: def.data.kernel.dropModules ?? [],
+        ...(def.data.kernel.compressModules ? { compressModules: def.data.kernel.compressModules } : {}),
+      });
+      const mods = k.compressed ? `, ${k.compressed} modules xz-compressed` : '';
+      t.done(`${k.version}, ${k.compression} bzImage, PVH entry 0x${k.pvhEntry.toString(16)}${mods}`);
     }
     // The SBOM is a file in the image; the manifest points at it by path and digest.
     const sbom = Buffer.from(

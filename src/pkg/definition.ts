@@ -65,6 +65,8 @@ const schema = z
       .object({
         /** Module folders (under lib/modules/VER/kernel/) left out of kernel.tar. */
         dropModules: z.array(z.string()).optional(),
+        /** Compress the module files (xz: read by busybox's and kmod's modprobe). */
+        compressModules: z.enum(['xz']).optional(),
       })
       .strict()
       .optional(),

@@ -12,7 +12,24 @@ export interface KernelLayout {
   pvhEntry: number;
   /** Module folders left out. */
   dropped: string[];
+  /** Modules compressed (0 when compression is off). */
+  compressed: number;
 }
+
+export interface KernelLayoutOptions {
+  /** Module folders (under lib/modules/VER/kernel/) left out. */
+  dropModules?: string[];
+  /**
+   * Compress every module file (`xz`: NAME.ko.xz, the form both busybox's
+   * and kmod's modprobe read). Modules are most of a kernel image and every
+   * byte of the initrd is unpacked at each boot; compressed, only the
+   * modules loaded pay for it.
+   */
+  compressModules?: 'xz';
+}
+
+/** xz options as the kernel's own module compression uses them (CRC32, 1 MiB dictionary: little memory to unpack). */
+const XZ_ARGS = ['--check=crc32', '--lzma2=dict=1MiB', '--threads=1', '--quiet'];
 
 /**
  * Turn an unpacked Debian kernel package into LinuxKit's kernel image
@@ -20,7 +37,7 @@ export interface KernelLayout {
  * depmod files), /vmlinux (the uncompressed ELF, for QEMU's PVH boot), and
  * /kernel.config for reference. Everything else is dropped.
  */
-export async function layoutKernel(root: string, mtime: number, dropModules: string[] = []): Promise<KernelLayout> {
+export async function layoutKernel(root: string, mtime: number, opts: KernelLayoutOptions = {}): Promise<KernelLayout> {
   const boot = join(root, 'boot');
   const names = await readdir(boot).catch(() => [] as string[]);
   const vmlinuz = names.filter((n) => n.startsWith('vmlinuz-'));
@@ -37,13 +54,14 @@ export async function layoutKernel(root: string, mtime: number, dropModules: str
   }
 
   const dropped: string[] = [];
-  for (const d of dropModules) {
+  for (const d of opts.dropModules ?? []) {
     const p = join(modules, 'kernel', d);
     if (await stat(p).then(() => true, () => false)) {
       await rm(p, { recursive: true, force: true });
       dropped.push(d);
     }
   }
+  const compressed = opts.compressModules ? await compressModules(join(modules, 'kernel')) : 0;
   // depmod writes modules.dep, modules.alias, ... (and their .bin forms) for modprobe.
   const r = await execa('depmod', ['-b', root, version], { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0) throw new CoracleError(`kernel: depmod failed: ${r.stderr.trim()}`);
@@ -68,5 +86,30 @@ export async function layoutKernel(root: string, mtime: number, dropModules: str
   for (const e of await readdir(root)) await rm(join(root, e), { recursive: true, force: true });
   for (const e of await readdir(staging)) await rename(join(staging, e), join(root, e));
   await rm(staging, { recursive: true, force: true });
-  return { version, compression: vm.compression, pvhEntry: vm.pvhEntry, dropped };
+  return { version, compression: vm.compression, pvhEntry: vm.pvhEntry, dropped, compressed };
+}
+
+/** xz every *.ko under dir in place (same bytes for the same input: no timestamps in the xz format). */
+async function compressModules(dir: string): Promise<number> {
+  const files: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile() && e.name.endsWith('.ko')) files.push(p);
+    }
+  };
+  await walk(dir);
+  files.sort();
+  // Two xz processes at a time, a few hundred files each: the per-process cost stays small.
+  const batches: string[][] = [];
+  for (let i = 0; i < files.length; i += 200) batches.push(files.slice(i, i + 200));
+  const run = async (): Promise<void> => {
+    for (let b = batches.shift(); b; b = batches.shift()) {
+      const r = await execa('xz', [...XZ_ARGS, '--', ...b], { reject: false, stdin: 'ignore' });
+      if (r.exitCode !== 0) throw new CoracleError(`kernel: xz failed on modules: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+    }
+  };
+  await Promise.all([run(), run()]);
+  return files.length;
 }

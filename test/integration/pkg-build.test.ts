@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, readdir, lstat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, readdir, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -218,10 +218,22 @@ describe('image contents', () => {
     const ver = dep!.split('/')[2]!;
     expect(ver).toMatch(/-cloud-amd64$/);
     for (const f of ['modules.dep.bin', 'modules.alias', 'modules.symbols', 'modules.builtin']) expect(mods.has(`lib/modules/${ver}/${f}`), f).toBe(true);
-    for (const m of ['drivers/net/virtio_net.ko', 'drivers/block/virtio_blk.ko', 'fs/overlayfs/overlay.ko', 'fs/isofs/isofs.ko']) {
+    // compressModules: xz — every module is NAME.ko.xz, modules.dep names them so.
+    for (const m of ['drivers/net/virtio_net.ko.xz', 'drivers/block/virtio_blk.ko.xz', 'fs/overlayfs/overlay.ko.xz', 'fs/isofs/isofs.ko.xz']) {
       expect(mods.has(`lib/modules/${ver}/kernel/${m}`), m).toBe(true);
     }
+    expect([...mods.keys()].filter((p) => p.endsWith('.ko'))).toEqual([]);
     expect([...mods.keys()].some((p) => p.includes('/kernel/drivers/infiniband/'))).toBe(false);
+    const modRoot = join(work, 'kernel-modules');
+    await mkdir(modRoot, { recursive: true });
+    await execa('tar', ['-xf', join(dir, 'kernel.tar'), '-C', modRoot]);
+    const depText = await readFile(join(modRoot, 'lib', 'modules', ver, 'modules.dep'), 'utf8');
+    expect(depText).toMatch(/^kernel\/fs\/overlayfs\/overlay\.ko\.xz:/m);
+    // xz -d gives back the module: an ELF relocatable object (type 1) for x86-64.
+    const ko = Buffer.from((await execa('xz', ['-dc', join(modRoot, 'lib', 'modules', ver, 'kernel', 'fs', 'isofs', 'isofs.ko.xz')], { encoding: 'buffer' })).stdout);
+    expect(ko.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(ko.readUInt16LE(16)).toBe(1);
+    expect(ko.readUInt16LE(18)).toBe(62);
   }, 120_000);
 
   it('runc: runc and only the libraries it loads; it runs with them', async () => {
