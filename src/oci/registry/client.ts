@@ -6,7 +6,7 @@ import { normaliseScopes, repositoryScope } from './challenge.js';
 import { type CredentialSource, dockerCredentials } from './credentials.js';
 import { registryEndpoint } from './endpoint.js';
 import { DigestMismatchError, RegistryError, describeErrorBody } from './errors.js';
-import { rawHeader, rawRequest, rawToResponse, type RawResponse } from './raw-request.js';
+import { rawHeader, rawRequest, rawToResponse, type RawRequestOptions, type RawResponse } from './raw-request.js';
 import { DEFAULT_RETRY, type FetchLike, type RetryPolicy, fetchWithRetry, withRetry } from './transport.js';
 
 export interface RegistryClientOptions {
@@ -150,7 +150,7 @@ export class RegistryClient {
    * with the default transport, else through the fetch given. Same
    * authorization, 401 handling and retries either way.
    */
-  private async request(method: 'GET' | 'HEAD', url: URL, scope: string, headers: Record<string, string> = {}): Promise<Answer> {
+  private async request(method: 'GET' | 'HEAD', url: URL, scope: string, headers: Record<string, string> = {}, raw: RawRequestOptions = {}): Promise<Answer> {
     if (!this.raw) return fetchAnswer(await this.send(method, url, scope, { headers }));
     const scopes = normaliseScopes([...this.scopes, scope]);
     let authorization = await this.auth.header(scopes);
@@ -158,7 +158,7 @@ export class RegistryClient {
       const sent: Record<string, string> = { 'user-agent': this.userAgent, ...headers };
       if (authorization) sent.authorization = authorization;
       const res = await withRetry(
-        () => rawRequest(method, url, sent),
+        () => rawRequest(method, url, sent, raw),
         (r) => ({ status: r.status, retryAfter: rawHeader(r, 'retry-after'), discard: async () => void r.body.destroy() }),
         url,
         this.retry,
@@ -263,7 +263,8 @@ export class RegistryClient {
    * the stream (the store does).
    */
   async fetchBlob(repository: string, desc: Pick<Descriptor, 'digest' | 'size'>): Promise<{ stream: Readable; size: number | undefined }> {
-    const res = await this.request('GET', this.url(`/v2/${repository}/blobs/${desc.digest}`), repositoryScope(repository, 'pull'));
+    // The store takes the body as a push source when it can (one reused read buffer, see socket-get.ts).
+    const res = await this.request('GET', this.url(`/v2/${repository}/blobs/${desc.digest}`), repositoryScope(repository, 'pull'), {}, { pushBody: true });
     if (!res.ok) throw await this.failure(await res.response(), `blob ${desc.digest}`, `blob unknown ${desc.digest}`);
     const header = res.header('docker-content-digest');
     if (header && header !== desc.digest) {

@@ -1,5 +1,7 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
+import { socketGet } from './socket-get.js';
 
 /**
  * GET and HEAD over node:http(s) with the body left as the IncomingMessage:
@@ -15,13 +17,33 @@ export interface RawResponse {
   headers: IncomingHttpHeaders;
   /** The URL that answered (after redirects). */
   url: URL;
-  body: IncomingMessage;
+  /** An IncomingMessage, or with `pushBody` over http: a SocketBody (also a PushSource). */
+  body: Readable;
+}
+
+export interface RawRequestOptions {
+  /**
+   * The body will be pushed into a sink (a blob into the store): over plain
+   * http it is read from its own socket into one reused buffer (socket-get.ts).
+   */
+  pushBody?: boolean;
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
 
-function once(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
+type Head = { statusCode?: number | undefined; statusMessage?: string | undefined; headers: IncomingHttpHeaders; body: Readable };
+
+async function once(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>, opts: RawRequestOptions): Promise<Head> {
+  if (opts.pushBody && method === 'GET' && url.protocol === 'http:') {
+    const r = await socketGet(method, url, headers);
+    return { statusCode: r.status, statusMessage: r.statusText, headers: r.headers, body: r.body };
+  }
+  const res = await nodeRequest(method, url, headers);
+  return { statusCode: res.statusCode, statusMessage: res.statusMessage, headers: res.headers, body: res };
+}
+
+function nodeRequest(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers }, resolve);
@@ -34,17 +56,17 @@ function once(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>)
  * GET or HEAD `url`, following redirects (blob downloads are often sent to a
  * CDN); the Authorization header goes only to the origin it was issued for.
  */
-export async function rawRequest(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>): Promise<RawResponse> {
+export async function rawRequest(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>, opts: RawRequestOptions = {}): Promise<RawResponse> {
   let current = url;
   let sent = headers;
   for (let hops = 0; ; hops++) {
-    const res = await once(method, current, sent);
+    const res = await once(method, current, sent, opts);
     const status = res.statusCode ?? 0;
     const location = res.headers.location;
     if (!REDIRECTS.has(status) || !location || hops >= MAX_REDIRECTS) {
-      return { status, statusText: res.statusMessage ?? '', headers: res.headers, url: current, body: res };
+      return { status, statusText: res.statusMessage ?? '', headers: res.headers, url: current, body: res.body };
     }
-    res.resume();
+    res.body.resume();
     const next = new URL(location, current);
     if (next.origin !== current.origin && 'authorization' in sent) {
       const { authorization: _dropped, ...rest } = sent;

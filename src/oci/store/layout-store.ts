@@ -1,20 +1,27 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, stat, unlink, utimes, writeFile, open, type FileHandle } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, stat, unlink, utimes, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { CoracleError } from '../../errors.js';
 import { canonicalReference } from '../ref.js';
-import { DigestStream, DigestVerifier, parseDigest, verifyBytes } from '../digest.js';
+import { DigestStream, parseDigest, verifyBytes } from '../digest.js';
 import { MediaType, REF_NAME_ANNOTATION, type Descriptor, type Digest, type ImageIndex } from '../types.js';
 import type { ContentStore } from './content-store.js';
 import { withLock } from './lock.js';
+import { writeBlobFile } from './blob-writer.js';
+import { isPushSource, type PushSource } from './push-source.js';
 
 /** Folder (inside the layout) for blobs being written; other OCI tools ignore it. */
 export const TEMP_DIR = '.coracle-tmp';
 const LAYOUT_VERSION = '1.0.0';
 
-export type BlobData = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
+/**
+ * A blob's bytes. A source that is also a PushSource (a registry response
+ * read from its own socket) is read through pushTo: the socket then reads
+ * straight into the file's write buffers.
+ */
+export type BlobData = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array> | PushSource;
 
 export interface WriteBlobOptions {
   expected?: { digest: Digest; size?: number };
@@ -53,7 +60,7 @@ export interface LayoutStore extends ContentStore {
   listTemp(): Promise<Array<{ path: string; size: number; mtimeMs: number }>>;
 }
 
-function toIterable(data: BlobData): Iterable<Uint8Array> | AsyncIterable<Uint8Array> {
+function toIterable(data: Exclude<BlobData, PushSource>): Iterable<Uint8Array> | AsyncIterable<Uint8Array> {
   if (typeof data === 'string') return [Buffer.from(data, 'utf8')];
   if (data instanceof Uint8Array) return [data];
   return data as AsyncIterable<Uint8Array>;
@@ -62,29 +69,6 @@ function toIterable(data: BlobData): Iterable<Uint8Array> | AsyncIterable<Uint8A
 /** Canonical ref name for the index: full reference, `:latest` added. */
 export function storeRefName(name: string): string {
   return canonicalReference(name);
-}
-
-/** Bytes gathered before one write to a blob file (fewer, larger writes). */
-const WRITE_BATCH = 1 << 20;
-
-/** Write every byte of `chunks` (writev may write part of them). */
-async function writeAll(file: FileHandle, chunks: Uint8Array[]): Promise<void> {
-  let rest = chunks;
-  for (;;) {
-    const total = rest.reduce((n, c) => n + c.length, 0);
-    if (total === 0) return;
-    let { bytesWritten } = await file.writev(rest);
-    if (bytesWritten === total) return;
-    const left: Uint8Array[] = [];
-    for (const c of rest) {
-      if (bytesWritten >= c.length) bytesWritten -= c.length;
-      else {
-        left.push(c.subarray(bytesWritten));
-        bytesWritten = 0;
-      }
-    }
-    rest = left;
-  }
 }
 
 function tempName(prefix: string): string {
@@ -202,32 +186,12 @@ class OciLayoutStore implements LayoutStore {
       }
     }
     const tmp = join(this.tmp, tempName('blob'));
-    // One loop, no stream stages: each chunk is hashed (the only verification
-    // of these bytes), counted, and written in batches of WRITE_BATCH bytes.
-    const hasher = new DigestVerifier(expected, what);
-    const onBytes = opts.onBytes;
     try {
-      const file = await open(tmp, 'wx');
-      try {
-        let batch: Uint8Array[] = [];
-        let batched = 0;
-        for await (const chunk of toIterable(data)) {
-          hasher.update(chunk);
-          onBytes?.(chunk.length);
-          batch.push(chunk);
-          batched += chunk.length;
-          if (batched >= WRITE_BATCH) {
-            await writeAll(file, batch);
-            batch = [];
-            batched = 0;
-          }
-        }
-        if (batched > 0) await writeAll(file, batch);
-      } finally {
-        await file.close();
-      }
-      const digest = hasher.finish();
-      const size = hasher.size;
+      const { digest, size } = await writeBlobFile(tmp, isPushSource(data) ? data : toIterable(data), {
+        expected,
+        what,
+        onBytes: opts.onBytes,
+      });
       const dest = this.pathOf(digest);
       await mkdir(join(this.root, 'blobs', parseDigest(digest).algorithm), { recursive: true });
       await rename(tmp, dest);
