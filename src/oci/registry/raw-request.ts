@@ -1,5 +1,4 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { Readable } from 'node:stream';
 import { socketGet } from './socket-get.js';
 
@@ -43,8 +42,10 @@ async function once(method: 'GET' | 'HEAD', url: URL, headers: Record<string, st
   return { statusCode: res.statusCode, statusMessage: res.statusMessage, headers: res.headers, body: res };
 }
 
-function nodeRequest(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+async function nodeRequest(method: 'GET' | 'HEAD', url: URL, headers: Record<string, string>): Promise<IncomingMessage> {
+  // node:https (and tls under it) loads only when a registry speaks it: a pull
+  // from a plain-HTTP registry never pays for compiling them.
+  const request = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers }, resolve);
     req.on('error', reject);
