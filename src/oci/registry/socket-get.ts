@@ -106,6 +106,9 @@ export class SocketBody extends Readable implements PushSource {
 
   constructor(private readonly socket: Socket) {
     super({ highWaterMark: 1 << 20 });
+    // A body only discarded (resume()) or dropped may still fail: that must
+    // not be an uncaught 'error'. Readers (for-await, pipeline) see it anyway.
+    this.on('error', () => undefined);
   }
 
   /** Whether a sink reads this body (else a stream, or nobody yet). */

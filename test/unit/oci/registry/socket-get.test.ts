@@ -141,6 +141,13 @@ describe('socketGet', () => {
     expect(err).toMatchObject({ code: 'ECONNRESET', message: expect.stringMatching(/closed after \d+ bytes of the body \(\d+ bytes missing\)/) });
   });
 
+  it('a discarded body whose connection is cut fails quietly (no uncaught error)', async () => {
+    const res = await socketGet('GET', new URL(`${base}/cut`), {});
+    res.body.resume();
+    await new Promise<void>((r) => res.body.once('close', () => r()));
+    expect(res.body.errored).toMatchObject({ code: 'ECONNRESET' });
+  });
+
   it('a sink that throws stops the download with its error', async () => {
     const res = await socketGet('GET', new URL(`${base}/big`), {});
     let n = 0;
