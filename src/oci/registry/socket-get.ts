@@ -159,7 +159,14 @@ export class SocketBody extends Readable implements PushSource {
     if (this.mode !== 'sink' || this.finished || !sink?.space || (f.kind !== 'length' && f.kind !== 'close')) return scratch;
     const max = f.kind === 'length' ? Math.min(f.left, scratch.length) : scratch.length;
     if (max <= 0) return scratch;
-    const b = sink.space(max);
+    let b: Uint8Array | undefined;
+    try {
+      b = sink.space(max);
+    } catch (e) {
+      // Called from the socket's read loop: fail the body, never throw there.
+      this.abortWith(e);
+      return scratch;
+    }
     if (!b || b.length === 0) return scratch;
     this.lent = b;
     return b;

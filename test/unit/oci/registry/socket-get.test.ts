@@ -161,6 +161,21 @@ describe('socketGet', () => {
     await expect(res.body.pushTo(sink)).rejects.toThrow('too many bytes');
   });
 
+  it('a sink whose lent memory fails (a failed file write) stops the download with that error', async () => {
+    const res = await socketGet('GET', new URL(`${base}/big`), {});
+    let lends = 0;
+    const sink: ChunkSink = {
+      write: () => true,
+      drained: () => Promise.resolve(),
+      space: (max) => {
+        if (++lends === 4) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        return new Uint8Array(Math.min(max, 10_000));
+      },
+      filled: () => true,
+    };
+    await expect(res.body.pushTo(sink)).rejects.toMatchObject({ code: 'ENOSPC' });
+  });
+
   it('reads error bodies; a refused connection rejects with its code', async () => {
     const res = await socketGet('GET', new URL(`${base}/missing`), {});
     expect(res.status).toBe(404);
