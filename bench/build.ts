@@ -148,9 +148,33 @@ interface BootRun {
   /** Spawn to the init's first line (kernel boot + initrd unpack). */
   initMs?: number;
   meminfo?: Record<string, number>;
+  /** Seconds one bare container costs in the booted guest (see PROBE). */
+  probe?: Record<string, number>;
   /** Each `coracle: ...` console line (pids dropped) with its time since spawn. */
   lines?: Array<[string, number]>;
 }
+
+/**
+ * Typed into the getty shell after boot (host mount namespace through
+ * nsenter): what one container costs under this accelerator, with nothing of
+ * Coracle's in the way — `runc run` of /bin/true (a read-only bundle on the
+ * dhcpcd image's rootfs) and `ctr run -d` of a sleeping task (getty's
+ * rootfs), timed with the guest's /proc/uptime. Prints `probe NAME SECONDS`.
+ */
+const PROBE = [
+  'b=/tmp/bench-true; s=/tmp/bench-sleep; mkdir -p $b $s',
+  'cp /containers/onboot/000-dhcpcd/config.json $b/; ln -sfn /containers/onboot/000-dhcpcd/rootfs $b/rootfs',
+  `sed -i -e 's#"/usr/bin/coracle-dhcp"#"/bin/busybox", "true"#' -e 's#"root": {#"root": {"readonly": true, #' $b/config.json`,
+  'cp /containers/services/getty/config.json $s/',
+  `sed -i 's#"/usr/bin/coracle-getty"#"/bin/busybox", "sleep", "600"#' $s/config.json`,
+  'up() { cut -d" " -f1 /proc/uptime; }',
+  't() { n=$1; shift; a=$(up); "$@" >/dev/null 2>&1 || n="$n(failed)"; echo "probe $n $(up) $a"; }',
+  't runc-version runc --version',
+  't runc-run-true runc run --bundle $b bench-true',
+  't ctr-version ctr version',
+  't ctr-run-sleep ctr -n bench run --null-io --config $s/config.json -d bench-sleep',
+  'ctr -n bench task kill -s SIGKILL bench-sleep >/dev/null 2>&1',
+].join('; ');
 
 /** Wait for `re` on the child's stdout (from offset `from` of `buf.text`). */
 function waitFor(buf: { text: string }, re: RegExp, child: ResultPromise, timeoutMs: number, from = 0): Promise<RegExpExecArray> {
@@ -190,7 +214,7 @@ async function bootFloor(store: string, dir: string, logFile: string): Promise<B
   return { ms };
 }
 
-async function bootSystem(store: string, dir: string, logFile: string): Promise<BootRun> {
+async function bootSystem(store: string, dir: string, logFile: string, withProbe = false): Promise<BootRun> {
   const t0 = performance.now();
   const child = coracle(store, ['run', 'qemu', dir, '--console', 'stdio', '--log', logFile], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false });
   const buf = { text: '' };
@@ -229,10 +253,43 @@ async function bootSystem(store: string, dir: string, logFile: string): Promise<
         // the shell may not be up yet: try again
       }
     }
-    return { ms, initMs, lines, ...(meminfo ? { meminfo } : {}) };
+    let probe: Record<string, number> | undefined;
+    if (withProbe && meminfo) {
+      const from = buf.text.length;
+      child.stdin?.write(`echo "__P""B__"; nsenter -t 1 -m -- sh -c '${PROBE.replace(/'/g, `'\\''`)}'; echo "__P""E__"\n`);
+      const m = await waitFor(buf, /__PB__\r?\n([\s\S]*?)__PE__/, child, 120_000, from);
+      probe = {};
+      for (const l of m[1]!.replace(/\r/g, '').split('\n')) {
+        const p = /^probe (\S+) ([\d.]+) ([\d.]+)$/.exec(l);
+        if (p) probe[p[1]!] = Number(p[2]) - Number(p[3]);
+      }
+    }
+    return { ms, initMs, lines, ...(meminfo ? { meminfo } : {}), ...(probe ? { probe } : {}) };
   } finally {
     await stopVm(child);
   }
+}
+
+/** The probe's figures against the budget the target leaves (2 × floor). */
+function probeText(probe: Record<string, number> | undefined, systems: BootRun[], floorMs: number): string {
+  if (!probe) return 'Container costs in the guest: not measured (the console shell did not answer).';
+  const step = (line: string): string | undefined => breakdown(systems).find((r) => r[0] === line)?.[2];
+  const containerd = Number(step('containerd started') ?? NaN);
+  const rows = [
+    ['`runc --version` (a Go start, binary already run once)', probe['runc-version']],
+    ['`runc run` of /bin/true, read-only bundle', probe['runc-run-true']],
+    ['`ctr version` (client + containerd round trip)', probe['ctr-version']],
+    ['`ctr run -d` of `sleep` (shim + runc create + start)', probe['ctr-run-sleep']],
+  ].map(([what, v]) => [what as string, v === undefined ? 'n/a' : (v as number).toFixed(2)]);
+  const floor = (probe['runc-run-true'] ?? 0) + (probe['ctr-run-sleep'] ?? 0) + (Number.isFinite(containerd) ? containerd : 0);
+  return [
+    'What one container costs in the booted guest under this accelerator, Coracle not involved (typed into the getty shell, timed with /proc/uptime, 10 ms steps):',
+    '',
+    table(['command', 'seconds'], rows),
+    '',
+    `One onboot container + containerd's start-up (${Number.isFinite(containerd) ? containerd.toFixed(2) : 'n/a'} s, the step before "containerd started" above) + one service ` +
+      `cost at least ${floor.toFixed(2)} s here, before the kernel has booted at all; the target's whole budget is 2 × floor = ${((2 * floorMs) / 1000).toFixed(2)} s.`,
+  ].join('\n');
 }
 
 /** The floor initrd: busybox-static and an /init that powers off at once. */
@@ -358,7 +415,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < BOOTS; i++) {
       floors.push(await bootFloor(store, floorDir, join(work, `floor-${i}.log`)));
       log(`floor boot ${i + 1}: ${secs(floors.at(-1)!.ms)} s`);
-      systems.push(await bootSystem(store, out, join(work, `system-${i}.log`)));
+      systems.push(await bootSystem(store, out, join(work, `system-${i}.log`), i === 0));
       const s = systems.at(-1)!;
       log(`system boot ${i + 1}: services up at ${secs(s.ms)} s (init at ${secs(s.initMs ?? 0)} s)`);
     }
@@ -373,7 +430,7 @@ async function main(): Promise<void> {
     const memLine = mem
       ? `Guest memory after boot (1024 MiB guest, /proc/meminfo from the getty shell): **${mib((mem.MemTotal! - mem.MemAvailable!) * 1024)} MiB in use** ` +
         `(MemTotal − MemAvailable; MemTotal ${mib(mem.MemTotal! * 1024)} MiB, MemFree ${mib(mem.MemFree! * 1024)} MiB, ` +
-        `Shmem ${mib((mem.Shmem ?? 0) * 1024)} MiB — the root tmpfs the init copies the initrd into).`
+        `Shmem ${mib((mem.Shmem ?? 0) * 1024)} MiB — mostly the initramfs, which is the root: bind-mounted, not copied).`
       : 'Guest memory after boot: not read (the console shell did not answer).';
     bootText = [
       `Boot under \`coracle run qemu\` (compiled CLI, accel auto, 1024 MiB, 1 CPU), spawn to the mark, median of ${BOOTS} after a warm-up:`,
@@ -395,6 +452,8 @@ async function main(): Promise<void> {
       '',
       `**boot to services / floor: ${ratio.toFixed(2)}** (target ≤ ${TARGET_BOOT_RATIO}: ${ratio <= TARGET_BOOT_RATIO ? 'met' : 'not met'}).`,
       memLine,
+      '',
+      probeText(systems.find((b) => b.probe)?.probe, systems, floorMs),
     ].join('\n');
   } else {
     bootText = `Boot: not measured (${why}).`;

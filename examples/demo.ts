@@ -76,8 +76,15 @@ async function main(): Promise<void> {
   try {
     await waitFor(/coracle: all services started/, 600_000);
     step('services running (ctr task ls, typed into the getty shell on the console)');
-    vm.stdin.write('nsenter -t 1 -m -- ctr -n services.coracle task ls\n');
-    await waitFor(/TASK\s+PID\s+STATUS[\s\S]*web\s+\d+\s+RUNNING/, 120_000);
+    // The getty shell drops input typed before it reads: type again until it answers.
+    const typeTaskLs = () => vm.stdin.write('nsenter -t 1 -m -- ctr -n services.coracle task ls\n');
+    typeTaskLs();
+    const retype = setInterval(typeTaskLs, 10_000);
+    try {
+      await waitFor(/TASK\s+PID\s+STATUS[\s\S]*web\s+\d+\s+RUNNING/, 120_000);
+    } finally {
+      clearInterval(retype);
+    }
 
     step(`GET http://127.0.0.1:${port}/ from the host`);
     const res = await fetch(`http://127.0.0.1:${port}/`);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QemuVm, RunResult } from '../../src/qemu/vm.js';
 import { buildDevImage } from '../helpers/dev-initrd.js';
-import { bootUntilReady, cleanupBoot, consoleRun, freePort, initLines, powerdown } from '../helpers/qemu.js';
+import { bootUntilReady, cleanupBoot, consoleRun, freePort, initLines, powerdown, waitForShell } from '../helpers/qemu.js';
 
 let dir: string;
 let vm: QemuVm;
@@ -33,7 +33,7 @@ beforeAll(async () => {
     },
     /coracle: all services started/,
     // the console shell comes after sysinit
-    (v) => consoleRun(v, 'true', 60_000),
+    (v) => waitForShell(v),
   ));
 });
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QemuVm } from '../../src/qemu/vm.js';
 import { projectRoot } from '../helpers/cli.js';
-import { bootUntilReady, cleanupBoot, consoleRun, expectInOrder, freePort, initLines, powerdown } from '../helpers/qemu.js';
+import { bootUntilReady, cleanupBoot, consoleRun, expectInOrder, freePort, initLines, powerdown, waitForShell } from '../helpers/qemu.js';
 import { buildSystem, ensureSystemImages, specImageNames } from '../helpers/system.js';
 
 const WEB = join(projectRoot, 'examples', 'web.yml');
@@ -36,7 +36,7 @@ beforeAll(async () => {
     { publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 80, protocol: 'tcp' }], logFile: join(dir, 'console.log') },
     /coracle: all services started/,
     // the getty shell on the console answers once its container runs
-    (v) => consoleRun(v, 'true', 120_000),
+    (v) => waitForShell(v),
   ));
 });
 

@@ -88,6 +88,26 @@ export async function consoleRun(vm: QemuVm, command: string, timeoutMs = 60_000
   return m[1]!.replace(/\r/g, '');
 }
 
+/**
+ * Wait until a console shell answers. Input typed before the shell reads
+ * (a getty still starting flushes it) is lost, so ask again every few
+ * seconds until `timeoutMs`.
+ */
+export async function waitForShell(vm: QemuVm, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = ++marker;
+    const from = vm.console.length;
+    vm.sendConsole(`echo "__R""${n}__"\n`);
+    try {
+      await vm.waitForConsole(new RegExp(`__R${n}__`), Math.min(5_000, Math.max(1, deadline - Date.now())), from);
+      return;
+    } catch (e) {
+      if (Date.now() >= deadline) throw e;
+    }
+  }
+}
+
 /** Power the VM down through the ACPI button and wait for QEMU to exit. */
 export async function powerdown(vm: QemuVm, timeoutMs = SHUTDOWN_TIMEOUT_MS): Promise<RunResult> {
   return vm.stop(timeoutMs);
