@@ -56,6 +56,13 @@ describe('build.yml parsing', () => {
     expect(lines).toContain('c.yml:2:11: path "etc/a" must be absolute');
   });
 
+  it('kernel: compressModules takes xz only, with its position when wrong', () => {
+    const ok = parseDefinitionText(['debian:', '  packages: [linux-image-cloud-amd64]', 'kernel:', '  compressModules: xz', '  dropModules: [sound]'].join('\n'), 'k.yml', '/d');
+    expect(ok.data.kernel).toEqual({ compressModules: 'xz', dropModules: ['sound'] });
+    const lines = diagnostics(() => parseDefinitionText(['debian:', '  packages: [linux-image-cloud-amd64]', 'kernel:', '  compressModules: gzip'].join('\n'), 'k.yml', '/d'));
+    expect(lines.some((l) => l.startsWith('k.yml:4:20: kernel.compressModules:'))).toBe(true);
+  });
+
   it('reports YAML syntax errors with a position', () => {
     const lines = diagnostics(() => parseDefinitionText('debian:\n  packages: [a\n', 'd.yml', '/d'));
     expect(lines[0]).toMatch(/^d\.yml:\d+:\d+: /);
