@@ -1,27 +1,21 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { mkdtemp, rm, readFile, readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { Readable } from 'node:stream';
-import { openStore, type LayoutStore } from '../../../../src/oci/store/layout-store.js';
+import type { LayoutStore } from '../../../../src/oci/store/layout-store.js';
 import { writeBlobFile } from '../../../../src/oci/store/blob-writer.js';
 import type { ChunkSink, PushSource } from '../../../../src/oci/store/push-source.js';
 import { socketGet } from '../../../../src/oci/registry/socket-get.js';
 import { CoracleError } from '../../../../src/errors.js';
+import { tempStoreEach } from '../../../helpers/temp-store.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 let root: string;
 let store: LayoutStore;
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), 'coracle-blobw-'));
-  store = await openStore(join(root, 'store'));
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+tempStoreEach('coracle-blobw-', (t) => ({ root, store } = t));
 
 const tempFiles = () => readdir(join(store.root, '.coracle-tmp'));
 const blobFiles = () => readdir(join(store.root, 'blobs', 'sha256'));

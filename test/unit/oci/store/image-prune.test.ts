@@ -1,22 +1,15 @@
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { mkdtemp, rm, readdir, writeFile, utimes } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { describe, it, expect } from 'vitest';
+import { readdir, writeFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openStore, type LayoutStore } from '../../../../src/oci/store/layout-store.js';
+import type { LayoutStore } from '../../../../src/oci/store/layout-store.js';
 import { pruneStore } from '../../../../src/oci/store/prune.js';
 import { readImage, writeJsonBlob } from '../../../../src/oci/image.js';
 import { parsePlatform } from '../../../../src/oci/platform.js';
 import { MediaType, type Descriptor, type ImageConfig, type Platform } from '../../../../src/oci/types.js';
+import { tempStoreEach } from '../../../helpers/temp-store.js';
 
-let root: string;
 let store: LayoutStore;
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), 'coracle-prune-'));
-  store = await openStore(join(root, 'store'));
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+tempStoreEach('coracle-prune-', (t) => ({ store } = t));
 
 async function image(store: LayoutStore, p: Platform, layerText: string): Promise<{ manifest: Descriptor; layer: Descriptor; config: Descriptor }> {
   const layer = await store.writeBlob(layerText, { mediaType: MediaType.OciLayer });

@@ -1,8 +1,7 @@
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { mkdtemp, rm, readFile, readdir, writeFile, mkdir, symlink } from 'node:fs/promises';
+import { describe, it, expect } from 'vitest';
+import { readFile, readdir, writeFile, mkdir, symlink } from 'node:fs/promises';
 import { createWriteStream, existsSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
-import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
@@ -13,19 +12,14 @@ import { parsePlatform } from '../../../../src/oci/platform.js';
 import { TarWriter, readTar } from '../../../../src/tar/index.js';
 import { MediaType, type Descriptor, type ImageConfig, type ImageIndex } from '../../../../src/oci/types.js';
 import { CoracleError } from '../../../../src/errors.js';
+import { tempStoreEach } from '../../../helpers/temp-store.js';
 
 const sha = (b: string | Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const hex = (d: string) => d.slice(7);
 
 let root: string;
 let store: LayoutStore;
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), 'coracle-layout-'));
-  store = await openStore(join(root, 'store'));
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+tempStoreEach('coracle-layout-', (t) => ({ root, store } = t));
 
 /** A layer tar made with our writer (deterministic). */
 async function layerTar(files: Record<string, string>): Promise<Buffer> {

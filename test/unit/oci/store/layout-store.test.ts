@@ -1,6 +1,6 @@
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { mkdtemp, rm, readFile, readdir, writeFile, utimes, stat } from 'node:fs/promises';
-import { tmpdir, hostname } from 'node:os';
+import { describe, it, expect } from 'vitest';
+import { readFile, readdir, writeFile, utimes, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
@@ -10,19 +10,14 @@ import { openStore, type LayoutStore } from '../../../../src/oci/store/layout-st
 import { withLock } from '../../../../src/oci/store/lock.js';
 import { CoracleError } from '../../../../src/errors.js';
 import { projectRoot } from '../../../helpers/cli.js';
+import { tempStoreEach } from '../../../helpers/temp-store.js';
 
 const sha = (b: string | Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const here = dirname(fileURLToPath(import.meta.url));
 
 let root: string;
 let store: LayoutStore;
-beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), 'coracle-store-'));
-  store = await openStore(join(root, 'store'));
-});
-afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+tempStoreEach('coracle-store-', (t) => ({ root, store } = t));
 
 async function blobFiles(): Promise<string[]> {
   return readdir(join(store.root, 'blobs', 'sha256'));
