@@ -133,6 +133,8 @@ async function main(): Promise<void> {
     `Start-up, included above (medians): \`coracle --version\` ${median(startup).toFixed(2)} s, a bare \`node -e 0\` ${median(bareNode).toFixed(2)} s.`,
     `Coracle's pull work after start-up: ${(mc - median(startup)).toFixed(2)} s against skopeo's ${ms.toFixed(2)} s in total.`,
     `Load average (1 min) ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after: the machine is shared, compare the ratio, not the seconds.`,
+    'Over plain http, blob bodies are read by coracle\'s own socket reader straight into the store\'s write buffers',
+    '(src/oci/registry/socket-get.ts); https registries go through node:https, so this figure is the plain-http case.',
   ].join('\n');
   await writeSection('pull', 'Pull: coracle vs skopeo', body);
   console.log(body);
