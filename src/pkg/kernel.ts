@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { CoracleError } from '../errors.js';
 import { extractVmlinux, type KernelCompression } from './bzimage.js';
+import { walk } from './stage.js';
 import { writeTreeTar } from './tree-tar.js';
 
 export interface KernelLayout {
@@ -91,16 +92,8 @@ export async function layoutKernel(root: string, mtime: number, opts: KernelLayo
 
 /** xz every *.ko under dir in place (same bytes for the same input: no timestamps in the xz format). */
 async function compressModules(dir: string): Promise<number> {
-  const files: string[] = [];
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.isFile() && e.name.endsWith('.ko')) files.push(p);
-    }
-  };
-  await walk(dir);
-  files.sort();
+  // walk() gives sorted paths: the batches, hence the work, are the same on every host.
+  const files = (await walk(dir)).filter((p) => p.endsWith('.ko')).map((p) => join(dir, p));
   // Two xz processes at a time, a few hundred files each: the per-process cost stays small.
   const batches: string[][] = [];
   for (let i = 0; i < files.length; i += 200) batches.push(files.slice(i, i + 200));
