@@ -235,30 +235,34 @@ async function bootSystem(store: string, dir: string, logFile: string, withProbe
     const initMs = performance.now() - t0;
     await waitFor(buf, /coracle: all services started/, child, BOOT_TIMEOUT_MS);
     const ms = performance.now() - t0;
-    // getty (INSECURE=true) gives a root shell on the console: read memory there
+    // getty (INSECURE=true) gives a root shell on the console: run `cmd` there,
+    // return what it printed (the markers are built by the shell, so the
+    // terminal's echo of the typed line never matches them).
+    let marks = 0;
+    const shellRun = async (cmd: string, timeoutMs: number): Promise<string> => {
+      const n = ++marks;
+      const from = buf.text.length;
+      child.stdin?.write(`echo "__B""${n}__"; ${cmd}; echo "__E""${n}__"\n`);
+      const m = await waitFor(buf, new RegExp(`__B${n}__\\r?\\n([\\s\\S]*?)__E${n}__`), child, timeoutMs, from);
+      return m[1]!.replace(/\r/g, '');
+    };
     let meminfo: Record<string, number> | undefined;
     for (let attempt = 1; attempt <= 12 && !meminfo; attempt++) {
-      const from = buf.text.length;
-      child.stdin?.write(`echo "__B""${attempt}__"; cat /proc/meminfo; echo "__E""${attempt}__"\n`);
       try {
-        const m = await waitFor(buf, new RegExp(`__B${attempt}__\\r?\\n([\\s\\S]*?)__E${attempt}__`), child, 10_000, from);
-        meminfo = {};
-        for (const l of m[1]!.replace(/\r/g, '').split('\n')) {
+        const read: Record<string, number> = {};
+        for (const l of (await shellRun('cat /proc/meminfo', 10_000)).split('\n')) {
           const kv = /^(\w+):\s+(\d+) kB/.exec(l);
-          if (kv) meminfo[kv[1]!] = Number(kv[2]);
+          if (kv) read[kv[1]!] = Number(kv[2]);
         }
-        if (!meminfo.MemTotal) meminfo = undefined;
+        if (read.MemTotal) meminfo = read;
       } catch {
         // the shell may not be up yet: try again
       }
     }
     let probe: Record<string, number> | undefined;
     if (withProbe && meminfo) {
-      const from = buf.text.length;
-      child.stdin?.write(`echo "__P""B__"; nsenter -t 1 -m -- sh -c '${PROBE.replace(/'/g, `'\\''`)}'; echo "__P""E__"\n`);
-      const m = await waitFor(buf, /__PB__\r?\n([\s\S]*?)__PE__/, child, 120_000, from);
       probe = {};
-      for (const l of m[1]!.replace(/\r/g, '').split('\n')) {
+      for (const l of (await shellRun(`nsenter -t 1 -m -- sh -c '${PROBE.replace(/'/g, `'\\''`)}'`, 120_000)).split('\n')) {
         const p = /^probe (\S+) ([\d.]+) ([\d.]+)$/.exec(l);
         if (p) probe[p[1]!] = Number(p[2]) - Number(p[3]);
       }
