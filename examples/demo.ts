@@ -1,6 +1,6 @@
 /**
  * The main job, start to finish, with the real CLI (`bin/coracle.js`):
- *   1. coracle pkg build   the system images examples/web.yml uses
+ *   1. (within 2) the system images examples/web.yml names as @pkg: folders
  *   2. coracle build       examples/web.yml -> out/web-kernel, -initrd.img ...
  *   3. coracle run qemu    boot it with the web port published
  *   4. list the containerd tasks from the console, fetch the page from the host
@@ -8,7 +8,6 @@
  * Run with `npm run demo` (after `.ci/install`).
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,10 +40,8 @@ function freePort(): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const images = [...new Set([...(await readFile(spec, 'utf8')).matchAll(/\bcoracle\/([a-z0-9-]+):/g)].map((m) => `images/${m[1]}`))];
-  step(`coracle pkg build ${images.join(' ')}`);
-  await coracle(['pkg', 'build', ...images]);
-
+  // The spec names its images as @pkg: folders: `coracle build` builds each
+  // one that is not in the store yet, so there is no separate pkg build step.
   step('coracle build examples/web.yml -o out');
   await coracle(['build', spec, '-o', out]);
 

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { basename, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { CoracleError } from '../errors.js';
 import { cachedSegment, writeSegment, type BuiltSegment, type Compression, type InitrdEntry } from '../initrd/index.js';
 import { FsTree, dirChain } from '../initrd/tree.js';
@@ -26,6 +26,9 @@ import { resolveImages, specImages, type ResolvedBuildImage } from './images.js'
 import { kernelParts, modulesEntries, type KernelParts } from './kernel.js';
 import { writeOutputs, type OutputFormat, type OutputSet } from '../outputs/index.js';
 import { unpackImage } from './unpack.js';
+import { resolvePackageRefs, type PackageRefOptions } from './packages.js';
+import { lockKey, lockedTarget, readSystemLock, systemLockPath, writeSystemLock, type LockedImage } from './system-lock.js';
+import { isPkgRef, relativePkgRef } from '../spec/pkg-ref.js';
 
 export interface BuildOptions extends Pick<RegistryAccessOptions, 'mirrors' | 'insecure'> {
   specFiles: string[];
@@ -40,6 +43,14 @@ export interface BuildOptions extends Pick<RegistryAccessOptions, 'mirrors' | 'i
   compression?: Compression;
   level?: number;
   reporter?: Reporter;
+  /** `@pkg:` folders whose image is missing are an error instead of being built. */
+  noPkgBuild?: boolean;
+  /** How `@pkg:` folders are planned and built (apt sources, .deb cache, org). */
+  pkg?: PackageRefOptions['pkg'];
+  /** Write NAME.lock.yml beside the first spec with the digest of every image used. */
+  lock?: boolean;
+  /** Build from the digests in NAME.lock.yml, failing on any image it lacks or that no longer matches. */
+  locked?: boolean;
 }
 
 export interface BuildResult {
@@ -47,6 +58,10 @@ export interface BuildResult {
   spec: SystemSpec;
   outputs: string[];
   segments: BuiltSegment[];
+  /** What every image reference resolved to, in the order the build uses them. */
+  images: LockedImage[];
+  /** The lock file written (--lock) or read (--locked). */
+  lockFile?: string;
 }
 
 /** One initrd segment to be: a content key known up front, entries made only on a cache miss. */
@@ -89,10 +104,16 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   for (const w of warnings) reporter.warn(`${w.file}:${w.line}:${w.col}: ${w.message}`);
   if (format === 'kernel+initrd' && !spec.kernel?.image) throw new CoracleError(`${opts.specFiles[0]}: the kernel+initrd format needs a kernel image (kernel: image: ...)`);
 
-  // 2. images
-  const images = await resolveImages(store, specImages(spec), {
+  // 2. images: `@pkg:` folders (built when missing) or the lock's digests, then store or registry
+  if (opts.lock && opts.locked) throw new CoracleError('build: --lock and --locked exclude each other');
+  const refs = specImages(spec);
+  const lockFile = opts.lock || opts.locked ? systemLockPath(opts.specFiles[0]!, name) : undefined;
+  const pkgRefs = { store, reporter, ...(opts.pkg ? { pkg: opts.pkg } : {}), ...(opts.noPkgBuild ? { noBuild: true } : {}) };
+  const targets = opts.locked ? await lockedTargets(refs, lockFile!, pkgRefs) : await resolvePackageRefs(refs, pkgRefs);
+  const images = await resolveImages(store, refs, {
     platform,
     reporter,
+    targets,
     ...(opts.pull ? { pull: true } : {}),
     ...(opts.mirrors ? { mirrors: opts.mirrors } : {}),
     ...(opts.insecure !== undefined ? { insecure: opts.insecure } : {}),
@@ -107,6 +128,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     }
     return t;
   };
+
+  const resolved: LockedImage[] = refs.map((ref) => {
+    const i = images.get(ref)!;
+    return { image: ref, reference: i.reference, digest: i.top.digest, mediaType: i.top.mediaType };
+  });
 
   // 3. components
   const ids = allocateIds(spec);
@@ -160,7 +186,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       rootfs: () => mergedRootfs(components),
       ...(kernel ? { kernel: kernel.kernel } : {}),
     };
-    return { name, spec, outputs: await writeOutputs(opts.outDir, format, set), segments: [] };
+    const outputs = await writeOutputs(opts.outDir, format, set);
+    return { name, spec, outputs: [...outputs, await recordImages(opts, name, resolved, lockFile)], segments: [], images: resolved, ...(lockFile ? { lockFile } : {}) };
   }
 
   // 4. segments
@@ -195,7 +222,41 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     stampFile: join(cacheRoot, 'outputs', `${sha([resolve(opts.outDir), name])}.json`),
   };
   const outputs = await writeOutputs(opts.outDir, format, set);
-  return { name, spec, outputs, segments };
+  return { name, spec, outputs: [...outputs, await recordImages(opts, name, resolved, lockFile)], segments, images: resolved, ...(lockFile ? { lockFile } : {}) };
+}
+
+/**
+ * NAME-images.json in the output folder (what each reference resolved to),
+ * and with --lock the system lock beside the spec.
+ */
+async function recordImages(opts: BuildOptions, name: string, images: LockedImage[], lockFile: string | undefined): Promise<string> {
+  const specDir = dirname(resolve(opts.specFiles[0]!));
+  if (opts.lock) await writeSystemLock(lockFile!, images, basename(opts.specFiles[0]!));
+  const file = join(opts.outDir, `${name}-images.json`);
+  const shown = images.map((i) => ({ ...i, image: isPkgRef(i.image) ? relativePkgRef(i.image, specDir) : i.image }));
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, `${JSON.stringify({ name, images: shown }, null, 2)}\n`);
+  await rename(tmp, file);
+  return file;
+}
+
+/** --locked: each reference's locked digest; a `@pkg:` image not in the store is rebuilt and must come out the same. */
+async function lockedTargets(refs: readonly string[], lockFile: string, pkg: PackageRefOptions): Promise<Map<string, string>> {
+  const lock = await readSystemLock(lockFile);
+  const out = new Map<string, string>();
+  for (const ref of refs) {
+    const shown = isPkgRef(ref) ? relativePkgRef(ref, process.cwd()) : ref;
+    const l = lock.get(lockKey(ref));
+    if (!l) throw new CoracleError(`--locked: image ${shown} is not in ${lockFile}; run \`coracle build --lock\` to add it`);
+    if (isPkgRef(ref) && !(await pkg.store.hasBlob(l.digest))) {
+      const built = (await resolvePackageRefs([ref], pkg)).get(ref)!;
+      const d = await pkg.store.getRef(built);
+      if (d?.digest !== l.digest)
+        throw new CoracleError(`--locked: image ${shown} builds to ${built} (${d?.digest}), but ${lockFile} has ${l.digest}: its definition or Debian packages changed (\`coracle build --lock\` accepts the change)`);
+    }
+    out.set(ref, lockedTarget(l));
+  }
+  return out;
 }
 
 /**

@@ -16,6 +16,8 @@ export interface ResolvedBuildImage {
   name: string;
   /** Canonical reference in the store. */
   reference: string;
+  /** What the reference names in the store (an index, or the manifest itself). */
+  top: Descriptor;
   /** The platform's image manifest. */
   descriptor: Descriptor;
   manifest: ImageManifest;
@@ -35,17 +37,19 @@ export function specImages(spec: SystemSpec): string[] {
 export interface ResolveOptions extends Omit<EnsureOptions, 'platform' | 'reporter'> {
   platform: Platform;
   reporter: Reporter;
+  /** What to fetch for a spec reference, when not the reference itself (`@pkg:` folders, locked digests). */
+  targets?: ReadonlyMap<string, string>;
 }
 
 export async function resolveImages(store: ContentStore, refs: readonly string[], opts: ResolveOptions): Promise<Map<string, ResolvedBuildImage>> {
   const out = new Map<string, ResolvedBuildImage>();
   for (const name of refs) {
-    const ensured = await ensureImage(store, name, { ...opts, platform: opts.platform, reporter: opts.reporter });
+    const ensured = await ensureImage(store, opts.targets?.get(name) ?? name, { ...opts, platform: opts.platform, reporter: opts.reporter });
     if (ensured.pulled) opts.reporter.info(`pulled ${ensured.reference}`);
     const img = await readImage(store, ensured.image, opts.platform);
     if (img.manifest.layers.length === 0 && img.config.rootfs?.diff_ids?.length)
       throw new CoracleError(`image ${ensured.reference}: manifest has no layers but its config lists some`);
-    out.set(name, { name, reference: ensured.reference, descriptor: img.descriptor, manifest: img.manifest, config: img.config });
+    out.set(name, { name, reference: ensured.reference, top: ensured.descriptor, descriptor: img.descriptor, manifest: img.manifest, config: img.config });
   }
   return out;
 }

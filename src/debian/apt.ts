@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { CoracleError } from '../errors.js';
 import { describeSources, parseDeb822Sources, type AptSource } from './sources.js';
@@ -57,8 +57,9 @@ export class AptArchive {
   private ready = false;
 
   constructor(opts: AptArchiveOptions) {
-    this.cacheDir = opts.cacheDir;
-    this.archivesDir = join(opts.cacheDir, 'archives');
+    // apt.conf needs absolute paths: apt resolves relative ones against Dir.
+    this.cacheDir = resolve(opts.cacheDir);
+    this.archivesDir = join(this.cacheDir, 'archives');
     this.sourcesFile = opts.sourcesFile;
     this.architecture = opts.architecture;
     this.maxAge = opts.listsMaxAgeMs ?? 3600_000;

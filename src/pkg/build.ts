@@ -95,7 +95,8 @@ function epochFrom(opts: PkgOptions): number {
 
 /** The .deb/apt cache (also home of build-step caches such as GOCACHE). */
 export function debianCacheDir(opts: PkgOptions): string {
-  return opts.debianCacheDir ?? process.env.CORACLE_DEBIAN_CACHE ?? join(opts.store.root, 'debian');
+  // Absolute: apt.conf and build steps (GOCACHE) are handed these paths.
+  return resolve(opts.debianCacheDir ?? process.env.CORACLE_DEBIAN_CACHE ?? join(opts.store.root, 'debian'));
 }
 
 export function aptFor(opts: PkgOptions, platform: Platform): AptArchive {

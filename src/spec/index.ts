@@ -26,3 +26,4 @@ export {
 } from './schema.js';
 export { YAML_KEY_TO_FIELD, FIELD_TO_YAML_KEY } from './convert.js';
 export { specToDocument, imageConfigToDocument } from './serialize.js';
+export { PKG_REF_PREFIX, isPkgRef, pkgRefDir, relativePkgRef, imageRefSites } from './pkg-ref.js';

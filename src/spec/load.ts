@@ -3,6 +3,7 @@ import { CoracleError, DiagnosticsError, type SourceDiagnostic } from '../errors
 import { mergeSpecs } from './merge.js';
 import { parseSpecFile, sortDiagnostics, type SpecResult } from './parse.js';
 import { validateSpec } from './validate.js';
+import { missingPkgDefinitions } from './pkg-ref.js';
 
 /** Read a spec file; `-` reads standard input. */
 async function readSpecText(file: string): Promise<string> {
@@ -28,7 +29,10 @@ async function readSpecText(file: string): Promise<string> {
 export async function loadSpecs(files: readonly string[]): Promise<SpecResult> {
   if (files.length === 0) throw new CoracleError('no spec file given');
   const texts = await Promise.all(files.map(readSpecText));
-  return parseSpecs(files.map((file, i) => ({ file, text: texts[i]! })));
+  const result = parseSpecs(files.map((file, i) => ({ file, text: texts[i]! })));
+  const missing = await missingPkgDefinitions(result.spec);
+  if (missing.length > 0) throw new DiagnosticsError(sortDiagnostics(missing));
+  return result;
 }
 
 /** loadSpecs on texts already in memory. */

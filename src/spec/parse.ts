@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { absolutizePkgRefs } from './pkg-ref.js';
 import { DiagnosticsError, type SourceDiagnostic } from '../errors.js';
 import * as convert from './convert.js';
 import { rememberLocator } from './locators.js';
@@ -146,6 +147,7 @@ export function parseSpecFile(text: string, file: string): ParsedFile {
     c.warn(['trust'], 'ignored: Coracle does not use Docker Content Trust; pin images by digest (name@sha256:...) instead', 'key');
   }
 
+  absolutizePkgRefs(spec, file);
   return { spec, errors: c.errors, warnings: c.warnings, brokenVolumes, brokenContainers };
 }
 

@@ -1,5 +1,6 @@
 import { parseReference } from '../oci/ref.js';
 import { CoracleError } from '../errors.js';
+import { isPkgRef, pkgRefProblem } from './pkg-ref.js';
 import { CAPABILITIES, RLIMITS } from '../linux/names.js';
 
 /**
@@ -20,6 +21,7 @@ export const ROOTFS_PROPAGATIONS: readonly string[] = [
 ];
 
 export function imageRefProblem(ref: string): string | undefined {
+  if (isPkgRef(ref)) return pkgRefProblem(ref);
   try {
     parseReference(ref);
     return undefined;

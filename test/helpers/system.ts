@@ -13,10 +13,10 @@ export function systemStore(): string {
   return process.env.CORACLE_TEST_STORE ?? join(projectRoot, '.coracle', 'store');
 }
 
-/** `coracle/NAME` references of a spec: the images/ definitions it needs. */
+/** `@pkg:…/images/NAME` references of a spec: the images/ definitions it needs. */
 export async function specImageNames(spec: string): Promise<string[]> {
   const text = await readFile(spec, 'utf8');
-  return [...new Set([...text.matchAll(/\bcoracle\/([a-z0-9-]+):/g)].map((m) => m[1]!))].sort();
+  return [...new Set([...text.matchAll(/@pkg:[^"'\s]*?\bimages\/([a-z0-9-]+)/g)].map((m) => m[1]!))].sort();
 }
 
 async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {

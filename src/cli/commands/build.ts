@@ -19,12 +19,20 @@ export function registerBuildCommands(program: Command): void {
       .option('--platform <os/arch[/variant]>', 'platform of the images (default: this machine)')
       .option('--pull', 'ask registries for every image, even those in the local store')
       .option('--compression <kind>', `initrd segment compression: ${COMPRESSIONS.join(', ')}`, 'zstd')
-      .option('--level <n>', 'compression level (gzip 1-9, zstd 1-19)'),
+      .option('--level <n>', 'compression level (gzip 1-9, zstd 1-19)')
+      .option('--no-pkg-build', 'refuse to build a missing @pkg: image definition instead of building it into the store')
+      .option('--lock', 'write NAME.lock.yml beside the spec: the digest of every image the build used')
+      .option('--locked', 'build from exactly the digests in NAME.lock.yml; fail naming any image it lacks')
+      .option('--debian-cache <dir>', '@pkg: builds: apt state and .deb cache (default $CORACLE_DEBIAN_CACHE or <cache>/debian)')
+      .option('--sources <file>', '@pkg: builds: deb822 apt sources to resolve packages against'),
     true,
   ).action(
     async (
       specs: string[],
-      opts: { dir: string; name?: string; format: string; platform?: string; pull?: boolean; compression: string; level?: string; mirror?: string[]; insecure?: boolean },
+      opts: {
+        dir: string; name?: string; format: string; platform?: string; pull?: boolean; compression: string; level?: string; mirror?: string[]; insecure?: boolean;
+        pkgBuild: boolean; lock?: boolean; locked?: boolean; debianCache?: string; sources?: string;
+      },
       cmd: Command,
     ) => {
       if (!OUTPUT_FORMATS.includes(opts.format as OutputFormat))
@@ -56,7 +64,16 @@ export function registerBuildCommands(program: Command): void {
         ...(opts.platform !== undefined ? { platform: opts.platform } : {}),
         ...(opts.pull ? { pull: true } : {}),
         ...(level !== undefined ? { level } : {}),
+        ...(opts.pkgBuild === false ? { noPkgBuild: true } : {}),
+        ...(opts.lock ? { lock: true } : {}),
+        ...(opts.locked ? { locked: true } : {}),
+        pkg: {
+          ...(opts.debianCache ? { debianCacheDir: opts.debianCache } : {}),
+          ...(opts.sources ? { sourcesFile: opts.sources } : {}),
+          ...(opts.platform !== undefined ? { platform: opts.platform } : {}),
+        },
       });
+      if (r.lockFile && opts.lock) reporter.info(`wrote ${r.lockFile}`);
       const cached = r.segments.filter((s) => s.cached).length;
       reporter.info(`built ${r.name} in ${((Date.now() - started) / 1000).toFixed(1)} s (${r.segments.length} segments, ${cached} cached)`);
       for (const o of r.outputs) process.stdout.write(`${o}\n`);
