@@ -13,6 +13,17 @@ export interface ResolvedPackage {
   architecture: string;
   /** The archive/suite it came from, as apt reports it (`Debian:12.15/oldstable`). */
   origin: string;
+  /** sha256 of the .deb, when known (from a lock file): checked on every use. */
+  sha256?: string;
+}
+
+/** A package at a version the archive no longer offers (a lock file outlived a point release). */
+export class MissingVersionError extends CoracleError {
+  readonly pkg: ResolvedPackage;
+  constructor(pkg: ResolvedPackage, archive: string) {
+    super(`Debian package ${pkg.name} ${pkg.version} (${pkg.architecture}) is no longer in ${archive}`);
+    this.pkg = pkg;
+  }
 }
 
 export interface AptArchiveOptions {
@@ -230,12 +241,35 @@ export class AptArchive {
     return join(this.archivesDir, `${p.name}_${v}_${p.architecture}.deb`);
   }
 
+  /**
+   * The .deb sha256 of each package at its exact version, from the package
+   * lists (nothing is downloaded). A version the lists lack is a MissingVersionError.
+   */
+  async debHashes(pkgs: ResolvedPackage[]): Promise<string[]> {
+    await this.prepare();
+    const out: string[] = [];
+    for (const p of pkgs) {
+      const r = await execa('apt-cache', ['show', `${p.name}:${p.architecture}=${p.version}`], { env: this.env(), stdin: 'ignore', reject: false });
+      const m = /^SHA256: ([0-9a-f]{64})$/m.exec(r.stdout);
+      if (r.exitCode !== 0 || !m) throw new MissingVersionError(p, this.describe());
+      out.push(m[1]!);
+    }
+    return out;
+  }
+
+  /** A cached .deb is usable when present and, for a locked package, of the locked sha256. */
+  private async cached(p: ResolvedPackage): Promise<boolean> {
+    const path = this.debPath(p);
+    if (!(await stat(path).then((s) => s.size > 0, () => false))) return false;
+    return p.sha256 === undefined || (await fileSha256(path)) === p.sha256;
+  }
+
   /** Download (or find in the cache) the .debs of exactly these packages; returns their paths. */
   async download(pkgs: ResolvedPackage[], onFetch?: (p: ResolvedPackage) => void): Promise<string[]> {
     await this.prepare();
     const missing: ResolvedPackage[] = [];
     for (const p of pkgs) {
-      if (!(await stat(this.debPath(p)).then((s) => s.size > 0, () => false))) missing.push(p);
+      if (!(await this.cached(p))) missing.push(p);
     }
     if (missing.length > 0) {
       for (const p of missing) onFetch?.(p);
@@ -253,10 +287,19 @@ export class AptArchive {
             reject: false,
           });
           if (r.exitCode !== 0) {
+            // apt names the first version it cannot find: say which package the archive dropped
+            const gone = missing.find((p) => r.stderr.includes(`'${p.version}'`) && r.stderr.includes(p.name));
+            if (gone && /(Can't find a source to download version|Version '[^']+' for '[^']+' was not found)/.test(r.stderr))
+              throw new MissingVersionError(gone, this.describe());
             throw new CoracleError(`downloading ${missing.map((p) => p.name).join(' ')} from ${this.describe()} failed: ${lastLines(r.stderr)}`);
           }
           for (const p of missing) {
             const name = this.debPath(p).slice(this.archivesDir.length + 1);
+            if (p.sha256 !== undefined) {
+              const got = await fileSha256(join(tmp, name)).catch(() => undefined);
+              if (got !== undefined && got !== p.sha256)
+                throw new CoracleError(`Debian package ${p.name} ${p.version}: the archive's .deb has sha256 ${got}, the lock file says ${p.sha256}`);
+            }
             await rename(join(tmp, name), this.debPath(p)).catch(async (e) => {
               throw new CoracleError(`apt-get download did not produce ${name}: ${(e as Error).message}`);
             });
@@ -268,6 +311,10 @@ export class AptArchive {
     }
     return pkgs.map((p) => this.debPath(p));
   }
+}
+
+async function fileSha256(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
 }
 
 function lastLines(s: string, n = 5): string {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { CoracleError, formatDiagnostic } from '../errors.js';
-import { AptArchive, UnknownPackageError, type ResolvedPackage } from '../debian/apt.js';
+import { AptArchive, MissingVersionError, UnknownPackageError, type ResolvedPackage } from '../debian/apt.js';
 import { HOST_SOURCES_FILE } from '../debian/sources.js';
 import type { ContentStore } from '../oci/store/content-store.js';
 import { canonicalReference } from '../oci/ref.js';
@@ -15,6 +15,7 @@ import { SBOM_DIGEST_ANNOTATION, SBOM_DIR, SBOM_PATH_ANNOTATION, spdxDocument } 
 import { stageRoot, walk } from './stage.js';
 import { layoutKernel } from './kernel.js';
 import { globToRegExp } from './glob.js';
+import { PACKAGE_LOCK_FILE, PACKAGE_LOCK_VERSION, lockDisplayPath, lockRequest, readPackageLock, sameRequest, writePackageLock, type PackageLock } from './lock.js';
 import { writeImageBlobs } from './image.js';
 
 /** Bumped whenever the builder's output for the same inputs changes: part of every tag. */
@@ -42,6 +43,8 @@ export interface PkgOptions {
   reporter?: Reporter;
   /** Refresh apt lists older than this (ms). */
   aptListsMaxAgeMs?: number;
+  /** Resolve against the archive even when the definition has a build.lock. */
+  ignoreLock?: boolean;
 }
 
 export interface PkgPlan {
@@ -124,7 +127,8 @@ export async function hashInputs(def: PackageDefinition): Promise<string> {
     }
     const paths = st.isDirectory() ? await walk(root) : [''];
     for (const rel of paths) {
-      if (root === def.dir && rel === 'README.md') continue;
+      // README.md records sizes; the lock's versions are hashed as packages below
+      if (root === def.dir && (rel === 'README.md' || rel === PACKAGE_LOCK_FILE)) continue;
       const full = rel ? join(root, rel) : root;
       const s = await lstat(full);
       if (s.isDirectory()) h.update(`d ${rel}\n`);
@@ -151,26 +155,74 @@ export function imageRef(name: string, tag: string, org = DEFAULT_ORG): string {
   return canonicalReference(`${org.replace(/\/+$/, '')}/${name}:${tag}`);
 }
 
+/** Every package build.yml asks for, as the archive resolves it today. */
+async function resolveFromArchive(definition: PackageDefinition, opts: PkgOptions, platform: Platform): Promise<ResolvedPackage[]> {
+  const deb = definition.data.debian!;
+  const apt = aptFor(opts, platform);
+  try {
+    return deb.dependencies === false ? await apt.resolveExact(deb.packages) : await apt.resolve(deb.packages);
+  } catch (e) {
+    if (e instanceof UnknownPackageError) {
+      const i = deb.packages.findIndex((p) => p.split('=')[0] === e.packageName);
+      const loc = definition.locate(i >= 0 ? ['debian', 'packages', i] : ['debian', 'packages']);
+      throw new CoracleError(formatDiagnostic({ ...loc, severity: 'error', message: e.message }), { cause: e });
+    }
+    throw e;
+  }
+}
+
+/** The lock's packages, once it is known to answer what build.yml asks today. */
+function lockedPackages(definition: PackageDefinition, lock: PackageLock, platform: Platform): ResolvedPackage[] {
+  const shown = lockDisplayPath(definition);
+  if (!sameRequest(lock.request, lockRequest(definition)))
+    throw new CoracleError(`${shown} is out of date: build.yml's debian packages changed since it was written; run \`coracle pkg lock ${definition.dir}\``);
+  if (lock.platform !== formatPlatform(platform))
+    throw new CoracleError(`${shown} is for ${lock.platform}, not ${formatPlatform(platform)}; lock each platform's build separately`);
+  return lock.packages.map((p) => ({ ...p, origin: '' }));
+}
+
+export interface PkgLockResult {
+  definition: PackageDefinition;
+  /** false when the existing lock already answered build.yml (and --update was not given). */
+  written: boolean;
+  packages: ResolvedPackage[];
+}
+
+/**
+ * Write images/NAME/build.lock: the packages as the archive resolves them now,
+ * with their .deb sha256. An existing lock that still answers build.yml is
+ * kept unless `update` is set (as `npm install` keeps package-lock.json).
+ */
+export async function lockPackage(path: string, opts: PkgOptions & { update?: boolean }): Promise<PkgLockResult> {
+  const definition = await loadDefinition(path);
+  const platform = parsePlatform(opts.platform ?? 'linux/amd64');
+  if (!definition.data.debian) throw new CoracleError(`${definition.displayFile}: no debian packages to lock`);
+  const existing = opts.update ? undefined : await readPackageLock(definition);
+  if (existing && sameRequest(existing.request, lockRequest(definition)) && existing.platform === formatPlatform(platform))
+    return { definition, written: false, packages: lockedPackages(definition, existing, platform) };
+  const packages = await resolveFromArchive(definition, opts, platform);
+  const hashes = await aptFor(opts, platform).debHashes(packages);
+  const lock: PackageLock = {
+    lockVersion: PACKAGE_LOCK_VERSION,
+    platform: formatPlatform(platform),
+    request: lockRequest(definition),
+    packages: packages.map((p, i) => ({ name: p.name, version: p.version, architecture: p.architecture, sha256: hashes[i]! })),
+  };
+  await writePackageLock(definition, lock);
+  return { definition, written: true, packages };
+}
+
 /** Load, resolve packages and compute the tag and ref of an image definition (no building). */
 export async function planPackage(path: string, opts: PkgOptions): Promise<PkgPlan> {
   const definition = await loadDefinition(path);
   const platform = parsePlatform(opts.platform ?? 'linux/amd64');
   const sourceDateEpoch = epochFrom(opts);
   if (definition.data.label) validateLabel(definition);
-  let packages: ResolvedPackage[] = [];
   const deb = definition.data.debian;
+  let packages: ResolvedPackage[] = [];
   if (deb) {
-    const apt = aptFor(opts, platform);
-    try {
-      packages = deb.dependencies === false ? await apt.resolveExact(deb.packages) : await apt.resolve(deb.packages);
-    } catch (e) {
-      if (e instanceof UnknownPackageError) {
-        const i = deb.packages.findIndex((p) => p.split('=')[0] === e.packageName);
-        const loc = definition.locate(i >= 0 ? ['debian', 'packages', i] : ['debian', 'packages']);
-        throw new CoracleError(formatDiagnostic({ ...loc, severity: 'error', message: e.message }), { cause: e });
-      }
-      throw e;
-    }
+    const lock = opts.ignoreLock ? undefined : await readPackageLock(definition);
+    packages = lock ? lockedPackages(definition, lock, platform) : await resolveFromArchive(definition, opts, platform);
   }
   if (deb?.unpack) {
     const res = deb.unpack.map(globToRegExp);
@@ -201,6 +253,10 @@ export async function buildPackage(path: string, opts: PkgOptions): Promise<PkgB
     reporter,
     sourceDateEpoch,
     buildCacheDir: join(debianCacheDir(opts), 'build-cache'),
+  }).catch((e: unknown) => {
+    if (e instanceof MissingVersionError && e.pkg.sha256 !== undefined)
+      throw new CoracleError(`${lockDisplayPath(def)}: ${e.pkg.name} ${e.pkg.version} is no longer in the Debian archive; run \`coracle pkg lock --update ${def.dir}\` to lock what it offers now`, { cause: e });
+    throw e;
   });
   try {
     if (def.data.kernel) {

@@ -82,6 +82,23 @@ export function registerPkgCommands(program: Command): void {
 
   common(
     pkg
+      .command('lock')
+      .description('write images/NAME/build.lock: the exact Debian packages (version, .deb sha256) pkg build then uses')
+      .argument('<dir...>', 'image folders')
+      .option('--update', 'resolve against the archive again, even where the lock still answers build.yml'),
+  ).action(async (dirs: string[], flags: PkgFlags & { update?: boolean }, cmd: Command) => {
+    const [{ openStore }, { lockPackage }] = await Promise.all([import('../../oci/store/layout-store.js'), import('../../pkg/build.js')]);
+    const root = storeRootFrom(cmd);
+    const store = await openStore(root);
+    for (const dir of dirs) {
+      const r = await lockPackage(dir, { store, ...pkgOptions(flags, root), ...(flags.update ? { update: true } : {}) });
+      const file = r.definition.displayFile.replace(/[^/]*$/, 'build.lock');
+      process.stdout.write(`${r.written ? 'locked' : 'up-to-date'} ${file} (${r.packages.length} packages)\n`);
+    }
+  });
+
+  common(
+    pkg
       .command('show-tag')
       .description('print the full reference each image would be built as')
       .argument('<dir...>', 'image folders'),
