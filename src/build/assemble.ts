@@ -28,7 +28,7 @@ import { writeOutputs, type OutputFormat, type OutputSet } from '../outputs/inde
 import { unpackImage } from './unpack.js';
 import { resolvePackageRefs, type PackageRefOptions } from './packages.js';
 import { lockKey, lockedTarget, readSystemLock, systemLockPath, writeSystemLock, type LockedImage } from './system-lock.js';
-import { isPkgRef, relativePkgRef } from '../spec/pkg-ref.js';
+import { isPkgRef, pkgRefDir, relativePkgRef, shownPath } from '../spec/pkg-ref.js';
 
 export interface BuildOptions extends Pick<RegistryAccessOptions, 'mirrors' | 'insecure'> {
   specFiles: string[];
@@ -245,7 +245,7 @@ async function lockedTargets(refs: readonly string[], lockFile: string, pkg: Pac
   const lock = await readSystemLock(lockFile);
   const out = new Map<string, string>();
   for (const ref of refs) {
-    const shown = isPkgRef(ref) ? relativePkgRef(ref, process.cwd()) : ref;
+    const shown = isPkgRef(ref) ? shownPath(pkgRefDir(ref)) : ref;
     const l = lock.get(lockKey(ref));
     if (!l) throw new CoracleError(`--locked: image ${shown} is not in ${lockFile}; run \`coracle build --lock\` to add it`);
     if (isPkgRef(ref) && !(await pkg.store.hasBlob(l.digest))) {

@@ -3,12 +3,11 @@
  * is planned as `coracle pkg show-tag` would, and built into the store when
  * its tag is missing (unless the caller refuses builds).
  */
-import { relative } from 'node:path';
 import { CoracleError } from '../errors.js';
 import type { ContentStore } from '../oci/store/content-store.js';
 import { buildPackage, planPackage, type PkgOptions } from '../pkg/build.js';
 import type { Reporter } from '../progress/reporter.js';
-import { isPkgRef, pkgRefDir } from '../spec/pkg-ref.js';
+import { isPkgRef, pkgRefDir, shownPath } from '../spec/pkg-ref.js';
 
 export interface PackageRefOptions {
   store: ContentStore;
@@ -25,7 +24,7 @@ export async function resolvePackageRefs(refs: readonly string[], opts: PackageR
   for (const ref of refs) {
     if (!isPkgRef(ref)) continue;
     const dir = pkgRefDir(ref);
-    const shown = relative(process.cwd(), dir) || '.';
+    const shown = shownPath(dir);
     const pkgOpts = { ...opts.pkg, store: opts.store };
     const plan = await planPackage(dir, pkgOpts);
     if (!(await opts.store.getRef(plan.ref))) {

@@ -41,6 +41,12 @@ export function relativePkgRef(ref: string, dir: string): string {
   return `${PKG_REF_PREFIX}${rel.startsWith('.') ? rel : `./${rel}`}`;
 }
 
+/** A folder for messages: relative to the working folder when inside it, else absolute. */
+export function shownPath(p: string): string {
+  const rel = relative(process.cwd(), p);
+  return rel === '' ? '.' : rel.startsWith('..') ? p : rel;
+}
+
 /** Every image reference of a spec with where it was written. */
 export function imageRefSites(spec: SystemSpec): { ref: string; loc: SourceLocation }[] {
   const out: { ref: string; loc: SourceLocation }[] = [];
@@ -69,8 +75,7 @@ export async function missingPkgDefinitions(spec: SystemSpec): Promise<SourceDia
     const dir = pkgRefDir(ref);
     const ok = await stat(join(dir, 'build.yml')).then((s) => s.isFile(), () => false);
     if (!ok) {
-      const shown = relative(process.cwd(), dir) || '.';
-      out.push({ ...loc, severity: 'error', message: `"${relativePkgRef(ref, dirname(resolve(loc.file)))}" is not an image definition: ${shown}/build.yml not found` });
+      out.push({ ...loc, severity: 'error', message: `"${relativePkgRef(ref, dirname(resolve(loc.file)))}" is not an image definition: ${shownPath(dir)}/build.yml not found` });
     }
   }
   return out;
