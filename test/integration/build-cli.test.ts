@@ -135,13 +135,13 @@ describe('coracle build (fixture images)', () => {
     const b = join(dir, 'out-b');
     const c = join(dir, 'out-c');
     const first = ok(await build(a));
-    expect(first.stdout.trim().split('\n').sort()).toEqual(['t-cmdline', 't-initrd.img', 't-kernel', 't-vmlinux'].map((n) => join(a, n)));
+    expect(first.stdout.trim().split('\n').sort()).toEqual(['t-cmdline', 't-images.json', 't-initrd.img', 't-kernel', 't-vmlinux'].map((n) => join(a, n)));
     ok(await build(b));
     await rm(join(store, 'build-cache'), { recursive: true, force: true });
     const third = ok(await build(c));
     expect(builtLine(third).cached).toBe(0);
     const [sa, sb, sc] = [await sums(a), await sums(b), await sums(c)];
-    expect(Object.keys(sa)).toEqual(['t-cmdline', 't-initrd.img', 't-kernel', 't-vmlinux']);
+    expect(Object.keys(sa)).toEqual(['t-cmdline', 't-images.json', 't-initrd.img', 't-kernel', 't-vmlinux']);
     expect(sb).toEqual(sa);
     expect(sc).toEqual(sa);
     expect(await readFile(join(a, 't-cmdline'), 'utf8')).toBe('console=ttyS0 quiet');
@@ -243,7 +243,7 @@ describe('coracle build (fixture images)', () => {
   it('--format tar writes the root filesystem with boot/kernel and boot/cmdline', async () => {
     const out = join(dir, 'out-tar');
     const r = ok(await build(out, '--format', 'tar'));
-    expect(r.stdout.trim()).toBe(join(out, 't.tar'));
+    expect(r.stdout.trim().split('\n')).toEqual([join(out, 't.tar'), join(out, 't-images.json')]);
     const list = execFileSync('tar', ['-tf', join(out, 't.tar')], { encoding: 'utf8' }).split('\n').filter(Boolean).map((p) => p.replace(/\/$/, ''));
     for (const p of ['boot/kernel', 'boot/cmdline', 'init', 'bin/sh', 'dev/console', 'etc/motd', 'lib/modules/6.1.0-test/modules.dep', 'containers/services/web/config.json', 'containers/onboot/001-format/rootfs/bin/tool'])
       expect(list, p).toContain(p);
