@@ -234,8 +234,11 @@ async function recordImages(opts: BuildOptions, name: string, images: LockedImag
   if (opts.lock) await writeSystemLock(lockFile!, images, basename(opts.specFiles[0]!));
   const file = join(opts.outDir, `${name}-images.json`);
   const shown = images.map((i) => ({ ...i, image: isPkgRef(i.image) ? relativePkgRef(i.image, specDir) : i.image }));
+  const text = `${JSON.stringify({ name, images: shown }, null, 2)}\n`;
+  // as with the other outputs, an unchanged one is left alone (warm rebuilds write nothing)
+  if ((await readFile(file, 'utf8').catch(() => undefined)) === text) return file;
   const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify({ name, images: shown }, null, 2)}\n`);
+  await writeFile(tmp, text);
   await rename(tmp, file);
   return file;
 }

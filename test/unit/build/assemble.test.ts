@@ -81,7 +81,7 @@ describe('outputs: all or nothing', () => {
     const out = join(dir, 'out-atomic');
     const spec = await specFile('a.yml', 'kernel:\n  image: fx/kernel:1\n  tar: none\ninit:\n  - fx/init:1\n');
     const first = await build({ specFiles: [spec], store, outDir: out });
-    expect(first.outputs.map((p) => p.slice(out.length + 1)).sort()).toEqual(['a-cmdline', 'a-initrd.img', 'a-kernel', 'a-vmlinux']);
+    expect(first.outputs.map((p) => p.slice(out.length + 1)).sort()).toEqual(['a-cmdline', 'a-images.json', 'a-initrd.img', 'a-kernel', 'a-vmlinux']);
     const before = Object.fromEntries(await Promise.all((await readdir(out)).map(async (n) => [n, await readFile(join(out, n))] as const)));
 
     // a segment that vanished from the cache (e.g. pruned meanwhile) makes the initrd write fail
@@ -100,7 +100,7 @@ describe('outputs: all or nothing', () => {
 
     const spec2 = await specFile('a2.yml', 'kernel:\n  image: fx/kernel-novm:1\n  tar: none\ninit:\n  - fx/init:1\n');
     await build({ specFiles: [spec2], store, outDir: out, name: 'a' });
-    expect((await readdir(out)).sort()).toEqual(['a-cmdline', 'a-initrd.img', 'a-kernel']);
+    expect((await readdir(out)).sort()).toEqual(['a-cmdline', 'a-images.json', 'a-initrd.img', 'a-kernel']);
     expect(await readFile(join(out, 'a-kernel'), 'utf8')).toBe('KERNEL2');
   });
 
@@ -117,7 +117,7 @@ describe('outputs: all or nothing', () => {
     const out = join(dir, 'out-keep');
     await writeFile(join(dir, 'motd'), 'one\n');
     const spec = await specFile('k.yml', 'kernel:\n  image: fx/kernel:1\n  tar: none\ninit:\n  - fx/init:1\nfiles:\n  - path: etc/motd\n    source: motd\n');
-    const names = ['k-kernel', 'k-vmlinux', 'k-initrd.img', 'k-cmdline'];
+    const names = ['k-kernel', 'k-vmlinux', 'k-initrd.img', 'k-cmdline', 'k-images.json'];
     const ident = async () => Object.fromEntries(await Promise.all(names.map(async (n) => [n, `${(await stat(join(out, n))).ino}:${(await stat(join(out, n))).mtimeMs}`] as const)));
     const bytes = async () => Object.fromEntries(await Promise.all(names.map(async (n) => [n, await readFile(join(out, n))] as const)));
     const first = await build({ specFiles: [spec], store, outDir: out });
@@ -135,7 +135,7 @@ describe('outputs: all or nothing', () => {
     await build({ specFiles: [spec], store, outDir: out });
     const id2 = await ident();
     expect(id2['k-initrd.img']).not.toBe(id1['k-initrd.img']);
-    for (const n of ['k-kernel', 'k-vmlinux', 'k-cmdline']) expect(id2[n], n).toBe(id1[n]);
+    for (const n of ['k-kernel', 'k-vmlinux', 'k-cmdline', 'k-images.json']) expect(id2[n], n).toBe(id1[n]);
     const { nodes } = kernelUnpack(await readFile(join(out, 'k-initrd.img')));
     expect(nodes.get('etc/motd')!.inode.data.toString()).toBe('two\n');
 
