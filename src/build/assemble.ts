@@ -26,6 +26,7 @@ import { resolveImages, specImages, type ResolvedBuildImage } from './images.js'
 import { kernelParts, modulesEntries, type KernelParts } from './kernel.js';
 import { writeOutputs, type OutputFormat, type OutputSet } from '../outputs/index.js';
 import { unpackImage } from './unpack.js';
+import { writeWhole } from '../files/write-whole.js';
 import { resolvePackageRefs, type PackageRefOptions } from './packages.js';
 import { lockKey, lockedTarget, readSystemLock, systemLockPath, writeSystemLock, type LockedImage } from './system-lock.js';
 import { isPkgRef, pkgRefDir, relativePkgRef, shownPath } from '../spec/pkg-ref.js';
@@ -237,9 +238,7 @@ async function recordImages(opts: BuildOptions, name: string, images: LockedImag
   const text = `${JSON.stringify({ name, images: shown }, null, 2)}\n`;
   // as with the other outputs, an unchanged one is left alone (warm rebuilds write nothing)
   if ((await readFile(file, 'utf8').catch(() => undefined)) === text) return file;
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
+  await writeWhole(file, text);
   return file;
 }
 

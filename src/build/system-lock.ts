@@ -3,8 +3,8 @@
  * reference of the spec resolved to (tags, `@pkg:` folders). `--lock` writes
  * it; `--locked` builds from exactly those digests, or fails naming the image.
  */
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeWhole } from '../files/write-whole.js';
 import { dirname, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { CoracleError } from '../errors.js';
@@ -54,14 +54,7 @@ export async function writeSystemLock(file: string, images: LockedImage[], specN
     images: images.map((i) => ({ ...i, image: isPkgRef(i.image) ? relativePkgRef(i.image, dir) : i.image })),
   };
   const text = `# Written by \`coracle build --lock\` from ${specName}: the image each reference resolved to.\n# \`coracle build --locked\` builds from exactly these digests.\n${stringify(body, { lineWidth: 0 })}`;
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw new CoracleError(`cannot write ${file}: ${(e as Error).message}`);
-  }
+  await writeWhole(file, text);
 }
 
 export async function readSystemLock(file: string): Promise<Map<string, LockedImage>> {

@@ -5,8 +5,8 @@
  * packages instead of what the archive serves today, so two machines with the
  * same lock build the same bytes.
  */
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeWhole } from '../files/write-whole.js';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { CoracleError } from '../errors.js';
@@ -84,12 +84,5 @@ export async function readPackageLock(def: PackageDefinition): Promise<PackageLo
 export async function writePackageLock(def: PackageDefinition, lock: PackageLock): Promise<void> {
   const file = lockPath(def);
   const text = `# Written by \`coracle pkg lock\`: the Debian packages ${def.name}'s build.yml resolved to.\n# \`coracle pkg build\` uses exactly these; \`coracle pkg lock --update\` resolves again.\n${stringify(lock, { lineWidth: 0 })}`;
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw new CoracleError(`cannot write ${lockDisplayPath(def)}: ${(e as Error).message}`);
-  }
+  await writeWhole(file, text, lockDisplayPath(def));
 }
