@@ -23,11 +23,6 @@ export interface LockedImage {
   mediaType: string;
 }
 
-export interface SystemLock {
-  file: string;
-  images: LockedImage[];
-}
-
 /** `examples/web.yml` -> `examples/web.lock.yml` (the build name decides the file name). */
 export function systemLockPath(specFile: string, name: string): string {
   return join(dirname(resolve(specFile)), `${name}.lock.yml`);
