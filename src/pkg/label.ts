@@ -9,12 +9,12 @@ import { LabelConfigError, parseImageLabelConfig } from '../spec/label.js';
 export const LABEL_KEYS = new Set([
   'capabilities', 'ambient', 'mounts', 'binds', 'binds.add', 'capabilities.add', 'devices', 'tmpfs', 'command', 'env',
   'cwd', 'net', 'pid', 'ipc', 'uts', 'userns', 'hostname', 'readonly', 'maskedPaths', 'readonlyPaths', 'uid', 'gid',
-  'additionalGids', 'noNewPrivileges', 'oomScoreAdj', 'rootfsPropagation', 'cgroupsPath', 'resources', 'sysctl',
+  'additionalGids', 'noNewPrivileges', 'seccomp', 'oomScoreAdj', 'rootfsPropagation', 'cgroupsPath', 'resources', 'sysctl',
   'rlimits', 'uidMappings', 'gidMappings', 'annotations', 'runtime',
 ]);
 
 const STRING_LISTS = ['capabilities', 'ambient', 'binds', 'binds.add', 'capabilities.add', 'tmpfs', 'command', 'env', 'maskedPaths', 'readonlyPaths', 'rlimits'];
-const STRINGS = ['cwd', 'net', 'pid', 'ipc', 'uts', 'userns', 'hostname', 'rootfsPropagation', 'cgroupsPath'];
+const STRINGS = ['cwd', 'net', 'pid', 'ipc', 'uts', 'userns', 'hostname', 'rootfsPropagation', 'cgroupsPath', 'seccomp'];
 
 /** Check the `label:` of a definition: known keys and value shapes, errors at their line:col. */
 export function validateLabel(def: PackageDefinition): void {

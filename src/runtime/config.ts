@@ -10,7 +10,11 @@
  * uts and user unless set (`new`, `none` or a namespace path); mounts proc,
  * /dev (tmpfs), devpts, sysfs and the cgroup fs read-only (no /dev/shm or
  * /dev/mqueue: LinuxKit leaves them out too); no capabilities; uid/gid 0;
- * masked and read-only paths empty. Settings runc would refuse at start
+ * masked and read-only paths empty. Beyond LinuxKit, least privilege unless
+ * the label or spec opts out: a read-only root (`readonly: false`),
+ * no_new_privs (`noNewPrivileges: false`), the default seccomp filter
+ * (`seccomp: unconfined` or a profile file), and no inheritable capabilities
+ * but the ambient ones. Settings runc would refuse at start
  * (a hostname without its own UTS namespace, a new user namespace without
  * id mappings, unknown capabilities) fail the
  * build instead, naming where they were written.
@@ -20,6 +24,7 @@ import { CoracleError } from '../errors.js';
 import type { ContainerConfig } from '../oci/types.js';
 import type { DeviceSpec, IdValue, ImageConfigFields, ImageLabelConfig, MountSpec, ResourcesSpec, SourceLocation } from '../spec/types.js';
 import { ALL_CAPABILITIES, isCapability } from './capabilities.js';
+import { defaultSeccompProfile } from './seccomp.js';
 import { RLIMITS } from '../linux/names.js';
 import { resolveId, type IdMap } from './ids.js';
 import {
@@ -32,6 +37,7 @@ import {
   type Namespace,
   type Resources,
   type Rlimit,
+  type Seccomp,
   type Spec,
 } from './types.js';
 
@@ -39,6 +45,8 @@ import {
 export type RuntimeEntry = ImageConfigFields & {
   name: string;
   image?: string;
+  /** The profile file `seccomp` names, as loadSpecs read it. */
+  seccompProfile?: Seccomp;
   loc?: SourceLocation;
   fieldLocs?: Partial<Record<string, SourceLocation>>;
 };
@@ -243,7 +251,7 @@ export function generateRuntimeConfig(input: RuntimeConfigInput): GeneratedRunti
   const cwd = pickNonEmpty(entry, label, 'cwd') ?? (image.WorkingDir ? image.WorkingDir : '/');
   if (!isAbs(cwd)) ctx.fail('cwd', `cwd ${cwd} must be absolute`);
 
-  const readonly = pick(entry, label, 'readonly') ?? false;
+  const readonly = pick(entry, label, 'readonly') ?? true;
 
   // mounts, keyed by destination: a later definition of a destination replaces an earlier one.
   const mounts = new Map<string, Mount>();
@@ -358,11 +366,13 @@ export function generateRuntimeConfig(input: RuntimeConfigInput): GeneratedRunti
     args,
     env,
     cwd,
-    capabilities: { bounding, effective: caps, inheritable: bounding, permitted: bounding, ambient },
+    // Inheritable only what must survive exec as ambient: a file's inheritable
+    // capabilities then grant nothing (Docker's fix for CVE-2022-24769).
+    capabilities: { bounding, effective: caps, inheritable: ambient, permitted: bounding, ambient },
   };
   if (args.length === 0) ctx.fail('command', 'no command: the image has no Entrypoint/Cmd and neither the label nor the spec sets `command`');
   if (rlimits.length > 0) proc.rlimits = rlimits;
-  if (pick(entry, label, 'noNewPrivileges')) proc.noNewPrivileges = true;
+  if (pick(entry, label, 'noNewPrivileges') ?? true) proc.noNewPrivileges = true;
   const oom = pick(entry, label, 'oomScoreAdj');
   if (oom !== undefined) proc.oomScoreAdj = oom;
 
@@ -412,6 +422,13 @@ export function generateRuntimeConfig(input: RuntimeConfigInput): GeneratedRunti
   if (masked && masked.length > 0) linux.maskedPaths = [...masked];
   const roPaths = pick(entry, label, 'readonlyPaths');
   if (roPaths && roPaths.length > 0) linux.readonlyPaths = [...roPaths];
+  const seccomp = pick(entry, label, 'seccomp') ?? 'default';
+  if (seccomp === 'default') linux.seccomp = defaultSeccompProfile(bounding);
+  else if (seccomp !== 'unconfined') {
+    // a profile file: loadSpecs read it (only a spec entry may name one)
+    if (entry.seccomp !== seccomp || entry.seccompProfile === undefined) ctx.fail('seccomp', `seccomp profile ${seccomp} was not loaded`);
+    linux.seccomp = entry.seccompProfile;
+  }
 
   // runtime.json: the label's runtime, replaced key by key by the YAML's
   const lr = label.runtime ?? {};

@@ -5,3 +5,4 @@ export { generateRuntimeConfig, RLIM_INFINITY, type RuntimeConfigInput, type Run
 export { allocateIds, resolveId, FIRST_NAMED_ID, type IdMap } from './ids.js';
 export { ALL_CAPABILITIES, isCapability, capabilityBit } from './capabilities.js';
 export { stableJson } from './json.js';
+export { defaultSeccompProfile, defaultProfileCalls, DEFAULT_GRANTS, SECCOMP_ARCHITECTURES } from './seccomp.js';

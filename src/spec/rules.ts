@@ -20,6 +20,21 @@ export const ROOTFS_PROPAGATIONS: readonly string[] = [
   'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable',
 ];
 
+/** `seccomp:` values that name no file. */
+export const SECCOMP_MODES: readonly string[] = ['default', 'unconfined'];
+
+/** True when a `seccomp` value names a profile file rather than a mode. */
+export function isSeccompProfilePath(v: string): boolean {
+  return !SECCOMP_MODES.includes(v);
+}
+
+/** `seccomp`: a mode, or the path of a JSON profile. */
+export function seccompProblem(v: string): string | undefined {
+  if (SECCOMP_MODES.includes(v)) return undefined;
+  if (/\.json$/i.test(v) && v.length > '.json'.length) return undefined;
+  return `invalid seccomp "${v}": expected default, unconfined or the path of a JSON profile (FILE.json)`;
+}
+
 export function imageRefProblem(ref: string): string | undefined {
   if (isPkgRef(ref)) return pkgRefProblem(ref);
   try {

@@ -8,8 +8,10 @@ import {
   parseBind,
   parseOctalMode,
   platformProblem,
+  isSeccompProfilePath,
   rlimitProblem,
   ROOTFS_PROPAGATIONS,
+  seccompProblem,
   tmpfsProblem,
   VOLUME_NAME,
 } from './rules.js';
@@ -213,6 +215,7 @@ export const imageConfigShape = {
   gid: id.optional(),
   additionalGids: z.array(id).optional(),
   noNewPrivileges: z.boolean().optional(),
+  seccomp: checked(seccompProblem).optional(),
   oomScoreAdj: z.int().min(-1000).max(1000).optional(),
   rootfsPropagation: z.enum(ROOTFS_PROPAGATIONS as [string, ...string[]]).optional(),
   cgroupsPath: z.string().optional(),
@@ -239,6 +242,9 @@ export const imageLabelSchema = z.strictObject({
 }).superRefine((v, ctx) => {
   for (const k of ['name', 'image'] as const)
     if (v[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" cannot be set in an image label` });
+  // A label travels with the image, away from any file it could name.
+  if (v.seccomp !== undefined && isSeccompProfilePath(v.seccomp))
+    ctx.addIssue({ code: 'custom', path: ['seccomp'], message: `an image label cannot name a profile file: seccomp is default or unconfined` });
 });
 
 export const kernelSchema = z.strictObject({

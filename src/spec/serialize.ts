@@ -30,7 +30,7 @@ function kernelDoc(k: KernelSpec): Record<string, unknown> {
 const IMAGE_CONFIG_ORDER: readonly (keyof ImageConfigFields)[] = [
   'capabilities', 'capabilitiesAdd', 'ambient', 'mounts', 'binds', 'bindsAdd', 'devices', 'tmpfs', 'command', 'env',
   'cwd', 'net', 'pid', 'ipc', 'uts', 'userns', 'hostname', 'readonly', 'maskedPaths', 'readonlyPaths', 'uid', 'gid',
-  'additionalGids', 'noNewPrivileges', 'oomScoreAdj', 'rootfsPropagation', 'cgroupsPath', 'resources', 'sysctl',
+  'additionalGids', 'noNewPrivileges', 'seccomp', 'oomScoreAdj', 'rootfsPropagation', 'cgroupsPath', 'resources', 'sysctl',
   'rlimits', 'uidMappings', 'gidMappings', 'annotations', 'runtime',
 ];
 

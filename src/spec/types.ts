@@ -11,7 +11,13 @@
  *
  * An absent optional field means "not set" (so the image label or the image
  * config may provide it), never "empty".
+ *
+ * Least privilege by default (beyond LinuxKit): a container's root is
+ * read-only unless `readonly: false`, `noNewPrivileges` is on unless
+ * `noNewPrivileges: false`, `seccomp` is `default` unless `unconfined` or a
+ * profile file, and it holds no capability the spec or label does not name.
  */
+import type { Seccomp } from '../runtime/types.js';
 
 /** Where something was declared: 1-based line and column in `file`. */
 export interface SourceLocation {
@@ -187,13 +193,21 @@ export interface ImageConfigFields {
   uts?: string;
   userns?: string;
   hostname?: string;
+  /** A read-only root; unset means true (Coracle's default, LinuxKit's is false). */
   readonly?: boolean;
   maskedPaths?: string[];
   readonlyPaths?: string[];
   uid?: IdValue;
   gid?: IdValue;
   additionalGids?: IdValue[];
+  /** Unset means true (Coracle's default). */
   noNewPrivileges?: boolean;
+  /**
+   * The system-call filter: `default` (when unset; the calls Docker's default
+   * profile allows), `unconfined` (none), or, in a spec only, the path of an
+   * OCI `linux.seccomp` JSON profile relative to the spec file.
+   */
+  seccomp?: string;
   oomScoreAdj?: number;
   rootfsPropagation?: string;
   cgroupsPath?: string;
@@ -221,6 +235,8 @@ export interface ImageEntry extends ImageConfigFields {
   loc: SourceLocation;
   /** Where each key present in the entry was written, by field name (e.g. `capabilitiesAdd`). */
   fieldLocs?: Partial<Record<ImageConfigKey | 'name' | 'image', SourceLocation>>;
+  /** The profile file `seccomp` names, read and checked by loadSpecs. */
+  seccompProfile?: Seccomp;
 }
 
 export interface KernelSpec {

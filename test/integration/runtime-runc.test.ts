@@ -1,11 +1,13 @@
 /**
  * Generated config.json files run under the real runc: the process gets the
  * env, cwd, uid/gid, hostname and capabilities the spec asked for, and a
- * read-only container cannot write its root.
+ * read-only container cannot write its root. The least-privilege defaults
+ * (no_new_privs, the default seccomp filter, a read-only root) hold under
+ * both runc and crun, and each opt-out works.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { allocateIds, capabilityBit, generateRuntimeConfig, stableJson, type RuntimeEntry } from '../../src/runtime/index.js';
@@ -35,9 +37,29 @@ async function bundle(entry: RuntimeEntry): Promise<{ dir: string; id: string }>
   return { dir, id: `coracle-test-${process.pid}-${seq}` };
 }
 
-async function runc(b: { dir: string; id: string }): Promise<{ code: number; out: string }> {
-  const r = await execa('runc', ['run', '--bundle', b.dir, b.id], { reject: false, stdin: 'ignore', timeout: 60_000 });
-  await execa('runc', ['delete', '--force', b.id], { reject: false });
+type Runtime = 'runc' | 'crun';
+
+/**
+ * crun 1.8 (Debian bookworm's) knows runtime-spec 1.0 and 1.1 only, and
+ * refuses hybrid cgroups (a cgroup2 mount at /sys/fs/cgroup/unified beside
+ * v1 hierarchies, as on some CI hosts): it gets the config as 1.1.0, which
+ * holds every key we write, and a mount namespace without that mount.
+ */
+async function crunRun(b: { dir: string; id: string }) {
+  const file = join(b.dir, 'config.json');
+  const cfg = JSON.parse(await readFile(file, 'utf8')) as { ociVersion: string };
+  cfg.ociVersion = '1.1.0';
+  await writeFile(file, JSON.stringify(cfg));
+  const script = 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun run --bundle "$1" "$2"';
+  return execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', b.dir, b.id], { reject: false, stdin: 'ignore', timeout: 60_000 });
+}
+
+async function runc(b: { dir: string; id: string }, runtime: Runtime = 'runc'): Promise<{ code: number; out: string }> {
+  const r =
+    runtime === 'crun'
+      ? await crunRun(b)
+      : await execa('runc', ['run', '--bundle', b.dir, b.id], { reject: false, stdin: 'ignore', timeout: 60_000 });
+  await execa(runtime, ['delete', '--force', b.id], { reject: false });
   return { code: r.exitCode ?? -1, out: `${r.stdout}\n${r.stderr}` };
 }
 
@@ -79,7 +101,7 @@ describe('generated configs under runc', () => {
     expect(r1.out).toContain('UID=0 GID=0');
     expect(r1.out).toContain('WRITE=refused');
 
-    const rw = await bundle({ name: 'rw', command: ['/bin/sh', '-c', probe], capabilities: ['CAP_DAC_OVERRIDE'] });
+    const rw = await bundle({ name: 'rw', command: ['/bin/sh', '-c', probe], capabilities: ['CAP_DAC_OVERRIDE'], readonly: false });
     const r2 = await runc(rw);
     expect(r2.code, r2.out).toBe(0);
     expect(r2.out).toContain('WRITE=ok');
@@ -118,4 +140,63 @@ describe('generated configs under runc', () => {
     const b = await bundle({ name: 'exit', command: ['/bin/sh', '-c', 'exit 7'] });
     expect((await runc(b)).code).toBe(7);
   });
+});
+
+describe('least privilege by default, under runc and crun', () => {
+  // personality(ADDR_NO_RANDOMIZE) is one of the calls the default filter
+  // refuses to everyone (only the plain Linux personalities pass), so it
+  // shows the filter at work without any capability in play.
+  const probe = [
+    'busybox grep -E "^(NoNewPrivs|Seccomp|CapBnd|CapInh):" /proc/self/status',
+    'if busybox linux64 -R true 2>/dev/null; then echo PERSONALITY=ok; else echo PERSONALITY=refused; fi',
+    'if busybox touch /written 2>/dev/null; then echo WRITE=ok; else echo WRITE=refused; fi',
+    // a thread-creating clone still works (no namespace flags)
+    '(busybox true) && echo FORK=ok',
+  ].join('; ');
+
+  for (const runtime of ['runc', 'crun'] as const) {
+    it(`${runtime}: no_new_privs, the default filter and a read-only root unless asked otherwise`, async () => {
+      const def = await runc(await bundle({ name: 'def', command: ['/bin/sh', '-c', probe], capabilities: ['CAP_NET_BIND_SERVICE'] }), runtime);
+      expect(def.code, def.out).toBe(0);
+      expect(def.out).toContain('NoNewPrivs:\t1');
+      expect(def.out).toContain('Seccomp:\t2');
+      expect(def.out).toContain(`CapBnd:\t${capMask(['CAP_NET_BIND_SERVICE'])}`);
+      expect(def.out).toContain('CapInh:\t0000000000000000');
+      expect(def.out).toContain('PERSONALITY=refused');
+      expect(def.out).toContain('WRITE=refused');
+      expect(def.out).toContain('FORK=ok');
+
+      const open = await runc(
+        await bundle({ name: 'open', command: ['/bin/sh', '-c', probe], readonly: false, noNewPrivileges: false, seccomp: 'unconfined' }),
+        runtime,
+      );
+      expect(open.code, open.out).toBe(0);
+      expect(open.out).toContain('NoNewPrivs:\t0');
+      expect(open.out).toContain('Seccomp:\t0');
+      expect(open.out).toContain('CapBnd:\t0000000000000000');
+      expect(open.out).toContain('PERSONALITY=ok');
+      expect(open.out).toContain('WRITE=ok');
+    });
+
+    it(`${runtime}: a capability grants its calls through the filter`, async () => {
+      const script = [
+        probe,
+        // CAP_SYS_ADMIN lets mount and sethostname through; CAP_SYS_CHROOT chroot
+        'busybox mkdir -p /tmp/m 2>/dev/null; busybox mount -t tmpfs none /tmp && echo MOUNT=ok',
+        'busybox hostname coracle-all && echo HOSTNAME=ok',
+        'busybox chroot / /bin/busybox true && echo CHROOT=ok',
+      ].join('; ');
+      // (not `all`: this host's own bounding set lacks some capabilities)
+      const caps = ['CAP_SYS_ADMIN', 'CAP_SYS_CHROOT'];
+      const r = await runc(await bundle({ name: 'admin', command: ['/bin/sh', '-c', script], capabilities: caps, uts: 'new' }), runtime);
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toContain('Seccomp:\t2');
+      expect(r.out).toContain(`CapBnd:\t${capMask(caps)}`);
+      expect(r.out).toContain('MOUNT=ok');
+      expect(r.out).toContain('HOSTNAME=ok');
+      expect(r.out).toContain('CHROOT=ok');
+      // still refused: no capability makes an odd personality safe
+      expect(r.out).toContain('PERSONALITY=refused');
+    });
+  }
 });
