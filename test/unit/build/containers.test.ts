@@ -72,17 +72,22 @@ async function entriesOf(p: Planned, bundle: string): Promise<InitrdEntry[]> {
 const cfg = (c: ContainerPlan): Spec => JSON.parse(c.configJson) as Spec;
 
 describe('container bundles', () => {
+  // writable roots (not the default): each bundle holds its own copy
   const yaml = `
 onboot:
   - name: format
     image: fx/tool:1
+    readonly: false
   - name: format
     image: fx/tool:1
+    readonly: false
   - name: mount
     image: fx/tool:1
+    readonly: false
 onshutdown:
   - name: bye
     image: fx/tool:1
+    readonly: false
 services:
   - name: dhcp
     image: fx/net:1
@@ -91,6 +96,7 @@ services:
     env: [MODE=yaml]
   - name: web
     image: fx/tool:1
+    readonly: false
     binds:
       - data:/srv/data
 volumes:
@@ -161,19 +167,19 @@ volumes:
     }
   });
 
-  it('an image used again after a read-only container is unpacked once: the others bind that copy', async () => {
+  it('an image used again after a read-only container (the default) is unpacked once: the others bind that copy', async () => {
     const p = await plan(`
 onboot:
   - name: first
     image: fx/tool:1
-    readonly: true
 services:
   - name: second
     image: fx/tool:1
+    readonly: false
   - name: third
     image: fx/tool:1
-    readonly: true
 `);
+    expect(p.plans.map((c) => cfg(c).root!.readonly ?? false)).toEqual([true, false, true]);
     const [first, second, third] = p.plans;
     expect(first!.unpackDir).toBe('rootfs');
     expect(second!.unpackDir).toBeUndefined();

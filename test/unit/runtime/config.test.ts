@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { CoracleError } from '../../../src/errors.js';
-import { ALL_CAPABILITIES, allocateIds, generateRuntimeConfig, RLIM_INFINITY, stableJson, type RuntimeConfigInput, type RuntimeEntry } from '../../../src/runtime/index.js';
-import type { Spec } from '../../../src/runtime/types.js';
+import {
+  ALL_CAPABILITIES,
+  allocateIds,
+  defaultProfileCalls,
+  defaultSeccompProfile,
+  generateRuntimeConfig,
+  RLIM_INFINITY,
+  stableJson,
+  type RuntimeConfigInput,
+  type RuntimeEntry,
+} from '../../../src/runtime/index.js';
+import type { Seccomp, Spec } from '../../../src/runtime/types.js';
 import { runtimeConfigValidator } from './oci-schema.js';
 
 const validate = runtimeConfigValidator();
@@ -30,21 +40,20 @@ describe('generateRuntimeConfig: defaults', () => {
     expect(config.process!.env).toEqual(['PATH=/bin']);
     expect(config.process!.cwd).toBe('/srv');
     expect(config.process!.user).toEqual({ uid: 0, gid: 0 });
-    expect(config.root).toEqual({ path: '/containers/services/svc/rootfs' });
+    expect(config.root).toEqual({ path: '/containers/services/svc/rootfs', readonly: true });
     expect(nsTypes(config)).toEqual(['pid', 'mount', 'cgroup']);
     expect(config.mounts!.map((m) => `${m.destination}:${m.type}`)).toEqual([
       '/dev:tmpfs', '/dev/pts:devpts', '/proc:proc', '/sys:sysfs', '/sys/fs/cgroup:cgroup',
     ]);
     expect(config.mounts!.find((m) => m.destination === '/sys/fs/cgroup')!.options).toContain('ro');
-    expect(config.mounts!.find((m) => m.destination === '/sys')!.options).not.toContain('ro');
     expect(config.process!.capabilities).toEqual({ bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] });
     expect(config.hostname).toBeUndefined();
     expect(config.linux!.maskedPaths).toBeUndefined();
-    // writable: unpacked into rootfs/; the init puts a tmpfs overlay on it (root.readonly false)
-    expect(readonly).toBe(false);
+    // read-only by default (beyond LinuxKit): rootfs/ bound onto itself
+    expect(readonly).toBe(true);
     expect(unpackDir).toBe('rootfs');
     expect(mountpoints).toEqual([]);
-    expect(runtime.mounts).toEqual([]);
+    expect(runtime.mounts).toEqual([{ source: '/containers/services/svc/rootfs', destination: '/containers/services/svc/rootfs', options: ['bind'] }]);
     expect(runtime).toMatchObject({ cgroups: [], mkdir: [], interfaces: [], namespace: '', bindNS: { net: '', pid: '', mnt: '' } });
   });
 
@@ -54,6 +63,20 @@ describe('generateRuntimeConfig: defaults', () => {
     expect(r.config.process!.env).toEqual([]);
     expect(() => generateRuntimeConfig({ entry: { name: 'a', command: ['/x'] }, bundleDir: 'containers/a', ids })).toThrow(/must be an absolute path/);
     expect(() => generateRuntimeConfig({ entry: { name: 'a' }, bundleDir: '/c/a', ids })).toThrow(/no command/);
+  });
+
+  it('readonly: false: a writable root (the init overlays it), /dev and /sys writable, no self-bind', () => {
+    const { config, runtime, readonly, unpackDir, mountpoints } = gen({ readonly: false });
+    expect(readonly).toBe(false);
+    expect(config.root).toEqual({ path: '/containers/services/svc/rootfs' });
+    expect(config.mounts!.find((m) => m.destination === '/dev')!.options).not.toContain('ro');
+    expect(config.mounts!.find((m) => m.destination === '/sys')!.options).not.toContain('ro');
+    expect(unpackDir).toBe('rootfs');
+    expect(mountpoints).toEqual([]);
+    expect(runtime.mounts).toEqual([]);
+    // a label may ask for it; the spec has the last word
+    expect(gen({}, { label: { readonly: false } }).readonly).toBe(false);
+    expect(gen({ readonly: true }, { label: { readonly: false } }).readonly).toBe(true);
   });
 
   it('readonly: root.readonly, /dev and /sys read-only, rootfs/ bound onto itself', () => {
@@ -68,7 +91,7 @@ describe('generateRuntimeConfig: defaults', () => {
     expect(shared.runtime.mounts).toEqual([{ source: '/containers/services/other/rootfs', destination: '/containers/services/svc/rootfs', options: ['bind'] }]);
     expect(shared.mountpoints).toEqual(['rootfs']);
     // a writable container of a shared image gets the bind too (the init overlays on top)
-    const sharedRw = gen({}, { imageRoot: '/containers/services/other/rootfs' });
+    const sharedRw = gen({ readonly: false }, { imageRoot: '/containers/services/other/rootfs' });
     expect(sharedRw.runtime.mounts).toEqual(shared.runtime.mounts);
     expect(sharedRw.config.root!.readonly).toBeUndefined();
   });
@@ -113,9 +136,10 @@ describe('generateRuntimeConfig: image label, then YAML', () => {
     const all = caps({ capabilities: ['all'] });
     expect(all.effective).toHaveLength(ALL_CAPABILITIES.length);
     expect(all.effective).toEqual([...ALL_CAPABILITIES].sort());
-    expect(all.inheritable).toEqual(all.bounding);
+    // nothing inheritable but the ambient set (a file's inheritable capabilities grant nothing)
+    expect(all.inheritable).toEqual([]);
     const amb = caps({ capabilities: ['CAP_KILL'], ambient: ['CAP_NET_RAW'] });
-    expect(amb).toMatchObject({ effective: ['CAP_KILL'], ambient: ['CAP_NET_RAW'], bounding: ['CAP_KILL', 'CAP_NET_RAW'] });
+    expect(amb).toMatchObject({ effective: ['CAP_KILL'], ambient: ['CAP_NET_RAW'], inheritable: ['CAP_NET_RAW'], bounding: ['CAP_KILL', 'CAP_NET_RAW'] });
   });
 
   it('an unknown capability names the file:line:col where it was written, or the image label', () => {
@@ -226,6 +250,88 @@ describe('generateRuntimeConfig: namespaces, ids, devices, limits', () => {
     expect(runtime.cgroups).toEqual(['systemreserved']);
     expect(runtime.interfaces).toEqual([{ name: 'eth1', add: 'veth', peer: 'eth0', createInRoot: false }]);
     expect(runtime.bindNS).toEqual({ cgroup: '', ipc: '', mnt: '', net: '/run/netns/y', pid: '', user: '', uts: '' });
+  });
+});
+
+describe('generateRuntimeConfig: least privilege by default', () => {
+  const seccompOf = (e: Partial<RuntimeEntry>, more: Partial<RuntimeConfigInput> = {}) => gen(e, more).config.linux!.seccomp;
+  const allowedBy = (s: Seccomp | undefined): Set<string> =>
+    new Set((s?.syscalls ?? []).filter((r) => r.action === 'SCMP_ACT_ALLOW' && r.args === undefined).flatMap((r) => r.names));
+
+  it('no_new_privs and the default filter unless the label or spec opts out', () => {
+    const def = gen({}).config;
+    expect(def.process!.noNewPrivileges).toBe(true);
+    expect(def.linux!.seccomp).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 1, architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'] });
+    expect(def.linux!.seccomp).toEqual(defaultSeccompProfile([]));
+    // opt-outs, from the label or the spec; the spec has the last word
+    expect(gen({ noNewPrivileges: false }).config.process!.noNewPrivileges).toBeUndefined();
+    expect(gen({}, { label: { noNewPrivileges: false } }).config.process!.noNewPrivileges).toBeUndefined();
+    expect(gen({ noNewPrivileges: true }, { label: { noNewPrivileges: false } }).config.process!.noNewPrivileges).toBe(true);
+    expect(seccompOf({ seccomp: 'unconfined' })).toBeUndefined();
+    expect(seccompOf({}, { label: { seccomp: 'unconfined' } })).toBeUndefined();
+    expect(seccompOf({ seccomp: 'default' }, { label: { seccomp: 'unconfined' } })).toEqual(defaultSeccompProfile([]));
+    // the JSON says so in the keys runc and crun read
+    const json = JSON.parse(stableJson(def)) as Spec;
+    expect(json.process!.noNewPrivileges).toBe(true);
+    expect(json.linux!.seccomp!.syscalls![0]!.names).toContain('read');
+  });
+
+  it('the default filter: what Docker allows, with the calls of held capabilities only', () => {
+    const none = seccompOf({});
+    const plain = allowedBy(none);
+    for (const c of ['read', 'write', 'openat', 'execve', 'futex', 'epoll_wait', 'ptrace', 'setuid', 'getrandom', 'arch_prctl']) expect(plain, c).toContain(c);
+    // refused to a container without the capability
+    for (const c of ['mount', 'umount2', 'setns', 'reboot', 'chroot', 'init_module', 'settimeofday', 'clock_settime', 'bpf', 'sethostname', 'iopl', 'kcmp', 'acct', 'syslog', 'open_by_handle_at', 'vhangup', 'mbind'])
+      expect(plain, c).not.toContain(c);
+    // refused whatever the capabilities (not in Docker's profile)
+    const all = allowedBy(seccompOf({ capabilities: ['all'] }));
+    for (const c of ['keyctl', 'add_key', 'request_key', 'kexec_load', 'userfaultfd', 'uselib', 'nfsservctl', 'personality', 'socket']) expect(all, c).not.toContain(c);
+    // each capability brings its calls
+    const grants: Record<string, string[]> = {
+      CAP_SYS_ADMIN: ['mount', 'umount2', 'setns', 'sethostname', 'clone', 'clone3', 'bpf', 'syslog', 'perf_event_open'],
+      CAP_SYS_BOOT: ['reboot'], CAP_SYS_CHROOT: ['chroot'], CAP_SYS_MODULE: ['init_module', 'finit_module', 'delete_module'],
+      CAP_SYS_TIME: ['settimeofday', 'clock_settime'], CAP_SYS_PTRACE: ['kcmp', 'pidfd_getfd'], CAP_SYS_RAWIO: ['iopl', 'ioperm'],
+      CAP_BPF: ['bpf'], CAP_PERFMON: ['perf_event_open'], CAP_SYSLOG: ['syslog'], CAP_DAC_READ_SEARCH: ['open_by_handle_at'],
+      CAP_SYS_TTY_CONFIG: ['vhangup'], CAP_SYS_NICE: ['mbind', 'set_mempolicy'], CAP_SYS_PACCT: ['acct'],
+    };
+    for (const [cap, calls] of Object.entries(grants)) {
+      const got = allowedBy(seccompOf({ capabilities: [cap] }));
+      for (const c of calls) expect(got, `${cap} ${c}`).toContain(c);
+      expect(got.has('mount'), cap).toBe(cap === 'CAP_SYS_ADMIN');
+    }
+    // ambient capabilities are held too
+    expect(allowedBy(seccompOf({ ambient: ['CAP_SYS_TIME'] }))).toContain('clock_settime');
+    // the label's capabilities count
+    expect(allowedBy(seccompOf({}, { label: { capabilities: ['CAP_SYS_BOOT'] } }))).toContain('reboot');
+  });
+
+  it('argument rules: no AF_VSOCK sockets, plain personalities, clone without new namespaces unless CAP_SYS_ADMIN', () => {
+    const rules = seccompOf({})!.syscalls!;
+    expect(rules.filter((r) => r.names.includes('socket'))).toEqual([{ names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 40, op: 'SCMP_CMP_NE' }] }]);
+    expect(rules.filter((r) => r.names.includes('personality')).map((r) => r.args![0]!.value)).toEqual([0, 8, 0x20000, 0x20008, 0xffffffff]);
+    expect(rules.find((r) => r.names.includes('clone'))).toEqual({
+      names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 0x7e020000, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
+    });
+    expect(rules.find((r) => r.names.includes('clone3'))).toEqual({ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 });
+    const admin = seccompOf({ capabilities: ['CAP_SYS_ADMIN'] })!.syscalls!;
+    expect(admin.filter((r) => r.names.includes('clone') || r.names.includes('clone3')).map((r) => r.args ?? r.action)).toEqual(['SCMP_ACT_ALLOW']);
+  });
+
+  it('the default profile is deterministic and covers every call of the grants', () => {
+    expect(stableJson(seccompOf({ capabilities: ['CAP_NET_RAW', 'CAP_KILL'] }))).toBe(stableJson(seccompOf({ capabilities: ['CAP_KILL', 'CAP_NET_RAW'] })));
+    const all = seccompOf({ capabilities: ['all'] })!;
+    const named = new Set(all.syscalls!.flatMap((r) => r.names));
+    expect([...defaultProfileCalls()].filter((c) => !named.has(c))).toEqual([]);
+    const first = all.syscalls![0]!.names;
+    expect(first).toEqual([...new Set(first)].sort());
+  });
+
+  it('a profile file named by the spec is used as loaded; a label cannot name one', () => {
+    const custom: Seccomp = { defaultAction: 'SCMP_ACT_LOG', syscalls: [{ names: ['reboot'], action: 'SCMP_ACT_ERRNO' }] };
+    expect(seccompOf({ seccomp: 'profiles/web.json', seccompProfile: custom })).toEqual(custom);
+    const loc = { file: 'sys.yml', line: 9, col: 14 };
+    expect(() => gen({ seccomp: 'profiles/web.json', fieldLocs: { seccomp: loc } })).toThrow('sys.yml:9:14: svc: seccomp profile profiles/web.json was not loaded');
+    expect(() => gen({}, { label: { seccomp: 'x.json' } })).toThrow(/image example\/svc:1 \(org.mobyproject.config label\): seccomp profile x.json was not loaded/);
   });
 });
 

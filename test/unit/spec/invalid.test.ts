@@ -50,6 +50,10 @@ const EXPECTED: Record<string, string[]> = {
   'bad-namespace.yml': [
     `${f('bad-namespace.yml')}:4:10: services[0].net: invalid net "hots": expected "host", "root", "new", "none" or an absolute path to a namespace`,
   ],
+  'bad-seccomp.yml': [
+    `${f('bad-seccomp.yml')}:4:14: services[0].seccomp: invalid seccomp "unconfind": expected default, unconfined or the path of a JSON profile (FILE.json)`,
+    `${f('bad-seccomp.yml')}:5:22: services[0].noNewPrivileges: expected true or false, got the string "no"`,
+  ],
   'bad-rlimit.yml': [`${f('bad-rlimit.yml')}:5:9: services[0].rlimits[0]: invalid rlimit "nofile,1024": expected NAME,SOFT,HARD`],
   'uid-unknown-container.yml': [
     `${f('uid-unknown-container.yml')}:8:10: files[0].uid: "redis-server" is not a number, "root" or the name of a container in onboot, onshutdown or services`,

@@ -69,6 +69,21 @@ describe('org.mobyproject.config labels', () => {
     ]);
   });
 
+  it('takes the least-privilege opt-outs; a label cannot name a seccomp profile file', () => {
+    expect(parseImageLabelConfig('{"readonly":false,"noNewPrivileges":false,"seccomp":"unconfined"}', IMAGE)).toEqual({
+      readonly: false,
+      noNewPrivileges: false,
+      seccomp: 'unconfined',
+    });
+    expect(parseImageLabelConfig('{"seccomp":"default"}', IMAGE)).toEqual({ seccomp: 'default' });
+    expect(labelError('{"seccomp":"/etc/profile.json"}').message).toBe(
+      `image ${IMAGE}: invalid org.mobyproject.config label:\n  label:1:12: seccomp: an image label cannot name a profile file: seccomp is default or unconfined`,
+    );
+    expect(labelError('{"seccomp":"none"}').diagnostics.map((d) => d.message)).toEqual([
+      'seccomp: invalid seccomp "none": expected default, unconfined or the path of a JSON profile (FILE.json)',
+    ]);
+  });
+
   it('refuses name and image in a label', () => {
     const e = labelError('{"name":"getty","image":"alpine"}');
     expect(e.diagnostics.map((d) => d.message)).toEqual(['name: "name" cannot be set in an image label', 'image: "image" cannot be set in an image label']);
