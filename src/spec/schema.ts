@@ -243,7 +243,7 @@ export const imageLabelSchema = z.strictObject({
   for (const k of ['name', 'image'] as const)
     if (v[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" cannot be set in an image label` });
   // A label travels with the image, away from any file it could name.
-  if (v.seccomp !== undefined && isSeccompProfilePath(v.seccomp))
+  if (typeof v.seccomp === 'string' && seccompProblem(v.seccomp) === undefined && isSeccompProfilePath(v.seccomp))
     ctx.addIssue({ code: 'custom', path: ['seccomp'], message: `an image label cannot name a profile file: seccomp is default or unconfined` });
 });
 
