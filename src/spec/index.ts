@@ -2,6 +2,7 @@
 export type * from './types.js';
 export { parseSpec, parseSpecFile, sortDiagnostics, TOP_LEVEL_KEYS, type SpecResult, type ParsedFile } from './parse.js';
 export { loadSpecs, parseSpecs } from './load.js';
+export { loadSeccompProfiles, seccompProfileSchema } from './seccomp-profile.js';
 export { mergeSpecs } from './merge.js';
 export { validateSpec, type ValidateOptions } from './validate.js';
 export { parseImageLabelConfig, LabelConfigError, MOBY_CONFIG_LABEL } from './label.js';

@@ -4,6 +4,7 @@ import { mergeSpecs } from './merge.js';
 import { parseSpecFile, sortDiagnostics, type SpecResult } from './parse.js';
 import { validateSpec } from './validate.js';
 import { missingPkgDefinitions } from './pkg-ref.js';
+import { loadSeccompProfiles } from './seccomp-profile.js';
 
 /** Read a spec file; `-` reads standard input. */
 async function readSpecText(file: string): Promise<string> {
@@ -23,8 +24,9 @@ async function readSpecText(file: string): Promise<string> {
 
 /**
  * Read, parse and merge several spec files (later kernel fields override,
- * lists append), then check the rules that span files. Throws
- * DiagnosticsError with every error of every file.
+ * lists append), then check the rules that span files and read the seccomp
+ * profile files entries name. Throws DiagnosticsError with every error of
+ * every file.
  */
 export async function loadSpecs(files: readonly string[]): Promise<SpecResult> {
   if (files.length === 0) throw new CoracleError('no spec file given');
@@ -32,6 +34,8 @@ export async function loadSpecs(files: readonly string[]): Promise<SpecResult> {
   const result = parseSpecs(files.map((file, i) => ({ file, text: texts[i]! })));
   const missing = await missingPkgDefinitions(result.spec);
   if (missing.length > 0) throw new DiagnosticsError(sortDiagnostics(missing));
+  const badProfiles = await loadSeccompProfiles(result.spec);
+  if (badProfiles.length > 0) throw new DiagnosticsError(sortDiagnostics(badProfiles));
   return result;
 }
 
