@@ -178,6 +178,22 @@ describe('least privilege by default, under runc and crun', () => {
       expect(open.out).toContain('WRITE=ok');
     });
 
+    it(`${runtime}: a profile file from the spec replaces the default filter`, async () => {
+      // allow everything but mkdir, which fails with EACCES
+      const seccompProfile = {
+        defaultAction: 'SCMP_ACT_ALLOW' as const,
+        syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' as const, errnoRet: 13 }],
+      };
+      const script = [probe, 'busybox mkdir /made 2>&1 | busybox sed "s/^/MKDIR=/"'].join('; ');
+      const r = await runc(await bundle({ name: 'custom', command: ['/bin/sh', '-c', script], readonly: false, seccomp: 'p.json', seccompProfile }), runtime);
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toContain('Seccomp:\t2');
+      // the default filter's refusals are gone, the profile's own one holds
+      expect(r.out).toContain('PERSONALITY=ok');
+      expect(r.out).toContain('WRITE=ok');
+      expect(r.out).toMatch(/MKDIR=.*Permission denied/);
+    });
+
     it(`${runtime}: a capability grants its calls through the filter`, async () => {
       const script = [
         probe,
