@@ -440,13 +440,16 @@ export function generateRuntimeConfig(input: RuntimeConfigInput): GeneratedRunti
   // bound onto itself so it is a mount point, as runc prefers (LinuxKit does
   // the same). A writable root gets its overlay from the init: a tmpfs upper
   // layer over rootfs/, so writes never reach the image files, which other
-  // containers may share as hardlinks.
+  // containers may share as hardlinks. Both binds are private: the host's
+  // root is shared, and a bind of a shared mount joins its peer group, so a
+  // writable container's overlay on its bind would otherwise propagate onto
+  // the holder's copy and every other container's bind of it.
   const rootfs = `${bundleDir}/rootfs`;
   const rootfsMounts: Mount[] =
     input.imageRoot !== undefined
-      ? [{ source: input.imageRoot, destination: rootfs, options: ['bind'] }]
+      ? [{ source: input.imageRoot, destination: rootfs, options: ['bind', 'private'] }]
       : readonly
-        ? [{ source: rootfs, destination: rootfs, options: ['bind'] }]
+        ? [{ source: rootfs, destination: rootfs, options: ['bind', 'private'] }]
         : [];
   const runtime: LinuxKitRuntime = {
     cgroups: [...(yr.cgroups ?? lr.cgroups ?? [])],

@@ -53,7 +53,7 @@ describe('generateRuntimeConfig: defaults', () => {
     expect(readonly).toBe(true);
     expect(unpackDir).toBe('rootfs');
     expect(mountpoints).toEqual([]);
-    expect(runtime.mounts).toEqual([{ source: '/containers/services/svc/rootfs', destination: '/containers/services/svc/rootfs', options: ['bind'] }]);
+    expect(runtime.mounts).toEqual([{ source: '/containers/services/svc/rootfs', destination: '/containers/services/svc/rootfs', options: ['bind', 'private'] }]);
     expect(runtime).toMatchObject({ cgroups: [], mkdir: [], interfaces: [], namespace: '', bindNS: { net: '', pid: '', mnt: '' } });
   });
 
@@ -86,9 +86,9 @@ describe('generateRuntimeConfig: defaults', () => {
     expect(config.mounts!.find((m) => m.destination === '/sys')!.options).toContain('ro');
     expect(unpackDir).toBe('rootfs');
     expect(mountpoints).toEqual([]);
-    expect(runtime.mounts).toEqual([{ source: '/containers/services/svc/rootfs', destination: '/containers/services/svc/rootfs', options: ['bind'] }]);
+    expect(runtime.mounts).toEqual([{ source: '/containers/services/svc/rootfs', destination: '/containers/services/svc/rootfs', options: ['bind', 'private'] }]);
     const shared = gen({ readonly: true }, { imageRoot: '/containers/services/other/rootfs' });
-    expect(shared.runtime.mounts).toEqual([{ source: '/containers/services/other/rootfs', destination: '/containers/services/svc/rootfs', options: ['bind'] }]);
+    expect(shared.runtime.mounts).toEqual([{ source: '/containers/services/other/rootfs', destination: '/containers/services/svc/rootfs', options: ['bind', 'private'] }]);
     expect(shared.mountpoints).toEqual(['rootfs']);
     // a writable container of a shared image gets the bind too (the init overlays on top)
     const sharedRw = gen({ readonly: false }, { imageRoot: '/containers/services/other/rootfs' });
