@@ -171,7 +171,10 @@ describe('coracle build (fixture images)', () => {
         expect(config.root.path).toBe(`/containers/${b}/rootfs`);
         expect(existsSync(join(root, `containers/${b}/runtime.json`))).toBe(true);
       }
-      expect(await r('containers/onboot/001-format/rootfs/bin/tool')).toBe('tool');
+      // read-only by default: the second container of an image binds the first one's copy
+      expect(await r('containers/onboot/000-format/rootfs/bin/tool')).toBe('tool');
+      expect(existsSync(join(root, 'containers/onboot/001-format/rootfs/bin/tool'))).toBe(false);
+      expect(JSON.parse(await r('containers/onboot/001-format/runtime.json')).mounts[0]).toMatchObject({ source: '/containers/onboot/000-format/rootfs' });
       expect(await r('containers/services/web/rootfs/srv/index.html')).toBe('<h1>hi</h1>');
       expect(await r('etc/motd')).toBe('welcome\n');
       expect((await stat(join(root, 'etc/motd'))).mode & 0o7777).toBe(0o644);
@@ -245,7 +248,7 @@ describe('coracle build (fixture images)', () => {
     const r = ok(await build(out, '--format', 'tar'));
     expect(r.stdout.trim().split('\n')).toEqual([join(out, 't.tar'), join(out, 't-images.json')]);
     const list = execFileSync('tar', ['-tf', join(out, 't.tar')], { encoding: 'utf8' }).split('\n').filter(Boolean).map((p) => p.replace(/\/$/, ''));
-    for (const p of ['boot/kernel', 'boot/cmdline', 'init', 'bin/sh', 'dev/console', 'etc/motd', 'lib/modules/6.1.0-test/modules.dep', 'containers/services/web/config.json', 'containers/onboot/001-format/rootfs/bin/tool'])
+    for (const p of ['boot/kernel', 'boot/cmdline', 'init', 'bin/sh', 'dev/console', 'etc/motd', 'lib/modules/6.1.0-test/modules.dep', 'containers/services/web/config.json', 'containers/onboot/000-format/rootfs/bin/tool'])
       expect(list, p).toContain(p);
     expect(new Set(list).size).toBe(list.length);
     const cmdline = execFileSync('tar', ['-xOf', join(out, 't.tar'), 'boot/cmdline'], { encoding: 'utf8' });
