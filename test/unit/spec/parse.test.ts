@@ -83,6 +83,7 @@ describe('parseSpec: every key', () => {
       gid: 'bye',
       additionalGids: [10, 'everything'],
       noNewPrivileges: true,
+      seccomp: 'unconfined',
       oomScoreAdj: -500,
       cgroupsPath: '/system/everything',
       sysctl: { 'net.ipv4.ip_forward': '1' },
@@ -131,7 +132,7 @@ describe('parseSpec: every key', () => {
       { path: 'etc/key.pub', source: '~/.ssh/id_ed25519.pub', optional: true, directory: false },
       { path: 'etc/linuxkit-config', metadata: 'json', directory: false, optional: false },
     ]);
-    expect(files[2]!.loc).toEqual({ file: EVERY, line: 134, col: 5 });
+    expect(files[2]!.loc).toEqual({ file: EVERY, line: 135, col: 5 });
   });
 
   it('parses volumes', () => {

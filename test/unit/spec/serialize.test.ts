@@ -53,7 +53,7 @@ describe('specToDocument (what metadata: yaml|json files hold)', () => {
   });
 });
 
-const ORDER = ['name', 'image', 'capabilities', 'capabilities.add', 'ambient', 'mounts', 'binds', 'binds.add', 'devices', 'tmpfs', 'command', 'env', 'cwd', 'net', 'pid', 'ipc', 'uts', 'userns', 'hostname', 'readonly', 'maskedPaths', 'readonlyPaths', 'uid', 'gid', 'additionalGids', 'noNewPrivileges', 'oomScoreAdj', 'rootfsPropagation', 'cgroupsPath', 'resources', 'sysctl', 'rlimits', 'uidMappings', 'gidMappings', 'annotations', 'runtime'];
+const ORDER = ['name', 'image', 'capabilities', 'capabilities.add', 'ambient', 'mounts', 'binds', 'binds.add', 'devices', 'tmpfs', 'command', 'env', 'cwd', 'net', 'pid', 'ipc', 'uts', 'userns', 'hostname', 'readonly', 'maskedPaths', 'readonlyPaths', 'uid', 'gid', 'additionalGids', 'noNewPrivileges', 'seccomp', 'oomScoreAdj', 'rootfsPropagation', 'cgroupsPath', 'resources', 'sysctl', 'rlimits', 'uidMappings', 'gidMappings', 'annotations', 'runtime'];
 function order(k: string): number {
   return ORDER.indexOf(k);
 }
