@@ -29,7 +29,11 @@ const u64 = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
 const errno = z.int().min(0).max(4095);
 
 const syscall = z.strictObject({
-  names: z.array(z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a system call name is lower-case letters, digits and "_"')).min(1),
+  names: z
+    .array(z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a system call name is lower-case letters, digits and "_"'))
+    .superRefine((n, ctx) => {
+      if (n.length === 0) ctx.addIssue({ code: 'custom', message: 'list at least one system call name' });
+    }),
   action: z.enum(ACTIONS),
   errnoRet: errno.optional(),
   args: z

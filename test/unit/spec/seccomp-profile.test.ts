@@ -77,6 +77,9 @@ describe('seccomp: FILE.json', () => {
     const broken = await write('profiles/broken.json', '{"defaultAction": ');
     const spec2 = await write('broken.yml', entry('profiles/broken.json'));
     expect((await errorsOf(spec2))[0]).toMatch(new RegExp(`^${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1:\\d+: `));
+    const empty = await write('profiles/empty.json', '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}');
+    const spec4 = await write('empty.yml', entry('profiles/empty.json'));
+    expect(await errorsOf(spec4)).toEqual([`${empty}:1:60: syscalls[0].names: list at least one system call name`]);
     // unknown keys are refused too (a Docker profile's archMap is not OCI)
     await write('profiles/docker.json', '{"defaultAction": "SCMP_ACT_ERRNO", "archMap": []}');
     const spec3 = await write('docker.yml', entry('profiles/docker.json'));
