@@ -24,7 +24,8 @@ import { containerEntries, planContainers, VOLUMES_DIR } from './containers.js';
 import { filesEntries } from './files.js';
 import { resolveImages, specImages, type ResolvedBuildImage } from './images.js';
 import { kernelParts, modulesEntries, type KernelParts } from './kernel.js';
-import { writeOutputs, type OutputFormat, type OutputSet } from '../outputs/index.js';
+import { isDiskFormat, writeOutputs, type OutputFormat, type OutputSet } from '../outputs/index.js';
+import { checkDiskFormats } from '../outputs/disk/index.js';
 import { unpackImage } from './unpack.js';
 import { writeWhole } from '../files/write-whole.js';
 import { resolvePackageRefs, type PackageRefOptions } from './packages.js';
@@ -37,7 +38,8 @@ export interface BuildOptions extends Pick<RegistryAccessOptions, 'mirrors' | 'i
   outDir: string;
   /** Output base name; default the first spec file's name without .yml. */
   name?: string;
-  format?: OutputFormat;
+  /** One format or several (`--format` repeated); default kernel+initrd. */
+  format?: OutputFormat | readonly OutputFormat[];
   platform?: string;
   /** Ask registries even for images the store holds. */
   pull?: boolean;
@@ -89,7 +91,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (opts.specFiles.length === 0) throw new CoracleError('build: no spec file given');
   const name = opts.name ?? defaultBuildName(opts.specFiles[0]!);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new CoracleError(`build: invalid output name "${name}"`);
-  const format = opts.format ?? 'kernel+initrd';
+  const asked = opts.format ?? 'kernel+initrd';
+  const formats: readonly OutputFormat[] = [...new Set<OutputFormat>(typeof asked === 'string' ? [asked as OutputFormat] : (asked as readonly OutputFormat[]))];
+  const diskFormats = formats.filter(isDiskFormat);
   const compression = opts.compression ?? 'zstd';
   const platform: Platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
   const store = opts.store;
@@ -103,7 +107,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   // 1. the spec
   const { spec, warnings } = await loadSpecs(opts.specFiles);
   for (const w of warnings) reporter.warn(`${w.file}:${w.line}:${w.col}: ${w.message}`);
-  if (format === 'kernel+initrd' && !spec.kernel?.image) throw new CoracleError(`${opts.specFiles[0]}: the kernel+initrd format needs a kernel image (kernel: image: ...)`);
+  const bootable = formats.find((f) => f !== 'tar');
+  if (bootable !== undefined && !spec.kernel?.image) throw new CoracleError(`${opts.specFiles[0]}: the ${bootable} format needs a kernel image (kernel: image: ...)`);
 
   // 2. images: `@pkg:` folders (built when missing) or the lock's digests, then store or registry
   if (opts.lock && opts.locked) throw new CoracleError('build: --lock and --locked exclude each other');
@@ -178,8 +183,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   }
   const files = await filesEntries({ spec, ids, existingDirs: initDirs });
   if (files.length > 0) components.push({ name: 'files', entries: async () => replacing(files) });
+  // the tools and the kernel's EFI stub, checked before the segments are made
+  if (kernel && diskFormats.length > 0) await checkDiskFormats(diskFormats, kernel.kernel, `kernel image ${spec.kernel!.image}`);
 
-  if (format === 'tar') {
+  if (formats.every((f) => f === 'tar')) {
     const set: OutputSet = {
       name,
       cmdline: spec.kernel?.cmdline ?? '',
@@ -187,7 +194,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       rootfs: () => mergedRootfs(components),
       ...(kernel ? { kernel: kernel.kernel } : {}),
     };
-    const outputs = await writeOutputs(opts.outDir, format, set);
+    const outputs = await writeOutputs(opts.outDir, formats, set);
     return { name, spec, outputs: [...outputs, await recordImages(opts, name, resolved, lockFile)], segments: [], images: resolved, ...(lockFile ? { lockFile } : {}) };
   }
 
@@ -221,8 +228,11 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     ...(kernel?.ucode ? { ucode: kernel.ucode } : {}),
     // what the outputs hold, so a rebuild keeps the unchanged ones instead of copying them again
     stampFile: join(cacheRoot, 'outputs', `${sha([resolve(opts.outDir), name])}.json`),
+    diskCacheDir: join(cacheRoot, 'images'),
+    ...(spec.kernel?.image ? { kernelName: `kernel image ${spec.kernel.image}` } : {}),
+    ...(formats.includes('tar') ? { rootfs: () => mergedRootfs(components) } : {}),
   };
-  const outputs = await writeOutputs(opts.outDir, format, set);
+  const outputs = await writeOutputs(opts.outDir, formats, set);
   return { name, spec, outputs: [...outputs, await recordImages(opts, name, resolved, lockFile)], segments, images: resolved, ...(lockFile ? { lockFile } : {}) };
 }
 

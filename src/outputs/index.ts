@@ -7,15 +7,15 @@
  * NAME-cmdline, and NAME-vmlinux when the kernel image has an uncompressed
  * kernel (QEMU boots it directly through PVH).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { defaultMtime, writeInitrd, type BuiltSegment, type InitrdEntry } from '../initrd/index.js';
 import { CoracleError } from '../errors.js';
 import { writeRootfsTar } from './tar.js';
-
-import type { OutputFormat } from './formats.js';
-export { OUTPUT_FORMATS, type OutputFormat } from './formats.js';
+import { DiskImages, diskFileName } from './disk/index.js';
+import { isDiskFormat, type OutputFormat } from './formats.js';
+export { OUTPUT_FORMATS, DISK_FORMATS, isDiskFormat, type OutputFormat, type DiskFormat } from './formats.js';
 
 export interface OutputSet {
   name: string;
@@ -35,6 +35,10 @@ export interface OutputSet {
    * copies no kernel and concatenates no initrd).
    */
   stampFile?: string;
+  /** Disk formats (iso, raw, qcow2, uki ...): where their images and the whole initrd they hold are cached. */
+  diskCacheDir?: string;
+  /** The kernel image's name, for errors. */
+  kernelName?: string;
 }
 
 /** Per output path: what it holds (an id of its sources) and its stat right after the build. */
@@ -118,7 +122,29 @@ function outputError(dir: string, e: unknown): unknown {
   return new CoracleError(`cannot write the outputs in ${dir}: ${why}`, { cause: e });
 }
 
-export async function writeOutputs(dir: string, format: OutputFormat, set: OutputSet): Promise<string[]> {
+/** The initrd as one file (every segment in order), cached by the segments' keys, for the formats that carry it inside an image. */
+async function wholeInitrd(segments: BuiltSegment[], cacheDir: string): Promise<string> {
+  const key = createHash('sha256').update(JSON.stringify(['initrd', ...segments.map((s) => s.key)])).digest('hex');
+  const file = join(cacheDir, 'initrd', `${key}.img`);
+  if (await stat(file).then((s) => s.isFile(), () => false)) return file;
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeInitrd(segments, tmp, { compression: 'none', cacheDir: join(cacheDir, '.unused') });
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  return file;
+}
+
+/**
+ * Write every format asked for (one or several), all or nothing: a failure
+ * in any of them leaves none of the new files in the folder.
+ */
+export async function writeOutputs(dir: string, format: OutputFormat | readonly OutputFormat[], set: OutputSet): Promise<string[]> {
+  const formats = [...new Set(typeof format === 'string' ? [format] : format)];
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {
@@ -127,17 +153,6 @@ export async function writeOutputs(dir: string, format: OutputFormat, set: Outpu
   const stage = new StagedOutputs(dir);
   const paths = kernelInitrdPaths(dir, set.name);
   try {
-    if (format === 'tar') {
-      if (!set.rootfs) throw new Error('internal: tar output without a root filesystem');
-      await writeRootfsTar(stage.path(join(dir, `${set.name}.tar`)), {
-        entries: await set.rootfs(),
-        cmdline: set.cmdline,
-        mtime: set.mtime ?? defaultMtime(),
-        ...(set.kernel ? { kernel: set.kernel } : {}),
-      });
-      return await stage.commit();
-    }
-    if (!set.kernel) throw new Error('internal: kernel+initrd without a kernel');
     const stamp = await readStamp(set.stampFile);
     const ids: Record<string, string> = {};
     const outputs: string[] = [];
@@ -147,21 +162,53 @@ export async function writeOutputs(dir: string, format: OutputFormat, set: Outpu
       outputs.push(final);
       if (!(await upToDate(stamp, final, id))) await write(stage.path(final));
     };
-    await output(paths.kernel, await fileId(set.kernel), (tmp) => copyFile(set.kernel!, tmp));
-    if (set.vmlinux) await output(paths.vmlinux, await fileId(set.vmlinux), (tmp) => copyFile(set.vmlinux!, tmp));
     const ucode: BuiltSegment[] = set.ucode
       ? [{ name: 'ucode', path: set.ucode, key: await fileId(set.ucode), compression: 'none', size: (await stat(set.ucode)).size, archiveSize: -1, entries: -1, cached: true }]
       : [];
     const segments = [...ucode, ...set.segments];
-    // Segment files are named by their content key: the same keys in the same order are the same bytes.
-    await output(paths.initrd, JSON.stringify(['initrd', ...segments.map((s) => s.key)]), (tmp) =>
-      writeInitrd(segments, tmp, { compression: 'none', cacheDir: join(dir, '.unused') }),
-    );
-    await output(paths.cmdline, JSON.stringify(['cmdline', set.cmdline]), (tmp) => writeFile(tmp, set.cmdline));
+    let disks: DiskImages | undefined;
+    for (const f of formats) {
+      if (f === 'tar') {
+        if (!set.rootfs) throw new Error('internal: tar output without a root filesystem');
+        const final = join(dir, `${set.name}.tar`);
+        await writeRootfsTar(stage.path(final), {
+          entries: await set.rootfs(),
+          cmdline: set.cmdline,
+          mtime: set.mtime ?? defaultMtime(),
+          ...(set.kernel ? { kernel: set.kernel } : {}),
+        });
+        outputs.push(final);
+        continue;
+      }
+      if (!set.kernel) throw new Error(`internal: ${f} without a kernel`);
+      if (f === 'kernel+initrd') {
+        await output(paths.kernel, await fileId(set.kernel), (tmp) => copyFile(set.kernel!, tmp));
+        if (set.vmlinux) await output(paths.vmlinux, await fileId(set.vmlinux), (tmp) => copyFile(set.vmlinux!, tmp));
+        // Segment files are named by their content key: the same keys in the same order are the same bytes.
+        await output(paths.initrd, JSON.stringify(['initrd', ...segments.map((s) => s.key)]), (tmp) =>
+          writeInitrd(segments, tmp, { compression: 'none', cacheDir: join(dir, '.unused') }),
+        );
+        await output(paths.cmdline, JSON.stringify(['cmdline', set.cmdline]), (tmp) => writeFile(tmp, set.cmdline));
+        continue;
+      }
+      if (!isDiskFormat(f)) throw new Error(`internal: unknown format ${f}`);
+      if (!set.diskCacheDir) throw new Error(`internal: ${f} without a disk cache`);
+      disks ??= new DiskImages({
+        name: set.name,
+        kernel: set.kernel,
+        initrd: await wholeInitrd(segments, set.diskCacheDir),
+        cmdline: set.cmdline,
+        mtime: set.mtime ?? defaultMtime(),
+        cacheDir: set.diskCacheDir,
+        ...(set.kernelName ? { kernelName: set.kernelName } : {}),
+      });
+      const image = await disks.image(f);
+      await output(join(dir, diskFileName(f, set.name)), await fileId(image), (tmp) => copyFile(image, tmp));
+    }
     await stage.commit();
     // A stale vmlinux from an earlier build goes only once the new set is in place.
-    if (!set.vmlinux) await rm(paths.vmlinux, { force: true });
-    await writeStamp(set.stampFile, ids);
+    if (formats.includes('kernel+initrd') && !set.vmlinux) await rm(paths.vmlinux, { force: true });
+    if (set.stampFile) await writeStamp(set.stampFile, ids);
     return outputs;
   } catch (e) {
     await stage.abort();

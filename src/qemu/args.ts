@@ -16,8 +16,36 @@ export interface BootFiles {
   vmlinux?: string;
 }
 
+/**
+ * A bootable image the firmware starts (`coracle build --format` iso, raw,
+ * qcow2, vhd, vmdk): attached first with boot priority, no -kernel.
+ */
+export interface ImageBoot {
+  image: string;
+  /** QEMU's block format (vhd is "vpc") */
+  format: 'raw' | 'qcow2' | 'vmdk' | 'vpc';
+  /** a CD-ROM (an ISO) or a virtio disk */
+  media: 'cdrom' | 'disk';
+  /** boots through UEFI: needs `firmware` */
+  uefi: boolean;
+}
+
+export type BootSource = BootFiles | ImageBoot;
+
+export function isImageBoot(b: BootSource): b is ImageBoot {
+  return 'image' in b;
+}
+
+/** UEFI firmware (Debian's ovmf): read-only code and a private copy of the variable store. */
+export interface Firmware {
+  code: string;
+  vars: string;
+}
+
 export interface QemuConfig {
-  boot: BootFiles;
+  boot: BootSource;
+  /** UEFI instead of SeaBIOS */
+  firmware?: Firmware;
   accel: 'kvm' | 'tcg';
   /** MiB */
   mem: number;
@@ -56,8 +84,19 @@ export function buildQemuArgs(cfg: QemuConfig): string[] {
   // A guest kernel panic makes QEMU exit non-zero (the pvpanic driver reports it).
   a.push('-device', 'pvpanic', '-action', 'panic=exit-failure');
   a.push('-device', 'virtio-rng-pci');
-  a.push('-kernel', cfg.boot.vmlinux ?? cfg.boot.kernel, '-initrd', cfg.boot.initrd);
-  a.push('-append', cfg.boot.cmdline.trim());
+  if (cfg.firmware) {
+    a.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${qemuValue(cfg.firmware.code)}`);
+    a.push('-drive', `if=pflash,format=raw,unit=1,file=${qemuValue(cfg.firmware.vars)}`);
+  }
+  const boot = cfg.boot;
+  if (!isImageBoot(boot)) {
+    a.push('-kernel', boot.vmlinux ?? boot.kernel, '-initrd', boot.initrd);
+    a.push('-append', boot.cmdline.trim());
+  } else if (boot.media === 'disk') {
+    // before the data disks, so the guest sees it as vda
+    a.push('-drive', `file=${qemuValue(boot.image)},format=${boot.format},if=none,id=bootdisk`);
+    a.push('-device', 'virtio-blk-pci,drive=bootdisk,bootindex=0');
+  }
   if (cfg.network ?? true) {
     const fwd = cfg.publish.map(hostfwd);
     a.push('-netdev', ['user', 'id=net0', ...fwd].join(','));
@@ -66,10 +105,15 @@ export function buildQemuArgs(cfg: QemuConfig): string[] {
   cfg.disks.forEach((d, i) => {
     a.push('-drive', `file=${qemuValue(d.path)},format=${d.format},if=virtio,index=${i}`);
   });
+  const cdrom = isImageBoot(boot) && boot.media === 'cdrom' ? boot : undefined;
+  // SCSI CD-ROMs on virtio-scsi (/dev/sr0, /dev/sr1 in the guest): Debian's
+  // cloud kernel has no AHCI driver for q35's built-in SATA controller.
+  if (cfg.seedIso || cdrom) a.push('-device', 'virtio-scsi-pci,id=scsi0');
+  if (cdrom) {
+    a.push('-drive', `file=${qemuValue(cdrom.image)},format=raw,media=cdrom,readonly=on,if=none,id=bootcd`);
+    a.push('-device', 'scsi-cd,bus=scsi0.0,drive=bootcd,bootindex=0');
+  }
   if (cfg.seedIso) {
-    // A SCSI CD-ROM on virtio-scsi (/dev/sr0 in the guest): Debian's cloud
-    // kernel has no AHCI driver for q35's built-in SATA controller.
-    a.push('-device', 'virtio-scsi-pci,id=scsi0');
     a.push('-drive', `file=${qemuValue(cfg.seedIso)},format=raw,media=cdrom,readonly=on,if=none,id=seed`);
     a.push('-device', 'scsi-cd,bus=scsi0.0,drive=seed');
   }

@@ -18,6 +18,16 @@ export interface ResolvedImage extends BootFiles {
   dir: string;
 }
 
+/** A built image file (iso, raw, qcow2, vhd, vmdk, uki) to boot as it is. */
+export interface ResolvedImageFile {
+  name: string;
+  dir: string;
+  file: string;
+}
+
+/** Extensions of the image files `coracle build --format` writes. */
+const IMAGE_FILE = /\.(iso|img|raw|qcow2|vhd|vmdk|efi)$/i;
+
 async function fromPrefix(dir: string, name: string): Promise<ResolvedImage | undefined> {
   const p = (s: string) => join(dir, `${name}-${s}`);
   if (!existsSync(p('kernel')) || !existsSync(p('initrd.img'))) return undefined;
@@ -32,8 +42,11 @@ async function fromPrefix(dir: string, name: string): Promise<ResolvedImage | un
   };
 }
 
-export async function resolveImage(target: string, cwd = process.cwd()): Promise<ResolvedImage> {
+export async function resolveImage(target: string, cwd = process.cwd()): Promise<ResolvedImage | ResolvedImageFile> {
   const abs = resolve(cwd, target);
+  if (IMAGE_FILE.test(target) && existsSync(abs) && statSync(abs).isFile()) {
+    return { name: basename(abs).replace(IMAGE_FILE, ''), dir: dirname(abs), file: abs };
+  }
   if (existsSync(abs) && statSync(abs).isDirectory()) {
     const names = (await readdir(abs)).filter((e) => e.endsWith('-initrd.img')).map((e) => e.slice(0, -'-initrd.img'.length));
     if (names.length === 0) throw new CoracleError(`${target}: no NAME-initrd.img in this folder (run coracle build first)`);

@@ -7,7 +7,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { silentReporter, type Reporter } from '../progress/reporter.js';
-import type { BootFiles } from './args.js';
+import type { BootFiles, BootSource, Firmware } from './args.js';
+import { prepareImageBoot } from './boot-image.js';
 import { ensureDisk } from './disk.js';
 import { probeKvm } from './kvm-probe.js';
 import type { AccelChoice, DiskSpec, PublishSpec } from './options.js';
@@ -15,7 +16,10 @@ import { seedIsoFromFile } from './seed.js';
 import { QemuVm, type RunResult } from './vm.js';
 
 export interface RunQemuOptions {
-  boot: BootFiles;
+  /** kernel + initrd, or a built image file (iso, raw, qcow2, vhd, vmdk, uki: detected from its bytes) */
+  boot: BootFiles | { file: string };
+  /** boot the image file through UEFI (OVMF) even when it also boots BIOS */
+  uefi?: boolean;
   /** MiB, default 1024 */
   mem?: number;
   /** default 1 */
@@ -59,11 +63,23 @@ export async function chooseAccel(
 export async function runQemu(opts: RunQemuOptions): Promise<RunResult> {
   const reporter = opts.reporter ?? silentReporter;
   await mkdir(opts.stateDir, { recursive: true });
+  let boot: BootSource;
+  let firmware: Firmware | undefined;
+  let shown: string;
+  if ('file' in opts.boot) {
+    const p = await prepareImageBoot(opts.boot.file, { stateDir: opts.stateDir, ...(opts.uefi ? { uefi: true } : {}) });
+    boot = p.boot;
+    firmware = p.firmware;
+    shown = `${opts.boot.file} (${p.detected.kind}, ${firmware ? 'UEFI' : 'BIOS'})`;
+  } else {
+    boot = opts.boot;
+    shown = opts.boot.vmlinux ?? opts.boot.kernel;
+  }
   const accel = await chooseAccel(opts.accel ?? 'auto', {
     qemu: opts.qemu,
     cacheFile: opts.kvmCacheFile,
     reporter,
-    kernel: opts.boot.vmlinux ?? opts.boot.kernel,
+    ...('file' in opts.boot ? {} : { kernel: opts.boot.vmlinux ?? opts.boot.kernel }),
   });
   const disks = opts.disks ?? [];
   for (const d of disks) await ensureDisk(d);
@@ -81,7 +97,8 @@ export async function runQemu(opts: RunQemuOptions): Promise<RunResult> {
   }
   const vm = new QemuVm({
     qemu: opts.qemu,
-    boot: opts.boot,
+    boot,
+    ...(firmware ? { firmware } : {}),
     accel,
     mem: opts.mem ?? 1024,
     cpus: opts.cpus ?? 1,
@@ -92,7 +109,7 @@ export async function runQemu(opts: RunQemuOptions): Promise<RunResult> {
     consoleSinks: sinks,
     extraArgs: opts.extraArgs,
   });
-  reporter.info(`booting ${opts.boot.vmlinux ?? opts.boot.kernel} (${accel}, ${opts.mem ?? 1024} MiB, ${opts.cpus ?? 1} CPU)`);
+  reporter.info(`booting ${shown} (${accel}, ${opts.mem ?? 1024} MiB, ${opts.cpus ?? 1} CPU)`);
   try {
     await vm.start();
     if (opts.input) vm.attachInput(opts.input);

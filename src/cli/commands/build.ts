@@ -15,7 +15,7 @@ export function registerBuildCommands(program: Command): void {
       .argument('<spec...>', 'system spec files')
       .option('-o, --dir <dir>', 'output folder', '.')
       .option('--name <name>', 'output base name (default: the first spec file name without .yml)')
-      .option('--format <format>', `output format: ${OUTPUT_FORMATS.join(', ')}`, 'kernel+initrd')
+      .option('--format <format>', `output format, repeatable: ${OUTPUT_FORMATS.join(', ')} (default kernel+initrd)`, (v: string, prev: string[]) => [...prev, v], [] as string[])
       .option('--platform <os/arch[/variant]>', 'platform of the images (default: this machine)')
       .option('--pull', 'ask registries for every image, even those in the local store')
       .option('--compression <kind>', `initrd segment compression: ${COMPRESSIONS.join(', ')}`, 'zstd')
@@ -30,13 +30,14 @@ export function registerBuildCommands(program: Command): void {
     async (
       specs: string[],
       opts: {
-        dir: string; name?: string; format: string; platform?: string; pull?: boolean; compression: string; level?: string; mirror?: string[]; insecure?: boolean;
+        dir: string; name?: string; format: string[]; platform?: string; pull?: boolean; compression: string; level?: string; mirror?: string[]; insecure?: boolean;
         pkgBuild: boolean; lock?: boolean; locked?: boolean; debianCache?: string; sources?: string;
       },
       cmd: Command,
     ) => {
-      if (!OUTPUT_FORMATS.includes(opts.format as OutputFormat))
-        throw new CoracleError(`--format: "${opts.format}" is not one of ${OUTPUT_FORMATS.join(', ')}`);
+      for (const f of opts.format)
+        if (!OUTPUT_FORMATS.includes(f as OutputFormat)) throw new CoracleError(`--format: unknown format "${f}" (one of ${OUTPUT_FORMATS.join(', ')})`);
+      const formats = (opts.format.length > 0 ? opts.format : ['kernel+initrd']) as OutputFormat[];
       if (!COMPRESSIONS.includes(opts.compression as Compression))
         throw new CoracleError(`--compression: "${opts.compression}" is not one of ${COMPRESSIONS.join(', ')}`);
       let level: number | undefined;
@@ -56,7 +57,7 @@ export function registerBuildCommands(program: Command): void {
         specFiles: specs,
         store,
         outDir: opts.dir,
-        format: opts.format as OutputFormat,
+        format: formats,
         compression: opts.compression as Compression,
         reporter,
         ...(await registryAccess(opts)),

@@ -17,6 +17,7 @@ interface QemuCliOptions {
   log?: string;
   state?: string;
   qemu?: string;
+  uefi?: boolean;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -26,7 +27,7 @@ export function registerRunCommands(program: Command): void {
   run
     .command('qemu')
     .description('Boot NAME-kernel + NAME-initrd.img under QEMU until the guest powers off (exit status: 0 poweroff or reboot, 2 guest panic, 137 killed, 1 QEMU failure)')
-    .argument('[target]', 'image NAME prefix, build output DIR, or system SPEC (.yml)', '.')
+    .argument('[target]', 'image NAME prefix, build output DIR, system SPEC (.yml), or an image file (.iso .img .raw .qcow2 .vhd .vmdk .efi)', '.')
     .option('--mem <mib>', 'guest memory (MiB, or with M/G)', '1024')
     .option('--cpus <n>', 'guest CPUs', '1')
     .option('--publish <[addr:]host:guest[/tcp|udp]>', 'forward a host port to the guest (repeatable)', collect, [])
@@ -38,6 +39,7 @@ export function registerRunCommands(program: Command): void {
     .option('--log <file>', 'also append the guest console to this file')
     .option('--state <dir>', 'folder for the control socket and seed ISO (default NAME-state beside the image)')
     .option('--qemu <binary>', 'QEMU binary', 'qemu-system-x86_64')
+    .option('--uefi', 'boot an image file through UEFI (OVMF from Debian\'s ovmf) even when it also boots BIOS')
     .action(async (target: string, o: QemuCliOptions, cmd: Command) => {
       const [{ createReporter }, { resolveImage }, { runQemu }] = await Promise.all([
         import('../../progress/reporter.js'),
@@ -46,6 +48,7 @@ export function registerRunCommands(program: Command): void {
       ]);
       const reporter = createReporter();
       const image = await resolveImage(target);
+      if (o.uefi && !('file' in image)) throw new CoracleError('--uefi: boots an image file (build one with --format iso-bios, raw-efi ...); kernel + initrd boot without firmware');
       if (o.data && o.userData) throw new CoracleError('--data and --user-data both attach the seed ISO: give one');
       if (o.console !== 'stdio' && o.console !== 'none') throw new CoracleError(`--console ${o.console}: expected stdio or none`);
       const stateDir = o.state ?? join(image.dir, `${image.name}-state`);
@@ -55,7 +58,8 @@ export function registerRunCommands(program: Command): void {
       const stdio = o.console === 'stdio';
       try {
         const result = await runQemu({
-          boot: image,
+          boot: 'file' in image ? { file: image.file } : image,
+          ...(o.uefi ? { uefi: true } : {}),
           mem: parseMem(o.mem),
           cpus: parseCpus(o.cpus),
           accel: parseAccel(o.accel),
