@@ -13,6 +13,7 @@ import type { BootFiles } from '../../src/qemu/args.js';
 import { ensureDisk } from '../../src/qemu/disk.js';
 import type { DiskSpec, PublishSpec } from '../../src/qemu/options.js';
 import { chooseAccel } from '../../src/qemu/run.js';
+import { prepareImageBoot } from '../../src/qemu/boot-image.js';
 import { makeSeedIso } from '../../src/qemu/seed.js';
 import { QemuVm, type RunResult } from '../../src/qemu/vm.js';
 import { devCacheDir, type BootImage } from './dev-initrd.js';
@@ -164,4 +165,37 @@ export function expectInOrder(lines: readonly string[], order: readonly string[]
   const at = order.map((s) => lines.findIndex((l) => l.startsWith(s)));
   for (const [i, v] of at.entries()) expect(v, `${order[i]} in\n${lines.join('\n')}`).toBeGreaterThanOrEqual(0);
   expect([...at].sort((a, b) => a - b)).toEqual(at);
+}
+
+/**
+ * Boot a built image file (iso, raw, qcow2, vhd, vmdk, uki) as `coracle run
+ * qemu FILE` does: format and firmware from the file, OVMF for UEFI (forced
+ * with `uefi`). The state (OVMF variables, a UKI's ESP) goes beside the log.
+ */
+export async function bootImageFile(file: string, opts: Omit<BootOptions, 'extraCmdline'> & { uefi?: boolean; logFile: string }): Promise<BootedVm> {
+  const stateDir = join(opts.logFile, '..');
+  await mkdir(stateDir, { recursive: true });
+  const { boot, firmware } = await prepareImageBoot(file, { stateDir, ...(opts.uefi ? { uefi: true } : {}) });
+  const accel = await chooseAccel('auto', { cacheFile: join(devCacheDir(), 'kvm-probe.json') });
+  for (const d of opts.disks ?? []) await ensureDisk(d);
+  let seedIso: string | undefined;
+  if (opts.userData !== undefined) {
+    seedIso = join(stateDir, 'seed.iso');
+    await makeSeedIso(seedIso, { userData: opts.userData });
+  }
+  const log: WriteStream = createWriteStream(opts.logFile);
+  const vm = new QemuVm({
+    boot,
+    ...(firmware ? { firmware } : {}),
+    accel,
+    mem: opts.mem ?? 1024,
+    cpus: 1,
+    publish: opts.publish ?? [],
+    disks: opts.disks ?? [],
+    seedIso,
+    consoleSinks: [log],
+  });
+  vm.once('exit', () => log.end());
+  await vm.start();
+  return { vm, logFile: opts.logFile };
 }

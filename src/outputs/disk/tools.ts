@@ -32,15 +32,16 @@ export const TOOLS = {
 
 export type ToolName = keyof typeof TOOLS;
 
+/** PATH, and the sbin folders a user's PATH may lack (sfdisk lives there). */
 function searchPath(): string[] {
   const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  for (const d of ['/usr/sbin', '/sbin', '/usr/bin', '/bin']) if (!dirs.includes(d)) dirs.push(d);
+  for (const d of ['/usr/sbin', '/sbin']) if (!dirs.includes(d)) dirs.push(d);
   return dirs;
 }
 
 /** The absolute path of a tool or file, or undefined when it is not there. */
-export function locate(need: Need): string | undefined {
-  const candidates = need.what.startsWith('/') ? [need.what] : searchPath().map((d) => join(d, need.what));
+export function locate(need: Need, dirs = searchPath()): string | undefined {
+  const candidates = need.what.startsWith('/') ? [need.what] : dirs.map((d) => join(d, need.what));
   for (const c of candidates) {
     try {
       accessSync(c, need.what.startsWith('/') ? constants.R_OK : constants.X_OK);
@@ -53,11 +54,11 @@ export function locate(need: Need): string | undefined {
 }
 
 /** Resolve every tool `format` needs, or throw naming the first one missing. */
-export function requireTools(format: string, names: readonly ToolName[]): Record<ToolName, string> {
+export function requireTools(format: string, names: readonly ToolName[], dirs?: string[]): Record<ToolName, string> {
   const out: Partial<Record<ToolName, string>> = {};
   for (const n of names) {
     const need = TOOLS[n];
-    const p = locate(need);
+    const p = locate(need, dirs);
     if (p === undefined) throw new CoracleError(`format ${format} needs ${need.what}, which is not installed: apt-get install ${need.pkg}`);
     out[n] = p;
   }
