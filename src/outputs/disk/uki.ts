@@ -52,20 +52,18 @@ export async function hasEfiStub(kernel: string): Promise<boolean> {
   }
 }
 
-/** The PE checksum (as in the PE/COFF spec): 16-bit one's-complement-style sum skipping the field, plus the length. */
+/** The PE checksum (as in the PE/COFF spec): 16-bit words summed with end-around carry, the field skipped, plus the length. */
 export function peChecksum(b: Buffer, checksumAt: number): number {
+  const words = b.length >>> 1;
+  // a Number holds the plain sum of every word exactly (< 2^53); carries are folded once at the end
   let sum = 0;
-  const n = b.length & ~1;
-  for (let i = 0; i < n; i += 2) {
-    if (i === checksumAt || i === checksumAt + 2) continue;
-    sum += b.readUInt16LE(i);
-    sum = (sum & 0xffff) + (sum >>> 16);
-  }
-  if (b.length & 1) {
-    sum += b[b.length - 1]!;
-    sum = (sum & 0xffff) + (sum >>> 16);
-  }
-  sum = (sum & 0xffff) + (sum >>> 16);
+  if (b.byteOffset % 2 === 0) {
+    const u16 = new Uint16Array(b.buffer, b.byteOffset, words);
+    for (let i = 0; i < words; i++) sum += u16[i]!;
+  } else for (let i = 0; i < words; i++) sum += b.readUInt16LE(i * 2);
+  sum -= b.readUInt16LE(checksumAt) + b.readUInt16LE(checksumAt + 2);
+  if (b.length & 1) sum += b[b.length - 1]!;
+  while (sum > 0xffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
   return (sum + b.length) >>> 0;
 }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildQemuArgs, type QemuConfig } from '../../../src/qemu/args.js';
 import { contentGuid, contentId32 } from '../../../src/outputs/disk/ids.js';
@@ -61,5 +62,11 @@ describe('PE checksum', () => {
     b.writeUInt32LE(0xdeadbeef, 8); // the checksum field: not summed
     // 0xffff + 2 = 0x10001 -> folded 0x0002; + length 16
     expect(peChecksum(b, 8)).toBe(0x0002 + 16);
+  });
+  it('matches the checksum systemd-boot-efi\'s linker wrote into its EFI stub', () => {
+    const b = readFileSync('/usr/lib/systemd/boot/efi/linuxx64.efi.stub');
+    const at = b.readUInt32LE(0x3c) + 24 + 64;
+    expect(b.readUInt32LE(at)).not.toBe(0);
+    expect(peChecksum(b, at)).toBe(b.readUInt32LE(at));
   });
 });
