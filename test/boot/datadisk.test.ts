@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QemuVm } from '../../src/qemu/vm.js';
 import type { BootImage } from '../helpers/dev-initrd.js';
 import { projectRoot } from '../helpers/cli.js';
-import { bootUntilReady, cleanupBoot, initLines, powerdown } from '../helpers/qemu.js';
+import { bootUntilReady, cleanupBoot, consoleRun, initLines, powerdown, waitForShell } from '../helpers/qemu.js';
 import { buildSystem, ensureSystemImages, specImageNames } from '../helpers/system.js';
 
 const SPEC = join(projectRoot, 'test', 'fixtures', 'boot', 'datadisk.yml');
@@ -39,10 +39,17 @@ const disks = () => [
   { path: empty, format: 'qcow2', size: '256M' },
 ];
 
-async function bootOnce(n: number, until: RegExp): Promise<QemuVm> {
-  ({ vm } = await bootUntilReady(img, { logFile: join(dir, `boot${n}.log`), disks: disks() }, /coracle: all services started/));
-  await vm.waitForConsole(until, 120_000);
-  return vm;
+const onHost = (cmd: string) => `nsenter -t 1 -m -- sh -c '${cmd}'`;
+
+/** Boot, then wait for the keeper service's verdict in its log (/var/log/keeper.log on the host). */
+async function bootOnce(n: number): Promise<{ vm: QemuVm; keeper: string }> {
+  ({ vm } = await bootUntilReady(img, { logFile: join(dir, `boot${n}.log`), disks: disks() }, /coracle: all services started/, (v) => waitForShell(v)));
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const keeper = await consoleRun(vm, onHost('cat /var/log/keeper.log 2>/dev/null'));
+    if (/keeper: /.test(keeper) || Date.now() > deadline) return { vm, keeper };
+    await new Promise((r) => setTimeout(r, 2000));
+  }
 }
 
 beforeAll(async () => {
@@ -58,20 +65,21 @@ afterAll(() => cleanupBoot(vm, dir));
 
 describe('persistent data disk', () => {
   it('boot 1: the empty disk is partitioned, formatted and mounted; the service writes its file; clean poweroff', async () => {
-    const v = await bootOnce(1, /keeper: (wrote the marker|found .*)/);
+    const { vm: v, keeper } = await bootOnce(1);
     expect(v.console).toMatch(/datadisk: formatting empty disk \/dev\/vdb \(ext4, label coracle-data\)/);
     expect(v.console).toMatch(/datadisk: \/dev\/vdb1 mounted at \/var\/data/);
-    expect(v.console).toMatch(/keeper: wrote the marker/);
+    expect(keeper).toMatch(/keeper: wrote the marker/);
+    expect(await consoleRun(v, onHost('grep " /var/data " /proc/mounts'))).toMatch(/^\/dev\/vdb1 \/var\/data ext4 /);
     expect(initLines(v.console)).toContain('coracle: onboot 000-datadisk exited 0');
     const r = await powerdown(v);
     expect(r.reason).toBe('poweroff');
   });
 
   it('boot 2: the same disk is found by its label, not formatted again, and the file is there', async () => {
-    const v = await bootOnce(2, /keeper: (wrote the marker|found .*)/);
+    const { vm: v, keeper } = await bootOnce(2);
     expect(v.console).toMatch(/datadisk: using \/dev\/vdb1 \(label coracle-data\)/);
     expect(v.console).not.toMatch(/formatting/);
-    expect(v.console).toMatch(/keeper: found written in a service/);
+    expect(keeper).toMatch(/keeper: found written in a service/);
     const r = await powerdown(v);
     expect(r.reason).toBe('poweroff');
   });
