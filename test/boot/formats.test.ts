@@ -7,13 +7,14 @@
  * also carries cloud-init user-data on a NoCloud seed. Two boots run at a
  * time (CORACLE_FORMAT_BOOTS), so the file takes about half its boot time.
  */
+import { execa } from 'execa';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QemuVm } from '../../src/qemu/vm.js';
 import { projectRoot, runCli } from '../helpers/cli.js';
-import { BOOT_TIMEOUT_MS, bootImageFile, cleanupBoot, consoleRun, initLines, powerdown, waitForShell } from '../helpers/qemu.js';
+import { BOOT_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS, bootImageFile, cleanupBoot, consoleRun, initLines, powerdown, waitForShell } from '../helpers/qemu.js';
 import { ensureSystemImages, specImageNames, systemStore } from '../helpers/system.js';
 
 const SPEC = join(projectRoot, 'test', 'fixtures', 'boot', 'formats.yml');
@@ -117,4 +118,36 @@ describe.concurrent('every format boots to its services and powers off', () => {
       }),
     );
   }
+});
+
+describe.concurrent('coracle run qemu FILE', () => {
+  it('boots raw-efi through OVMF as a user runs it (format and firmware from the file), Ctrl-C powers it off (exit 0)', () =>
+    slot(async () => {
+      const proc = execa(process.execPath, ['--import', 'tsx', join(projectRoot, 'src', 'cli.ts'), '--cache', systemStore(), 'run', 'qemu', join(dir, 'out', 'fmt-efi.img'), '--state', join(dir, 'cli-state')], {
+        cwd: projectRoot,
+        reject: false,
+        stdin: 'pipe',
+        all: true,
+        env: { CI: '1' },
+      });
+      let text = '';
+      proc.all!.setEncoding('utf8');
+      proc.all!.on('data', (d: string) => (text += d));
+      try {
+        const deadline = Date.now() + BOOT_TIMEOUT_MS;
+        while (!/coracle: all services started/.test(text)) {
+          if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`no "all services started":\n${text.slice(-3000)}`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        expect(text).toMatch(/booting .*fmt-efi\.img \(raw, UEFI\)/);
+        proc.kill('SIGINT');
+        const r = await Promise.race([proc, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no exit after Ctrl-C:\n${text.slice(-3000)}`)), SHUTDOWN_TIMEOUT_MS))]);
+        expect(r.exitCode, text.slice(-3000)).toBe(0);
+        expect(text).toContain('coracle: shutdown complete');
+        expect(text).toContain('guest ended: poweroff (status 0)');
+      } finally {
+        proc.kill('SIGKILL');
+      }
+    }),
+  );
 });
