@@ -4,7 +4,8 @@
  * Each component (an init image, the kernel modules, a container bundle, a
  * volume, the files) becomes one cached initrd segment keyed by what it
  * holds, so a rebuild where nothing changed only concatenates cached
- * segments, and a changed file recompresses one small segment.
+ * segments, and a changed file recompresses one small segment. Container
+ * roots share segments so identical files are stored once (roots.ts).
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
@@ -20,7 +21,8 @@ import { silentReporter, type Reporter } from '../progress/reporter.js';
 import { allocateIds } from '../runtime/ids.js';
 import { loadSpecs } from '../spec/index.js';
 import type { SystemSpec } from '../spec/types.js';
-import { containerEntries, planContainers, VOLUMES_DIR } from './containers.js';
+import { bundleEntries, planContainers, VOLUMES_DIR } from './containers.js';
+import { planRoots, rootsEntries } from './roots.js';
 import { filesEntries } from './files.js';
 import { resolveImages, specImages, type ResolvedBuildImage } from './images.js';
 import { kernelParts, modulesEntries, type KernelParts } from './kernel.js';
@@ -165,13 +167,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         entries: async () => replacing(await modulesEntries(k.modulesTar!, `kernel image ${spec.kernel!.image} modules`)),
       });
   }
-  for (const plan of await planContainers({ spec, images, ids, loadTree })) {
-    components.push({
-      name: plan.bundle.replace(/^containers\//, ''),
-      key: plan.key,
-      entries: async () => containerEntries(plan, plan.unpackDir !== undefined ? await loadTree(plan.image) : undefined),
-    });
-  }
+  // Container roots first (identical files stored once), then each bundle's small segment of generated files.
+  const plans = await planContainers({ spec, images, ids, loadTree });
+  for (const group of planRoots(plans)) components.push({ name: group.name, key: group.key, entries: () => rootsEntries(group, loadTree) });
+  for (const plan of plans) components.push({ name: plan.bundle.replace(/^containers\//, ''), key: plan.key, entries: async () => bundleEntries(plan) });
   for (const v of spec.volumes) {
     const dir = `${VOLUMES_DIR}/${v.name}`;
     const image = v.image ? img(v.image) : undefined;

@@ -3,8 +3,9 @@
  * init expects: `containers/onboot/NNN-name/`, `containers/onshutdown/NNN-name/`,
  * `containers/services/name/`, each holding config.json (OCI runtime spec,
  * absolute root.path), runtime.json (LinuxKit's runtime key) and the image's
- * files. An image used by several containers is unpacked once when one of
- * them is read-only: the later ones mount that read-only copy.
+ * files. The image files of every bundle go to the roots segments (see
+ * roots.ts), where identical files across containers are stored once; the
+ * bundle's own segment holds only what its configuration generates.
  */
 import { createHash } from 'node:crypto';
 import { CoracleError } from '../errors.js';
@@ -32,10 +33,10 @@ export interface ContainerPlan {
   image: ResolvedBuildImage;
   configJson: string;
   runtimeJson: string;
-  /** Directory of the bundle holding the image's files; undefined when another bundle holds them. */
-  unpackDir?: string;
+  /** Directory of the bundle holding the image's files. */
+  unpackDir: string;
   mountpoints: string[];
-  /** Content key of the segment: changes whenever any byte of it would. */
+  /** Content key of the bundle's own segment (config.json, runtime.json, mount points): changes whenever any byte of it would. */
   key: string;
 }
 
@@ -62,7 +63,6 @@ export interface PlanInput {
 
 export async function planContainers(input: PlanInput): Promise<ContainerPlan[]> {
   const plans: ContainerPlan[] = [];
-  const holder = new Map<string, string>(); // manifest digest -> absolute path of the unpacked copy
   const volumes = new Set(input.spec.volumes.map((v) => v.name));
   for (const section of ['onboot', 'onshutdown', 'services'] as const) {
     for (const [i, entry] of input.spec[section].entries()) {
@@ -73,28 +73,22 @@ export async function planContainers(input: PlanInput): Promise<ContainerPlan[]>
       const label = labelText !== undefined ? parseImageLabelConfig(labelText, image.reference) : undefined;
       const user = image.config.config?.User ?? '';
       const resolveImageUser = /[^\d:]/.test(user) ? imageUserResolver(await input.loadTree(image)) : undefined;
-      const shared = holder.get(image.descriptor.digest);
       const gen = generateRuntimeConfig({
         entry,
         ...(label !== undefined ? { label } : {}),
         ...(image.config.config !== undefined ? { image: image.config.config } : {}),
         bundleDir: `/${bundle}`,
         ids: input.ids,
-        ...(shared !== undefined ? { imageRoot: shared } : {}),
         ...(resolveImageUser !== undefined ? { resolveImageUser } : {}),
       });
       volumeSources(gen.config.mounts, volumes);
       volumeSources(gen.runtime.mounts, volumes);
-      // Share only a read-only holder's copy: a writable one gets the init's
-      // overlay on its rootfs at boot, and a bind of it would carry its writes.
-      if (shared === undefined && gen.readonly) holder.set(image.descriptor.digest, `/${bundle}/${gen.unpackDir}`);
       const configJson = stableJson(gen.config) + '\n';
       const runtimeJson = stableJson(gen.runtime) + '\n';
-      const unpackDir = shared === undefined ? gen.unpackDir : undefined;
       const key = createHash('sha256')
-        .update(JSON.stringify(['coracle-container/1', bundle, image.descriptor.digest, unpackDir ?? null, gen.mountpoints, configJson, runtimeJson]))
+        .update(JSON.stringify(['coracle-bundle/2', bundle, gen.mountpoints, configJson, runtimeJson]))
         .digest('hex');
-      plans.push({ section, entry, bundle, image, configJson, runtimeJson, mountpoints: gen.mountpoints, key, ...(unpackDir !== undefined ? { unpackDir } : {}) });
+      plans.push({ section, entry, bundle, image, configJson, runtimeJson, mountpoints: gen.mountpoints, key, unpackDir: gen.unpackDir });
     }
   }
   return plans;
@@ -102,18 +96,21 @@ export async function planContainers(input: PlanInput): Promise<ContainerPlan[]>
 
 const DIR = { mode: 0o755, uid: 0, gid: 0 };
 
-/** The entries of one bundle; `tree` is the image's unpacked files when this bundle holds them. */
-export function containerEntries(plan: ContainerPlan, tree: FsTree | undefined): InitrdEntry[] {
+const byPath = (a: InitrdEntry, b: InitrdEntry): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
+/** The bundle's own entries: its folders, config.json, runtime.json and mount points (the image's files are in rootfsEntries). */
+export function bundleEntries(plan: ContainerPlan): InitrdEntry[] {
   const out: InitrdEntry[] = dirChain(plan.bundle, DIR);
   out.push({ path: `${plan.bundle}/config.json`, type: 'file', mode: 0o644, uid: 0, gid: 0, data: { kind: 'buffer', data: Buffer.from(plan.configJson) } });
   out.push({ path: `${plan.bundle}/runtime.json`, type: 'file', mode: 0o644, uid: 0, gid: 0, data: { kind: 'buffer', data: Buffer.from(plan.runtimeJson) } });
-  const dirs = new Set(plan.mountpoints);
-  if (plan.unpackDir !== undefined) dirs.add(plan.unpackDir);
+  const dirs = new Set([...plan.mountpoints, plan.unpackDir]);
   for (const d of [...dirs].sort()) out.push({ path: `${plan.bundle}/${d}`, type: 'dir', ...DIR });
-  if (plan.unpackDir !== undefined) {
-    if (tree === undefined) throw new Error(`internal: ${plan.bundle} holds its image but no tree was given`);
-    out.push(...tree.entries({ prefix: `${plan.bundle}/${plan.unpackDir}` }));
-  }
   // config.json etc. sort after the directories they live in; keep parents first overall.
-  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return out.sort(byPath);
+}
+
+/** The image's files under the bundle's rootfs/ (with the folders leading to it). */
+export function rootfsEntries(plan: ContainerPlan, tree: FsTree): InitrdEntry[] {
+  const root = `${plan.bundle}/${plan.unpackDir}`;
+  return [...dirChain(root, DIR), ...tree.entries({ prefix: root })];
 }

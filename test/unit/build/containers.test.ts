@@ -2,7 +2,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { containerEntries, planContainers, type ContainerPlan } from '../../../src/build/containers.js';
+import { bundleEntries, planContainers, rootfsEntries, type ContainerPlan } from '../../../src/build/containers.js';
+import { planRoots, rootsEntries } from '../../../src/build/roots.js';
+import { writeSegment } from '../../../src/initrd/index.js';
+import { kernelUnpack } from '../initrd/kernel-unpack.js';
+import { readFile } from 'node:fs/promises';
 import { resolveImages, specImages, type ResolvedBuildImage } from '../../../src/build/images.js';
 import { unpackImage } from '../../../src/build/unpack.js';
 import type { FsTree } from '../../../src/initrd/tree.js';
@@ -27,6 +31,11 @@ beforeAll(async () => {
   await writeImage(store, 'fx/tool:1', {
     layers: [{ entries: [{ path: 'bin/tool', data: '#!/bin/sh\n', mode: 0o755 }, { path: 'etc/tool.conf', data: 'x=1\n' }] }],
     config: { Entrypoint: ['/bin/tool'], Env: ['PATH=/bin'] },
+  });
+  // shares bin/tool's bytes and mode with fx/tool:1; etc/tool.conf has its bytes but another mode
+  await writeImage(store, 'fx/tool2:1', {
+    layers: [{ entries: [{ path: 'bin/tool', data: '#!/bin/sh\n', mode: 0o755 }, { path: 'etc/tool.conf', data: 'x=1\n', mode: 0o600 }, { path: 'etc/other', data: 'other\n' }] }],
+    config: { Entrypoint: ['/bin/tool'] },
   });
   await writeImage(store, 'fx/net:1', {
     layers: [{ entries: [{ path: 'bin/net', data: 'net', mode: 0o755 }] }],
@@ -67,7 +76,9 @@ async function plan(yaml: string): Promise<Planned> {
 async function entriesOf(p: Planned, bundle: string): Promise<InitrdEntry[]> {
   const c = p.plans.find((x) => x.bundle === bundle);
   if (!c) throw new Error(`no bundle ${bundle}: ${p.plans.map((x) => x.bundle).join(', ')}`);
-  return containerEntries(c, c.unpackDir !== undefined ? await p.tree(c.image) : undefined);
+  const all = [...bundleEntries(c), ...rootfsEntries(c, await p.tree(c.image))];
+  const byPath = new Map(all.map((e) => [e.path, e]));
+  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 const cfg = (c: ContainerPlan): Spec => JSON.parse(c.configJson) as Spec;
 
@@ -167,7 +178,7 @@ volumes:
     }
   });
 
-  it('an image used again after a read-only container (the default) is unpacked once: the others bind that copy', async () => {
+  it('every bundle has its own rootfs tree; none binds another bundle\'s', async () => {
     const p = await plan(`
 onboot:
   - name: first
@@ -179,21 +190,68 @@ services:
   - name: third
     image: fx/tool:1
 `);
-    expect(p.plans.map((c) => cfg(c).root!.readonly ?? false)).toEqual([true, false, true]);
-    const [first, second, third] = p.plans;
-    expect(first!.unpackDir).toBe('rootfs');
-    expect(second!.unpackDir).toBeUndefined();
-    expect(third!.unpackDir).toBeUndefined();
-    for (const c of [second!, third!]) {
-      const rt = JSON.parse(c.runtimeJson) as { mounts: Array<{ source: string; destination: string; options: string[] }> };
-      expect(rt.mounts[0]).toMatchObject({ source: '/containers/onboot/000-first/rootfs', destination: `/${c.bundle}/rootfs` });
-      const e = await entriesOf(p, c.bundle);
-      // only the bundle files and the empty mount point: no image files
-      expect(e.map((x) => x.path).filter((x) => x.startsWith(`${c.bundle}/`))).toEqual([`${c.bundle}/config.json`, `${c.bundle}/rootfs`, `${c.bundle}/runtime.json`]);
+    for (const c of p.plans) {
+      const rt = JSON.parse(c.runtimeJson) as { mounts: Array<{ source: string; destination: string }> };
+      for (const m of rt.mounts) expect(m.source === `/${c.bundle}/rootfs` || !m.source.startsWith('/containers/'), `${c.bundle}: ${m.source}`).toBe(true);
+      expect((await entriesOf(p, c.bundle)).map((x) => x.path)).toContain(`${c.bundle}/rootfs/etc/tool.conf`);
+      // the bundle's own segment holds no image file
+      expect(bundleEntries(c).map((x) => x.path).filter((x) => x.startsWith(`${c.bundle}/rootfs/`))).toEqual([]);
       expect(validate(cfg(c))).toEqual([]);
     }
-    const firstFiles = (await entriesOf(p, first!.bundle)).map((x) => x.path);
-    expect(firstFiles).toContain('containers/onboot/000-first/rootfs/etc/tool.conf');
+  });
+
+  it('roots: identical files across containers and images are stored once, as hardlinks in one segment', async () => {
+    const p = await plan(`
+onboot:
+  - name: first
+    image: fx/tool:1
+    readonly: true
+services:
+  - name: second
+    image: fx/tool:1
+  - name: third
+    image: fx/tool2:1
+`);
+    const groups = planRoots(p.plans);
+    expect(groups.map((g) => g.name)).toEqual(['roots']);
+    const e = await rootsEntries(groups[0]!, p.tree);
+    const at = (path: string) => e.find((x) => x.path === path);
+    const keeper = 'containers/onboot/000-first/rootfs/bin/tool';
+    expect(at(keeper)).toMatchObject({ type: 'file' });
+    expect(at('containers/services/second/rootfs/bin/tool')).toMatchObject({ type: 'hardlink', linkTarget: keeper });
+    expect(at('containers/services/third/rootfs/bin/tool')).toMatchObject({ type: 'hardlink', linkTarget: keeper });
+    expect(at('containers/services/second/rootfs/etc/tool.conf')).toMatchObject({ type: 'hardlink', linkTarget: 'containers/onboot/000-first/rootfs/etc/tool.conf' });
+    // same bytes, other mode: its own inode
+    expect(at('containers/services/third/rootfs/etc/tool.conf')).toMatchObject({ type: 'file', mode: 0o600 });
+    // directories stay per bundle
+    for (const b of ['containers/onboot/000-first', 'containers/services/second', 'containers/services/third']) expect(at(`${b}/rootfs/bin`)?.type, b).toBe('dir');
+
+    // as the kernel unpacks it: one inode, the right bytes everywhere
+    const seg = await writeSegment(e, { compression: 'none', cacheDir: join(dir, 'segments'), name: 'roots' });
+    const { nodes } = kernelUnpack(await readFile(seg.path));
+    const tools = ['containers/onboot/000-first', 'containers/services/second', 'containers/services/third'].map((b) => nodes.get(`${b}/rootfs/bin/tool`)!);
+    for (const t of tools) expect(t.inode.data.toString()).toBe('#!/bin/sh\n');
+    expect(new Set(tools.map((t) => t.inode)).size).toBe(1);
+    expect(nodes.get('containers/services/third/rootfs/etc/tool.conf')!.inode).not.toBe(nodes.get('containers/onboot/000-first/rootfs/etc/tool.conf')!.inode);
+    expect(seg.archiveSize).toBeLessThan(
+      (await writeSegment(e.map((x) => (x.type === 'hardlink' && x.path.includes('/rootfs/') ? { ...at(x.linkTarget!)!, path: x.path } : x)), { compression: 'none', cacheDir: join(dir, 'segments'), name: 'copies' })).archiveSize,
+    );
+  });
+
+  it('roots: the key changes with the bundles or an image, not with a container\'s config', async () => {
+    const base = `
+services:
+  - name: a
+    image: fx/tool:1
+    env: [X=1]
+  - name: b
+    image: fx/net:1
+`;
+    const k = async (y: string) => planRoots((await plan(y)).plans).map((g) => g.key);
+    const k0 = await k(base);
+    expect(await k(base.replace('X=1', 'X=2'))).toEqual(k0);
+    expect(await k(base.replace('fx/net:1', 'fx/tool2:1'))).not.toEqual(k0);
+    expect(await k(base.replace('name: b', 'name: c'))).not.toEqual(k0);
   });
 
   it('segment keys differ per bundle and change when the config does', async () => {
