@@ -6,12 +6,19 @@
  * kernel+initrd (LinuxKit's names): NAME-kernel, NAME-initrd.img,
  * NAME-cmdline, and NAME-vmlinux when the kernel image has an uncompressed
  * kernel (QEMU boots it directly through PVH).
+ *
+ * A rebuild writes only what changed: an output still holding what it would
+ * hold is kept; the kernel and vmlinux are hardlinked from the cache (see
+ * place.ts for the guard); an initrd whose leading segments stay the same
+ * keeps them and only its tail is rewritten (see replaceTail below).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { defaultMtime, writeInitrd, type BuiltSegment, type InitrdEntry } from '../initrd/index.js';
 import { CoracleError } from '../errors.js';
+import { appendParts, replaceTail, sharedPrefix, type InitrdPart } from './initrd-file.js';
+import { placeCached } from './place.js';
 import { writeRootfsTar } from './tar.js';
 import { DiskImages, diskFileName } from './disk/index.js';
 import { isDiskFormat, type OutputFormat } from './formats.js';
@@ -41,8 +48,8 @@ export interface OutputSet {
   kernelName?: string;
 }
 
-/** Per output path: what it holds (an id of its sources) and its stat right after the build. */
-type Stamp = Record<string, { id: string; size: number; mtimeMs: number; ino: number }>;
+/** Per output path: what it holds (an id of its sources, the initrd's parts) and its stat right after the build. */
+type Stamp = Record<string, { id: string; size: number; mtimeMs: number; ctimeMs?: number; ino: number; parts?: InitrdPart[] }>;
 
 async function readStamp(file: string | undefined): Promise<Stamp> {
   if (file === undefined) return {};
@@ -54,19 +61,41 @@ async function readStamp(file: string | undefined): Promise<Stamp> {
   }
 }
 
-async function upToDate(stamp: Stamp, path: string, id: string): Promise<boolean> {
+/** The file at `path` is the one the stamp recorded, untouched since (ctime moves on any write, even one that restores mtime). */
+async function untouched(stamp: Stamp, path: string): Promise<boolean> {
   const s = stamp[path];
-  if (s === undefined || s.id !== id) return false;
+  if (s === undefined) return false;
   const st = await stat(path).catch(() => undefined);
-  return st !== undefined && st.isFile() && st.size === s.size && st.mtimeMs === s.mtimeMs && st.ino === s.ino;
+  return st !== undefined && st.isFile() && st.size === s.size && st.mtimeMs === s.mtimeMs && st.ctimeMs === s.ctimeMs && st.ino === s.ino;
 }
 
-async function writeStamp(file: string | undefined, ids: Record<string, string>): Promise<void> {
+async function upToDate(stamp: Stamp, path: string, id: string): Promise<boolean> {
+  return stamp[path]?.id === id && (await untouched(stamp, path));
+}
+
+/**
+ * The previous initrd can be kept up to its first changed segment when we
+ * wrote it, nobody touched it since, no other name links to it (it is
+ * changed in place), the kept part outweighs the rest, and the old tail's
+ * segments are still cached (to put it back if the build fails).
+ */
+async function reusableInitrd(stamp: Stamp, path: string, parts: readonly InitrdPart[]): Promise<{ count: number; bytes: number; old: InitrdPart[] } | undefined> {
+  const old = stamp[path]?.parts;
+  if (old === undefined || !(await untouched(stamp, path))) return undefined;
+  if ((await stat(path)).nlink !== 1) return undefined;
+  const prefix = sharedPrefix(old, parts);
+  const rest = parts.slice(prefix.count).reduce((n, p) => n + p.size, 0);
+  if (prefix.count === 0 || prefix.bytes < rest) return undefined;
+  for (const p of old.slice(prefix.count)) if ((await stat(p.path).catch(() => undefined))?.size !== p.size) return undefined;
+  return { ...prefix, old };
+}
+
+async function writeStamp(file: string | undefined, ids: Record<string, string>, parts: Record<string, InitrdPart[]>): Promise<void> {
   if (file === undefined) return;
   const stamp: Stamp = {};
   for (const [path, id] of Object.entries(ids)) {
     const st = await stat(path);
-    stamp[path] = { id, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+    stamp[path] = { id, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, ...(parts[path] ? { parts: parts[path] } : {}) };
   }
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -90,17 +119,35 @@ export function kernelInitrdPaths(dir: string, name: string): { kernel: string; 
   };
 }
 
-/** Stage files under temporary names, then rename them all; on failure remove what was staged. */
+/**
+ * Stage files under temporary names, then rename them all; on failure
+ * remove what was staged, and put back what was adopted.
+ */
 export class StagedOutputs {
-  readonly #staged: Array<{ tmp: string; final: string }> = [];
+  readonly #staged: Array<{ tmp: string; final: string; restore?: (tmp: string) => Promise<void> }> = [];
   readonly #tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
   constructor(readonly dir: string) {}
 
+  #tmp(final: string): string {
+    return join(this.dir, `.${final.slice(this.dir.length + 1)}.tmp-${this.#tag}`);
+  }
+
   /** A temporary path for `final`, to be renamed by commit(). */
   path(final: string): string {
-    const base = final.slice(this.dir.length + 1);
-    const tmp = join(this.dir, `.${base}.tmp-${this.#tag}`);
+    const tmp = this.#tmp(final);
     this.#staged.push({ tmp, final });
+    return tmp;
+  }
+
+  /**
+   * Move the existing `final` to a temporary name to be changed there (the
+   * final name never shows a half-changed file); commit() moves it back,
+   * abort() runs `restore` on it first.
+   */
+  async adopt(final: string, restore: (tmp: string) => Promise<void>): Promise<string> {
+    const tmp = this.#tmp(final);
+    await rename(final, tmp);
+    this.#staged.push({ tmp, final, restore });
     return tmp;
   }
 
@@ -110,7 +157,18 @@ export class StagedOutputs {
   }
 
   async abort(): Promise<void> {
-    for (const s of this.#staged) await rm(s.tmp, { force: true });
+    for (const s of this.#staged) {
+      if (s.restore === undefined) {
+        await rm(s.tmp, { force: true });
+        continue;
+      }
+      try {
+        await s.restore(s.tmp);
+        await rename(s.tmp, s.final);
+      } catch {
+        await rm(s.tmp, { force: true });
+      }
+    }
   }
 }
 
@@ -166,6 +224,7 @@ export async function writeOutputs(dir: string, format: OutputFormat | readonly 
       ? [{ name: 'ucode', path: set.ucode, key: await fileId(set.ucode), compression: 'none', size: (await stat(set.ucode)).size, archiveSize: -1, entries: -1, cached: true }]
       : [];
     const segments = [...ucode, ...set.segments];
+    const parts: InitrdPart[] = segments.map((s) => ({ key: s.key, path: s.path, size: s.size }));
     let disks: DiskImages | undefined;
     for (const f of formats) {
       if (f === 'tar') {
@@ -182,12 +241,22 @@ export async function writeOutputs(dir: string, format: OutputFormat | readonly 
       }
       if (!set.kernel) throw new Error(`internal: ${f} without a kernel`);
       if (f === 'kernel+initrd') {
-        await output(paths.kernel, await fileId(set.kernel), (tmp) => copyFile(set.kernel!, tmp));
-        if (set.vmlinux) await output(paths.vmlinux, await fileId(set.vmlinux), (tmp) => copyFile(set.vmlinux!, tmp));
+        await output(paths.kernel, await fileId(set.kernel), (tmp) => placeCached(set.kernel!, tmp));
+        if (set.vmlinux) await output(paths.vmlinux, await fileId(set.vmlinux), (tmp) => placeCached(set.vmlinux!, tmp));
         // Segment files are named by their content key: the same keys in the same order are the same bytes.
-        await output(paths.initrd, JSON.stringify(['initrd', ...segments.map((s) => s.key)]), (tmp) =>
-          writeInitrd(segments, tmp, { compression: 'none', cacheDir: join(dir, '.unused') }),
-        );
+        const initrdId = JSON.stringify(['initrd', ...parts.map((p) => p.key)]);
+        ids[paths.initrd] = initrdId;
+        outputs.push(paths.initrd);
+        if (!(await upToDate(stamp, paths.initrd, initrdId))) {
+          const keep = await reusableInitrd(stamp, paths.initrd, parts);
+          if (keep !== undefined) {
+            // One changed segment near the end (a `files:` edit): keep the rest of the file, rewrite its tail.
+            const tmp = await stage.adopt(paths.initrd, (t) => replaceTail(t, keep, keep.old));
+            await replaceTail(tmp, keep, parts);
+          } else {
+            await appendParts(stage.path(paths.initrd), parts);
+          }
+        }
         await output(paths.cmdline, JSON.stringify(['cmdline', set.cmdline]), (tmp) => writeFile(tmp, set.cmdline));
         continue;
       }
@@ -208,7 +277,7 @@ export async function writeOutputs(dir: string, format: OutputFormat | readonly 
     await stage.commit();
     // A stale vmlinux from an earlier build goes only once the new set is in place.
     if (formats.includes('kernel+initrd') && !set.vmlinux) await rm(paths.vmlinux, { force: true });
-    if (set.stampFile) await writeStamp(set.stampFile, ids);
+    if (set.stampFile) await writeStamp(set.stampFile, ids, { [paths.initrd]: parts });
     return outputs;
   } catch (e) {
     await stage.abort();

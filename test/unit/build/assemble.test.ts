@@ -2,13 +2,13 @@
  * The assembler's build() called as a library, with fixture images, and the
  * initrd read back by a reader that follows the kernel's unpack rules.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from '../../../src/build/assemble.js';
 import { openStore, type LayoutStore } from '../../../src/oci/store/layout-store.js';
-import { writeOutputs } from '../../../src/outputs/index.js';
+import { StagedOutputs, writeOutputs } from '../../../src/outputs/index.js';
 import { writeImage } from '../../helpers/oci-fixtures.js';
 import { kernelUnpack } from '../initrd/kernel-unpack.js';
 
@@ -146,6 +146,46 @@ describe('outputs: all or nothing', () => {
     await rm(join(out, 'k-vmlinux'));
     await build({ specFiles: [spec], store, outDir: out });
     expect(await bytes()).toEqual(b1);
+  });
+
+  it('a files: change rewrites only the initrd\'s tail, in a file nobody else links to; a hardlinked copy keeps the old bytes', async () => {
+    const out = join(dir, 'out-tail');
+    await writeFile(join(dir, 'motd-tail'), 'one\n');
+    const spec = await specFile('t.yml', 'kernel:\n  image: fx/kernel:1\n  tar: none\ninit:\n  - fx/init:1\n  - fx/mount:1\nfiles:\n  - path: etc/motd\n    source: motd-tail\n');
+    const initrd = join(out, 't-initrd.img');
+    const first = await build({ specFiles: [spec], store, outDir: out });
+    const ino = (await stat(initrd)).ino;
+    const head = (await readFile(initrd)).subarray(0, first.segments.slice(0, -1).reduce((n, s) => n + s.size, 0));
+
+    await writeFile(join(dir, 'motd-tail'), 'two, longer\n');
+    const second = await build({ specFiles: [spec], store, outDir: out });
+    expect((await stat(initrd)).ino).toBe(ino);
+    const bytes = await readFile(initrd);
+    expect(bytes.length).toBe(second.segments.reduce((n, s) => n + s.size, 0));
+    expect(bytes.subarray(0, head.length).equals(head)).toBe(true);
+    expect(kernelUnpack(bytes).nodes.get('etc/motd')!.inode.data.toString()).toBe('two, longer\n');
+
+    // someone keeps a hardlink to the output: it must not change under them
+    await link(initrd, join(dir, 'kept-initrd.img'));
+    await writeFile(join(dir, 'motd-tail'), 'three\n');
+    await build({ specFiles: [spec], store, outDir: out });
+    expect((await stat(initrd)).ino).not.toBe(ino);
+    expect((await readFile(join(dir, 'kept-initrd.img'))).equals(bytes)).toBe(true);
+    expect(kernelUnpack(await readFile(initrd)).nodes.get('etc/motd')!.inode.data.toString()).toBe('three\n');
+  });
+
+  it('an adopted output is put back as it was when the build fails', async () => {
+    const out = join(dir, 'out-adopt');
+    await mkdir(out, { recursive: true });
+    const f = join(out, 'x-initrd.img');
+    await writeFile(f, 'OLD CONTENT');
+    const stage = new StagedOutputs(out);
+    const tmp = await stage.adopt(f, (t) => writeFile(t, 'OLD CONTENT'));
+    await writeFile(tmp, 'HALF');
+    await expect(stat(f)).rejects.toThrow();
+    await stage.abort();
+    expect(await readFile(f, 'utf8')).toBe('OLD CONTENT');
+    expect((await readdir(out)).filter((n) => n.includes('.tmp-'))).toEqual([]);
   });
 });
 
