@@ -1,35 +1,64 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { CoracleError } from '../errors.js';
-import { registerSpecCommands } from './commands/spec.js';
-import { registerImageCommands } from './commands/images.js';
-import { registerRegistryCommands } from './commands/registry.js';
-import { registerPkgCommands } from './commands/pkg.js';
-import { registerBuildCommands } from './commands/build.js';
-import { registerRunCommands } from './commands/run.js';
-import { registerCloudInitCommands } from './commands/cloud-init.js';
+import { VERSION } from './version.js';
 
-export function createProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, loaded only when that command runs (or for help,
+ * which lists them all): start-up then costs commander and one small file.
+ */
+const spec = async (): Promise<Register> => (await import('./commands/spec.js')).registerSpecCommands;
+const registry = async (): Promise<Register> => (await import('./commands/registry.js')).registerRegistryCommands;
+const images = async (): Promise<Register> => (await import('./commands/images.js')).registerImageCommands;
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  validate: spec,
+  pull: registry,
+  push: registry,
+  inspect: registry,
+  images,
+  cache: images,
+  pkg: async () => (await import('./commands/pkg.js')).registerPkgCommands,
+  build: async () => (await import('./commands/build.js')).registerBuildCommands,
+  run: async () => (await import('./commands/run.js')).registerRunCommands,
+  'cloud-init': async () => (await import('./commands/cloud-init.js')).registerCloudInitCommands,
+};
+
+/** The command word of `argv` (after global options), if any. */
+export function commandName(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--cache') i++;
+    else if (!a.startsWith('--cache=')) return a.startsWith('-') ? undefined : a;
+  }
+  return undefined;
+}
+
+/** The program with the commands `argv` needs: the one it names, or all of them (help, an unknown word). */
+export async function createProgram(argv: readonly string[] = []): Promise<Command> {
+  const { Command } = await import('commander');
   const program = new Command('coracle')
     .description('Build minimal container-host operating systems from YAML system specs')
-    .version('0.1.0')
+    .version(VERSION)
     .option('--cache <dir>', 'local image store (default $CORACLE_CACHE, $XDG_CACHE_HOME/coracle or ~/.cache/coracle)')
     .showHelpAfterError()
     .exitOverride();
-  registerSpecCommands(program);
-  registerRegistryCommands(program);
-  registerImageCommands(program);
-  registerPkgCommands(program);
-  registerBuildCommands(program);
-  registerRunCommands(program);
-  registerCloudInitCommands(program);
+  const name = commandName(argv);
+  const wanted = name !== undefined && COMMANDS[name] ? [COMMANDS[name]] : [...new Set(Object.values(COMMANDS))];
+  for (const register of await Promise.all(wanted.map((load) => load()))) register(program);
   return program;
 }
 
 /** Run the CLI; returns the exit code. Errors never reach the user as stack traces. */
 export async function main(argv: string[]): Promise<number> {
-  const program = createProgram();
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const { CommanderError } = await import('commander');
   try {
+    const program = await createProgram(argv);
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
