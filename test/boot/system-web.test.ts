@@ -84,6 +84,28 @@ describe('examples/web.yml booted from coracle build', () => {
     }
   });
 
+  it('containers share identical image files as one inode, yet a write in one reaches no other; a read-only root refuses writes', async () => {
+    // busybox is one inode for all six containers (goodbye's bundle is untouched until shutdown, so this is the initrd's own file)
+    const links = await consoleRun(vm, onHost('stat -c "%h %n" /containers/onshutdown/000-goodbye/rootfs/bin/busybox /containers/onshutdown/000-goodbye/rootfs/etc/passwd'));
+    expect(links).toMatch(/^6 \/containers\/onshutdown\/000-goodbye\/rootfs\/bin\/busybox$/m);
+    expect(Number(/^(\d+) \S+\/etc\/passwd$/m.exec(links)?.[1])).toBeGreaterThanOrEqual(3);
+    // the onboot container "fail" appended to its /etc/passwd (that inode, underneath its overlay)
+    expect(vm.console).toContain('boot-test: probe written 1');
+    expect(await consoleRun(vm, onHost('grep -c isolation-probe /containers/onboot/002-fail/rootfs/etc/passwd'))).toMatch(/^1$/m);
+    const web = /^web\s+(\d+)\s+RUNNING/m.exec(await consoleRun(vm, onHost('ctr -n services.coracle task ls')))![1]!;
+    const seen = await consoleRun(
+      vm,
+      onHost(`for f in /containers/onshutdown/000-goodbye/rootfs/etc/passwd /proc/${web}/root/etc/passwd; do echo "$(grep -c isolation-probe $f) $f"; done`),
+    );
+    expect(seen).toMatch(/^0 \/containers\/onshutdown\/000-goodbye\/rootfs\/etc\/passwd$/m);
+    expect(seen).toMatch(new RegExp(`^0 /proc/${web}/root/etc/passwd$`, 'm'));
+    expect((await consoleRun(vm, 'grep -c isolation-probe /etc/passwd')).trim()).toBe('0');
+    // web's root is read-only inside its container
+    const ro = await consoleRun(vm, `nsenter -t ${web} -m sh -c "echo x >> /etc/passwd" 2>&1; echo "rc=$?"`);
+    expect(ro).toMatch(/Read-only file system/);
+    expect(ro).not.toMatch(/rc=0/);
+  });
+
   it('writes files: with their contents, modes and owners', async () => {
     const out = await consoleRun(vm, onHost('stat -c "%a %u %g %n" /var/www/index.html /etc/coracle-test/secret; cat /etc/coracle-test/secret'));
     expect(out).toContain('644 0 0 /var/www/index.html');

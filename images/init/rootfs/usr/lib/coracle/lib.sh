@@ -100,7 +100,8 @@ is_writable() {
 
 # prepare_bundle BUNDLE NAME: runtime.json (mkdir, mounts, cgroups) and, for
 # a writable root, an overlay with a tmpfs upper layer over the image rootfs
-# so writes never reach the (possibly shared, hardlinked) image files.
+# so writes never reach the image files, which other containers share as
+# hardlinks. Fails (the container must not start) when that overlay fails.
 prepare_bundle() {
 	b=$1
 	if [ -s "$b/runtime.json" ]; then
@@ -115,8 +116,10 @@ prepare_bundle() {
 		mkdir -p "$rw"
 		mount -t tmpfs -o mode=0755 tmpfs "$rw" &&
 			mkdir -p "$rw/upper" "$rw/work" &&
-			mount -t overlay -o "lowerdir=$b/rootfs,upperdir=$rw/upper,workdir=$rw/work" overlay "$b/rootfs" ||
-			log "$2: writable overlay failed, writes go to the image rootfs"
+			mount -t overlay -o "lowerdir=$b/rootfs,upperdir=$rw/upper,workdir=$rw/work" overlay "$b/rootfs" || {
+			log "$2: writable overlay failed, not started (its writes would reach files other containers share)"
+			return 1
+		}
 	fi
 }
 
@@ -131,7 +134,7 @@ run_phase() {
 	for b in "$dir"/*; do
 		[ -f "$b/config.json" ] || continue
 		name=${b##*/}
-		prepare_bundle "$b" "$name"
+		prepare_bundle "$b" "$name" || continue
 		log "$phase $name started"
 		(
 			set -o pipefail
@@ -194,7 +197,7 @@ start_services() {
 	for b in "$dir"/*; do
 		[ -f "$b/config.json" ] || continue
 		name=${b##*/}
-		prepare_bundle "$b" "$name"
+		prepare_bundle "$b" "$name" || continue
 		if out=$(ctr_ns run --config "$b/config.json" --log-uri "file:///var/log/$name.log" -d "$name" 2>&1); then
 			pid=$(task_pid "$name")
 			if [ -n "$pid" ] && [ -s "$b/runtime.json" ] && command -v coracle-runtime >/dev/null 2>&1; then
