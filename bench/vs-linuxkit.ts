@@ -84,9 +84,7 @@ async function buildLinuxkit(src: string): Promise<{ bin: string; note: string }
   const tree = join(work, 'linuxkit-build');
   await rm(tree, { recursive: true, force: true });
   await mkdir(tree, { recursive: true });
-  const archive = execa('git', ['-C', src, 'archive', LK_TAG, '--', ...present], { buffer: false, encoding: 'buffer' });
-  await execa('tar', ['-x', '-C', tree], { stdin: archive.stdout! });
-  await archive;
+  await execa('git', ['-C', src, 'archive', LK_TAG, '--', ...present], { encoding: 'buffer', buffer: false }).pipe('tar', ['-x', '-C', tree]);
   const dir = join(tree, 'src', 'cmd', 'linuxkit');
   let note = `LinuxKit ${LK_TAG} built from source with ${(await execa('go', ['version'])).stdout.replace(/^go version /, '')} (vendored modules, offline)`;
   if (missing.length > 0) {

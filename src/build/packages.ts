@@ -5,7 +5,7 @@
  */
 import { CoracleError } from '../errors.js';
 import type { ContentStore } from '../oci/store/content-store.js';
-import { buildPackage, planPackage, type PkgOptions } from '../pkg/build.js';
+import type { PkgOptions } from '../pkg/build.js';
 import type { Reporter } from '../progress/reporter.js';
 import { isPkgRef, pkgRefDir, shownPath } from '../spec/pkg-ref.js';
 
@@ -23,6 +23,8 @@ export async function resolvePackageRefs(refs: readonly string[], opts: PackageR
   const out = new Map<string, string>();
   for (const ref of refs) {
     if (!isPkgRef(ref)) continue;
+    // the package builder (apt, the Debian archive, execa ...) is loaded only for specs that name `@pkg:` folders
+    const { buildPackage, planPackage } = await import('../pkg/build.js');
     const dir = pkgRefDir(ref);
     const shown = shownPath(dir);
     const pkgOpts = { ...opts.pkg, store: opts.store };

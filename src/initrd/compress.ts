@@ -11,7 +11,6 @@ import { open } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, constants as zc } from 'node:zlib';
-import { execa } from 'execa';
 import { CoracleError } from '../errors.js';
 import type { Compression } from './types.js';
 
@@ -55,6 +54,8 @@ export async function compressToFile(
       await fh.close();
     }
   } else {
+    // loaded here: a build whose segments are all cached never starts a process
+    const { execa } = await import('execa');
     const proc = execa('zstd', ['-q', '-c', `-${level}`, '-T0', '--no-progress'], {
       stdin: 'pipe',
       stdout: { file: outPath },
