@@ -8,6 +8,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, constants as zc } from 'node:zlib';
@@ -54,27 +55,33 @@ export async function compressToFile(
       await fh.close();
     }
   } else {
-    // loaded here: a build whose segments are all cached never starts a process
-    const { execa } = await import('execa');
-    const proc = execa('zstd', ['-q', '-c', `-${level}`, '-T0', '--no-progress'], {
-      stdin: 'pipe',
-      stdout: { file: outPath },
-      stderr: 'pipe',
-      reject: false,
-    });
+    // node:child_process, not execa: the one-file rebuild compresses one small segment and should not load a library for it
+    const out = await open(outPath, 'w');
     let feedError: unknown;
+    let r: { code: number | null; spawnError?: NodeJS.ErrnoException; stderr: string };
     try {
-      await pipeline(source, counter, proc.stdin!);
-    } catch (e) {
-      feedError = e;
-      proc.kill();
+      const proc = spawn('zstd', ['-q', '-c', `-${level}`, '-T0', '--no-progress'], { stdio: ['pipe', out.fd, 'pipe'] });
+      let stderr = '';
+      proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<typeof r>((res) => {
+        proc.on('error', (e: NodeJS.ErrnoException) => res({ code: null, spawnError: e, stderr }));
+        proc.on('close', (code) => res({ code, stderr }));
+      });
+      try {
+        await pipeline(source, counter, proc.stdin!);
+      } catch (e) {
+        feedError = e;
+        proc.kill();
+      }
+      r = await exited;
+    } finally {
+      await out.close();
     }
-    const r = await proc;
     // A bad data source is the real cause even though zstd was killed for it;
     // a zstd that failed (or never started) is the cause of a broken pipe.
     if (feedError instanceof CoracleError) throw feedError;
-    if (r.failed) {
-      const why = r.code === 'ENOENT' ? 'the zstd command is not installed' : String(r.stderr || r.shortMessage);
+    if (r.spawnError !== undefined || r.code !== 0) {
+      const why = r.spawnError?.code === 'ENOENT' ? 'the zstd command is not installed' : r.stderr.trim() || r.spawnError?.message || `exit code ${r.code}`;
       throw new CoracleError(`initrd: zstd failed: ${why}`);
     }
     if (feedError !== undefined) throw feedError;
