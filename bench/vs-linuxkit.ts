@@ -101,7 +101,7 @@ async function buildLinuxkit(src: string): Promise<{ bin: string; note: string }
     note += `; the source mirror lacks ${missing.map((m) => m.replace(/^src\/cmd\/linuxkit\/vendor\//, '')).join(' and ')}, so the aws and gcp run/push commands were left out`;
   }
   log(`building LinuxKit ${LK_TAG} (go build, may take minutes)`);
-  await execa('nice', ['-n', '10', 'go', 'build', '-o', bin, '-ldflags', `-X github.com/linuxkit/linuxkit/src/cmd/linuxkit/version.Version=${LK_TAG}`, '.'], {
+  await execa('nice', ['-n', '10', 'go', 'build', '-trimpath', '-o', bin, '-ldflags', `-X github.com/linuxkit/linuxkit/src/cmd/linuxkit/version.Version=${LK_TAG}`, '.'], {
     cwd: dir,
     env: { GOPROXY: 'off', GOFLAGS: '-mod=vendor', GO111MODULE: 'on', CGO_ENABLED: '0' },
     stderr: 'inherit',
@@ -265,6 +265,7 @@ async function main(): Promise<void> {
   const cold = new Map<string, Run>();
   for (const t of tools) {
     log(`${t.label}: cold build`);
+    await mkdir(join(t.dir, 'same'), { recursive: true }); // LinuxKit does not make its --dir
     cold.set(t.label, await timed(t.build(specOf(t), join(t.dir, 'same'))));
   }
   const runs = new Map<string, Record<Scenario, Run[]>>(tools.map((t) => [t.label, { warm: [], oneFile: [], fresh: [] }]));
@@ -275,6 +276,7 @@ async function main(): Promise<void> {
       for (const t of order) {
         if (s === 'oneFile') await writeFile(motdOf(t), `<h1>edit ${++edits}</h1>\n`);
         const out = s === 'fresh' ? join(t.dir, `fresh-${r}`) : join(t.dir, 'same');
+        await mkdir(out, { recursive: true });
         runs.get(t.label)![s].push(await timed(t.build(specOf(t), out)));
         if (s === 'fresh') await rm(out, { recursive: true, force: true });
       }

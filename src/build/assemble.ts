@@ -19,7 +19,7 @@ import type { RegistryAccessOptions } from '../oci/transfer/index.js';
 import type { Platform } from '../oci/types.js';
 import { silentReporter, type Reporter } from '../progress/reporter.js';
 import { allocateIds } from '../runtime/ids.js';
-import { loadSpecs } from '../spec/index.js';
+import { loadSpecsCached } from './parse-cache.js';
 import type { SystemSpec } from '../spec/types.js';
 import { bundleEntries, planContainers, VOLUMES_DIR } from './containers.js';
 import { planRoots, rootsEntries } from './roots.js';
@@ -107,7 +107,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (outStat !== undefined && !outStat.isDirectory()) throw new CoracleError(`output folder ${opts.outDir} is not a folder`);
 
   // 1. the spec
-  const { spec, warnings } = await loadSpecs(opts.specFiles);
+  const { spec, warnings } = await loadSpecsCached(opts.specFiles, cacheRoot);
   for (const w of warnings) reporter.warn(`${w.file}:${w.line}:${w.col}: ${w.message}`);
   const bootable = formats.find((f) => f !== 'tar');
   if (bootable !== undefined && !spec.kernel?.image) throw new CoracleError(`${opts.specFiles[0]}: the ${bootable} format needs a kernel image (kernel: image: ...)`);
@@ -168,7 +168,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       });
   }
   // Container roots first (identical files stored once), then each bundle's small segment of generated files.
-  const plans = await planContainers({ spec, images, ids, loadTree });
+  const plans = await planContainers({ spec, images, ids, loadTree, cacheDir: cacheRoot });
   for (const group of planRoots(plans)) components.push({ name: group.name, key: group.key, entries: () => rootsEntries(group, loadTree) });
   for (const plan of plans) components.push({ name: plan.bundle.replace(/^containers\//, ''), key: plan.key, entries: async () => bundleEntries(plan) });
   for (const v of spec.volumes) {

@@ -15,7 +15,7 @@ import type { InitrdEntry } from '../initrd/types.js';
 import { LINUXKIT_CONFIG_LABEL } from '../oci/types.js';
 import { generateRuntimeConfig, stableJson, type IdMap } from '../runtime/index.js';
 import type { Mount } from '../runtime/types.js';
-import { parseImageLabelConfig } from '../spec/label.js';
+import { parseLabelCached } from './parse-cache.js';
 import type { ImageEntry, SystemSpec } from '../spec/types.js';
 import type { ResolvedBuildImage } from './images.js';
 import { imageUserResolver } from './passwd.js';
@@ -59,6 +59,8 @@ export interface PlanInput {
   ids: IdMap;
   /** Unpacked trees, for images whose config names a user that must be looked up in /etc/passwd. */
   loadTree: (image: ResolvedBuildImage) => Promise<FsTree>;
+  /** Build cache folder, where parsed image labels are kept; without it labels are parsed every time. */
+  cacheDir?: string;
 }
 
 export async function planContainers(input: PlanInput): Promise<ContainerPlan[]> {
@@ -70,7 +72,12 @@ export async function planContainers(input: PlanInput): Promise<ContainerPlan[]>
       if (image === undefined) throw new CoracleError(`internal: image ${entry.image} was not resolved`);
       const bundle = bundlePath(section, i, entry.name);
       const labelText = image.config.config?.Labels?.[LINUXKIT_CONFIG_LABEL];
-      const label = labelText !== undefined ? parseImageLabelConfig(labelText, image.reference) : undefined;
+      const label =
+        labelText === undefined
+          ? undefined
+          : input.cacheDir !== undefined
+            ? await parseLabelCached(labelText, image.reference, input.cacheDir)
+            : (await import('../spec/label.js')).parseImageLabelConfig(labelText, image.reference);
       const user = image.config.config?.User ?? '';
       const resolveImageUser = /[^\d:]/.test(user) ? imageUserResolver(await input.loadTree(image)) : undefined;
       const gen = generateRuntimeConfig({

@@ -9,11 +9,9 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { stringify as yamlStringify } from 'yaml';
 import { CoracleError } from '../errors.js';
 import type { InitrdEntry } from '../initrd/types.js';
 import { resolveId, type IdMap } from '../runtime/ids.js';
-import { specToDocument } from '../spec/index.js';
 import type { FileEntry, SystemSpec } from '../spec/types.js';
 
 const FILE_MODE = 0o600;
@@ -38,9 +36,10 @@ function hostPath(source: string, specFile: string): string {
 }
 
 /** The spec as `metadata:` renders it: LinuxKit's spelling, without our source locations. */
-export function specMetadata(spec: SystemSpec, format: 'yaml' | 'json'): string {
-  const doc = specToDocument(spec);
-  return format === 'json' ? `${JSON.stringify(doc, null, 4)}\n` : yamlStringify(doc);
+export async function specMetadata(spec: SystemSpec, format: 'yaml' | 'json'): Promise<string> {
+  // loaded only for a `metadata:` entry: a warm rebuild otherwise needs neither
+  const doc = (await import('../spec/serialize.js')).specToDocument(spec);
+  return format === 'json' ? `${JSON.stringify(doc, null, 4)}\n` : (await import('yaml')).stringify(doc);
 }
 
 export interface FilesInput {
@@ -80,7 +79,7 @@ export async function filesEntries(input: FilesInput): Promise<InitrdEntry[]> {
           const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message;
           throw new CoracleError(`${where(f)}: source ${p} ${why}`);
         }
-      } else if (f.metadata !== undefined) data = Buffer.from(specMetadata(input.spec, f.metadata), 'utf8');
+      } else if (f.metadata !== undefined) data = Buffer.from(await specMetadata(input.spec, f.metadata), 'utf8');
       else throw new CoracleError(`${where(f)}: no contents, source, metadata, directory or symlink`);
     }
 

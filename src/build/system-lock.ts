@@ -6,7 +6,6 @@
 import { readFile } from 'node:fs/promises';
 import { writeWhole } from '../files/write-whole.js';
 import { dirname, join, resolve } from 'node:path';
-import { parse, stringify } from 'yaml';
 import { CoracleError } from '../errors.js';
 import { canonicalReference, formatReference, parseReference } from '../oci/ref.js';
 import { absolutePkgRef, isPkgRef, relativePkgRef } from '../spec/pkg-ref.js';
@@ -48,7 +47,7 @@ export async function writeSystemLock(file: string, images: LockedImage[], specN
     lockfileVersion: SYSTEM_LOCK_VERSION,
     images: images.map((i) => ({ ...i, image: isPkgRef(i.image) ? relativePkgRef(i.image, dir) : i.image })),
   };
-  const text = `# Written by \`coracle build --lock\` from ${specName}: the image each reference resolved to.\n# \`coracle build --locked\` builds from exactly these digests.\n${stringify(body, { lineWidth: 0 })}`;
+  const text = `# Written by \`coracle build --lock\` from ${specName}: the image each reference resolved to.\n# \`coracle build --locked\` builds from exactly these digests.\n${(await import('yaml')).stringify(body, { lineWidth: 0 })}`;
   await writeWhole(file, text);
 }
 
@@ -61,7 +60,7 @@ export async function readSystemLock(file: string): Promise<Map<string, LockedIm
   }
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = (await import('yaml')).parse(text);
   } catch (e) {
     throw new CoracleError(`${file}: not YAML: ${(e as Error).message.split('\n')[0]}`);
   }
