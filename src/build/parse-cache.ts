@@ -7,6 +7,8 @@
  * parser itself (its own source files and the yaml and zod versions), so a
  * new Coracle never reads an old parse. A miss parses as before and stores
  * the result; the cache only ever holds whole entries (written by rename).
+ * A spec that names seccomp profile files is parsed every time (the parse
+ * reads those files as well).
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
@@ -36,7 +38,7 @@ function parserFingerprint(): Promise<string> {
   return fingerprint;
 }
 
-async function cached<T>(dir: string, parts: unknown[], make: () => Promise<T>): Promise<T> {
+async function cached<T>(dir: string, parts: unknown[], make: () => Promise<T>, keep: (v: T) => boolean = () => true): Promise<T> {
   const key = createHash('sha256')
     .update(JSON.stringify([await parserFingerprint(), ...parts]))
     .digest('hex');
@@ -47,6 +49,7 @@ async function cached<T>(dir: string, parts: unknown[], make: () => Promise<T>):
   );
   if (hit !== undefined) return hit.value;
   const value = await make();
+  if (!keep(value)) return value;
   // best effort: a cache that cannot be written only costs the next parse
   await import('node:fs/promises')
     .then(({ mkdir }) => mkdir(dir, { recursive: true }))
@@ -62,7 +65,9 @@ export async function loadSpecsCached(files: readonly string[], cacheDir: string
   const texts = await Promise.all(files.map((f) => readFile(f).catch(() => undefined)));
   if (texts.some((t) => t === undefined)) return loadSpecs(files); // let the parser say what is wrong
   const digests = texts.map((t) => createHash('sha256').update(t!).digest('hex'));
-  const result = await cached(join(cacheDir, 'specs'), ['spec', process.cwd(), files, digests], () => loadSpecs(files));
+  // A spec naming seccomp profile files is never stored: the parse read those files too.
+  const readsNoOtherFile = (r: SpecResult) => ![...r.spec.onboot, ...r.spec.onshutdown, ...r.spec.services].some((e) => e.seccompProfile !== undefined);
+  const result = await cached(join(cacheDir, 'specs'), ['spec', process.cwd(), files, digests], () => loadSpecs(files), readsNoOtherFile);
   // `@pkg:` folders are checked on every build: they may have gone since
   const { missingPkgDefinitions } = await import('../spec/pkg-ref.js');
   const missing = await missingPkgDefinitions(result.spec);

@@ -66,7 +66,7 @@ describe('least privilege by default in a booted system', () => {
     expect(log).toMatch(/^personality ok$/m);
     expect(log).toMatch(/^write ok$/m);
     // the write went to its overlay, not to the image files the read-only
-    // probes share (the onboot probe holds them; both services bind that copy)
+    // probes share (one inode per identical file across all the roots)
     const seen = await consoleRun(vm, "nsenter -t 1 -m -- sh -c 'ls /containers/onboot/001-probe/rootfs/probe-written /containers/services/probe/rootfs/probe-written /containers/services/probe-open/rootfs/probe-written 2>&1'");
     expect(seen).toMatch(/onboot\/001-probe\/rootfs\/probe-written: No such file/);
     expect(seen).toMatch(/services\/probe\/rootfs\/probe-written: No such file/);

@@ -56,6 +56,17 @@ describe('parse cache', () => {
     await expect(loadSpecsCached([f], cache)).rejects.toThrow(/p\.yml:2:5/);
   });
 
+  it('a spec naming a seccomp profile file is parsed every time (the profile may change)', async () => {
+    const cache = join(dir, 'c5');
+    const f = join(dir, 'sc.yml');
+    await writeFile(join(dir, 'prof.json'), JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW' }));
+    await writeFile(f, 'init:\n  - a/b:1\nservices:\n  - name: s\n    image: a/c:1\n    seccomp: prof.json\n');
+    expect((await loadSpecsCached([f], cache)).spec.services[0]!.seccompProfile).toMatchObject({ defaultAction: 'SCMP_ACT_ALLOW' });
+    await writeFile(join(dir, 'prof.json'), JSON.stringify({ defaultAction: 'SCMP_ACT_ERRNO' }));
+    expect((await loadSpecsCached([f], cache)).spec.services[0]!.seccompProfile).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO' });
+    await expect(readdir(join(cache, 'specs'))).rejects.toThrow();
+  });
+
   it('labels: cached value equals the parser\'s; errors are not cached', async () => {
     const cache = join(dir, 'c4');
     const text = JSON.stringify({ capabilities: ['CAP_NET_ADMIN'], binds: ['/etc:/hostroot/etc'], net: 'host' });
