@@ -4,7 +4,8 @@
 // plugin; this list is what stays:
 //
 //   - containers, tasks, events, namespaces, introspection, version and
-//     healthcheck over gRPC (what coracle-runtime and ctr call);
+//     healthcheck, and leases (the client takes one around every new
+//     container) over gRPC: what coracle-runtime and ctr call;
 //   - the runc v2 task runtime and its options (BinaryName picks crun or
 //     runc per container); the v1 runtime only because the tasks service of
 //     1.6 refuses to start without one;
@@ -12,7 +13,7 @@
 //     without a snapshotter; services run from their bundle's rootfs);
 //   - the garbage collector of the metadata store.
 //
-// Left out: CRI, images, content, diff, leases, snapshots services, the other
+// Left out: CRI, images, content, diff, snapshots services, the other
 // snapshotters, cgroup metrics, tracing, the restart monitor (services are
 // not restarted, as under ctr run -d) and the stream processors.
 package main
@@ -32,6 +33,7 @@ import (
 	_ "github.com/containerd/containerd/services/events"
 	_ "github.com/containerd/containerd/services/healthcheck"
 	_ "github.com/containerd/containerd/services/introspection"
+	_ "github.com/containerd/containerd/services/leases"
 	_ "github.com/containerd/containerd/services/namespaces"
 	_ "github.com/containerd/containerd/services/tasks"
 	_ "github.com/containerd/containerd/services/version"
