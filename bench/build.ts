@@ -124,6 +124,26 @@ files:
 `;
 }
 
+/** images/containerd/config.toml before the trimmed build (Debian's binary needs its plugins named to disable them). */
+const DEBIAN_CONTAINERD_CONFIG = `version = 2
+root = "/var/lib/containerd"
+state = "/run/containerd"
+oom_score = -999
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.native",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+]
+
+[grpc]
+  address = "/run/containerd/containerd.sock"
+`;
+
 interface BuildRun {
   ms: number;
   /** The CLI's own "built NAME in X s" figure (no Node start-up). */
@@ -158,13 +178,15 @@ interface BootRun {
 }
 
 /**
- * Typed into the getty shell after boot, in PID 1's namespaces (nsenter
- * -a: the cgroup namespace too, or the runtime could not create a cgroup
- * outside getty's): what containers cost under this accelerator with
- * nothing of Coracle's in the way, timed with the guest's /proc/uptime —
- * the system's OCI runtime (`$RUNTIME` from boot.conf) starting and running
- * `true` in a bundle on getty's rootfs, the same bundle as a containerd
- * task through ctr, and two plain starts for scale.
+ * Typed into the getty shell after boot (host mount namespace through
+ * nsenter): what containers cost under this accelerator with nothing of
+ * Coracle's in the way, timed with the guest's /proc/uptime — a bundle on
+ * getty's rootfs run to completion (`true`) and started detached (`sleep`)
+ * through containerd with the system's OCI runtime (`$RUNTIME` from
+ * boot.conf), containerd's start-up to its socket, and plain starts for
+ * scale. (`$RUNTIME run` itself cannot be timed from there: the shell is in
+ * getty's cgroup namespace and busybox's nsenter cannot leave it; the onboot
+ * step of the boot is that figure, the same DHCP bundle under either runtime.)
  * Prints `probe NAME END START`.
  */
 const PROBE = [
@@ -177,8 +199,18 @@ const PROBE = [
   'up() { cut -d" " -f1 /proc/uptime; }',
   't() { n=$1; shift; a=$(up); "$@" >/dev/null 2>&1 </dev/null || n="$n-failed"; echo "probe $n $(up) $a"; }',
   't rt-version $RUNTIME --version',
-  't rt-run-true $RUNTIME run --bundle $s bench-true',
-  't rt-run-true-2 $RUNTIME run --bundle $s bench-true2',
+  't rt-run-true ctr -n bench run --rm --null-io --runc-binary $(command -v $RUNTIME) --config $s/config.json bench-true',
+  't rt-run-true-2 ctr -n bench run --rm --null-io --runc-binary $(command -v $RUNTIME) --config $s/config.json bench-true2',
+  // a second containerd (own root, state and socket) from spawn to its socket:
+  // this system's, and Debian's packaged binary with its old config when the
+  // probe system carries it
+  'cs() { d=/tmp/ctrd-$1; mkdir -p $d; $2 --config $3 --root $d/root --state $d/state --address $d/s.sock >$d/log 2>&1 & p=$!; while [ ! -S $d/s.sock ] && kill -0 $p 2>/dev/null; do usleep 5000; done; [ -S $d/s.sock ]; r=$?; kill $p; wait $p 2>/dev/null; return $r; }',
+  't ctrd-socket cs a containerd /etc/containerd/config.toml',
+  // sizes ride on the same line format (END - START = bytes)
+  'echo "probe size-trimmed $(wc -c <$(command -v containerd)) 0"',
+  '[ -x /usr/local/bin/containerd-debian ] && echo "probe size-debian $(wc -c </usr/local/bin/containerd-debian) 0"',
+  '[ -x /usr/local/bin/containerd-debian ] && t ctrd-socket-debian cs b /usr/local/bin/containerd-debian /etc/coracle/containerd-debian.toml',
+  '[ -x /usr/local/bin/containerd-debian ] && t ctrd-socket-2 cs c containerd /etc/containerd/config.toml',
   't ctr-version ctr version',
   't ctr-run-sleep ctr -n bench run --null-io --runc-binary $(command -v $RUNTIME) --config $q/config.json -d bench-sleep',
   'ctr -n bench task kill -s SIGKILL bench-sleep >/dev/null 2>&1',
@@ -271,7 +303,7 @@ async function bootSystem(store: string, dir: string, logFile: string, withProbe
     let probe: Record<string, number> | undefined;
     if (withProbe && meminfo) {
       probe = {};
-      for (const l of (await shellRun(`nsenter -t 1 -a -- sh -c '${PROBE.replace(/'/g, `'\\''`)}'`, 120_000)).split('\n')) {
+      for (const l of (await shellRun(`nsenter -t 1 -m -- sh -c '${PROBE.replace(/'/g, `'\\''`)}'`, 120_000)).split('\n')) {
         const p = /^probe (\S+) ([\d.]+) ([\d.]+)$/.exec(l);
         if (p) probe[p[1]!] = Number(p[2]) - Number(p[3]);
       }
@@ -289,16 +321,33 @@ function probeText(probes: Record<Runtime, Record<string, number> | undefined>, 
   const p = (rt: Runtime, k: string): string => fmt(probes[rt]?.[k]);
   const rows = [
     ['`$RUNTIME --version`', p('crun', 'rt-version'), p('runc', 'rt-version')],
-    ['`$RUNTIME run` of `true` on getty\'s rootfs (create, start, wait, delete)', p('crun', 'rt-run-true'), p('runc', 'rt-run-true')],
+    ['`ctr run --rm` of `true` on getty\'s rootfs (client, shim, runtime create, start, wait, delete)', p('crun', 'rt-run-true'), p('runc', 'rt-run-true')],
     ['the same, again', p('crun', 'rt-run-true-2'), p('runc', 'rt-run-true-2')],
     ['`ctr version` (client start + containerd round trip)', p('crun', 'ctr-version'), p('runc', 'ctr-version')],
     ['`ctr run -d` of `sleep` on that bundle (client, shim, runtime create + start)', p('crun', 'ctr-run-sleep'), p('runc', 'ctr-run-sleep')],
     ['boot step "onboot 000-dhcpcd exited 0": `$RUNTIME run` of the DHCP client', fmt(step('crun', 'onboot 000-dhcpcd exited 0')), fmt(step('runc', 'onboot 000-dhcpcd exited 0'))],
   ];
   return [
-    'What containers cost in the booted guest under this accelerator (typed into the getty shell in PID 1\'s namespaces, timed with /proc/uptime, 10 ms steps; the last row from the boots above):',
+    'What containers cost in the booted guest under this accelerator (typed into the getty shell, host mount namespace, timed with /proc/uptime, 10 ms steps; the last row from the boots above — the same bundle under either runtime):',
     '',
     table(['what', 'crun (s)', 'runc (s)'], rows),
+  ].join('\n');
+}
+
+/** containerd from spawn to its socket in the guest: the trimmed build against Debian's packaged binary. */
+function containerdText(probe: Record<string, number> | undefined): string {
+  const fmt = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(2));
+  const size = (v: number | undefined): string => (v === undefined ? 'n/a' : mib(v));
+  return [
+    'containerd from spawn to its socket, a second instance started in the booted probe system (crun system plus Debian\'s packaged containerd 1.6.20 and its old config), same guest, one after another:',
+    '',
+    table(
+      ['containerd', 'binary MiB', 'spawn to socket (s)'],
+      [
+        ['Debian\'s package (every plugin linked, CRI and the rest disabled in config)', size(probe?.['size-debian']), fmt(probe?.['ctrd-socket-debian'])],
+        ['trimmed (images/containerd: Debian\'s sources, own plugin list), twice', size(probe?.['size-trimmed']), `${fmt(probe?.['ctrd-socket'])}, ${fmt(probe?.['ctrd-socket-2'])}`],
+      ],
+    ),
   ].join('\n');
 }
 
@@ -363,6 +412,16 @@ async function main(): Promise<void> {
   await writeFile(spec, specText(refs));
   const runcSpec = join(specDir, 'sys-runc.yml');
   await writeFile(runcSpec, specText(refs, 'runc'));
+  // the crun system plus Debian's packaged containerd (the host's, same
+  // version as the sources) and the config it had, for the probe's
+  // before/after of containerd's start-up
+  const probeSpec = join(specDir, 'sys-probe.yml');
+  await copyFile('/usr/bin/containerd', join(specDir, 'containerd-debian'));
+  await writeFile(join(specDir, 'containerd-debian.toml'), DEBIAN_CONTAINERD_CONFIG);
+  await writeFile(
+    probeSpec,
+    `${specText(refs)}  - path: usr/local/bin/containerd-debian\n    source: containerd-debian\n    mode: "0755"\n  - path: etc/coracle/containerd-debian.toml\n    source: containerd-debian.toml\n    mode: "0644"\n`,
+  );
   await writeFile(join(specDir, 'motd.txt'), 'welcome\n');
 
 
@@ -409,6 +468,7 @@ async function main(): Promise<void> {
 
   // what the initrd holds, per segment (library call on the warm cache: nothing is rebuilt)
   const lib = await build({ specFiles: [spec], store: await openStore(store), outDir: join(work, 'out-lib') });
+
   const segRows = lib.segments.map((g) => [g.name, g.entries, mib(g.archiveSize), mib(g.size)] as Array<string | number>);
   const rawTotal = lib.segments.reduce((a, g) => a + g.archiveSize, 0);
   segRows.push(['total', lib.segments.reduce((a, g) => a + g.entries, 0), mib(rawTotal), mib(lib.segments.reduce((a, g) => a + g.size, 0))]);
@@ -443,6 +503,10 @@ async function main(): Promise<void> {
       crun: await bootSystem(store, out, join(work, 'system-crun-cpus2.log'), false, 2),
       runc: await bootSystem(store, runcOut, join(work, 'system-runc-cpus2.log'), false, 2),
     };
+    log('boot: the probe system once (containerd start-up, trimmed vs Debian\'s binary)');
+    const probeOut = join(work, 'out-probe');
+    await timedBuild(store, probeSpec, probeOut);
+    const probeBoot = await bootSystem(store, probeOut, join(work, 'system-probe.log'), true);
     log('boot: the uncompressed initrd once (crun), for the cost of decompression in the guest');
     const none = await bootSystem(store, join(work, 'out-none'), join(work, 'system-none.log'));
     log(`system boot (none): services up at ${secs(none.ms)} s (init at ${secs(none.initMs ?? 0)} s)`);
@@ -498,6 +562,8 @@ async function main(): Promise<void> {
       `Guest memory after boot (1024 MiB guest, MemTotal − MemAvailable from the getty shell): crun system ${memText(memOf('crun'))}; runc system ${memText(memOf('runc'))}.`,
       '',
       probeText({ crun: boots.crun.find((b) => b.probe)?.probe, runc: boots.runc.find((b) => b.probe)?.probe }, steps),
+      '',
+      containerdText(probeBoot.probe),
     ].join('\n');
   } else {
     bootText = `Boot: not measured (${why}).`;
