@@ -77,21 +77,28 @@ func servicesStart() int {
 		return 1
 	}
 	ctx := namespaces.WithNamespace(context.Background(), servicesNS)
-	var wg sync.WaitGroup
-	for _, b := range bundles {
-		wg.Add(1)
-		go func(b string) {
-			defer wg.Done()
-			name := filepath.Base(b)
-			pid, err := startService(ctx, client, b, name, runtimeOpts)
-			if err != nil {
-				logLine("service %s failed to start: %v", name, err)
-				return
-			}
-			logLine("service %s started (pid %d)", name, pid)
-		}(b)
+	// All start at once; their lines come in name order, as the console
+	// always had them (each as soon as it and those before it are up).
+	type result struct {
+		pid uint32
+		err error
 	}
-	wg.Wait()
+	done := make([]chan result, len(bundles))
+	for i, b := range bundles {
+		done[i] = make(chan result, 1)
+		go func(b string, out chan<- result) {
+			pid, err := startService(ctx, client, b, filepath.Base(b), runtimeOpts)
+			out <- result{pid, err}
+		}(b, done[i])
+	}
+	for i, b := range bundles {
+		r := <-done[i]
+		if r.err != nil {
+			logLine("service %s failed to start: %v", filepath.Base(b), r.err)
+			continue
+		}
+		logLine("service %s started (pid %d)", filepath.Base(b), r.pid)
+	}
 	return 0
 }
 
