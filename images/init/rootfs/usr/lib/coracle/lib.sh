@@ -192,6 +192,10 @@ start_services() {
 		log "containerd missing, services not started"
 		return 1
 	fi
+	if ! command -v coracle-runtime >/dev/null 2>&1; then
+		log "coracle-runtime missing, services not started"
+		return 1
+	fi
 	launch_containerd
 	coracle-runtime services start
 	case $? in
