@@ -214,7 +214,8 @@ const PROBE = [
   't ctr-version ctr version',
   't ctr-run-sleep ctr -n bench run --null-io --runc-binary $(command -v $RUNTIME) --config $q/config.json -d bench-sleep',
   'ctr -n bench task kill -s SIGKILL bench-sleep >/dev/null 2>&1',
-].join('; ');
+  // one command per line: a terminal takes at most 4095 characters per line
+].join('\n');
 
 /** Wait for `re` on the child's stdout (from offset `from` of `buf.text`). */
 function waitFor(buf: { text: string }, re: RegExp, child: ResultPromise, timeoutMs: number, from = 0): Promise<RegExpExecArray> {
