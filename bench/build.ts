@@ -304,7 +304,7 @@ async function bootSystem(store: string, dir: string, logFile: string, withProbe
     let probe: Record<string, number> | undefined;
     if (withProbe && meminfo) {
       probe = {};
-      for (const l of (await shellRun(`nsenter -t 1 -m -- sh -c '${PROBE.replace(/'/g, `'\\''`)}'`, 120_000)).split('\n')) {
+      for (const l of (await shellRun(`nsenter -t 1 -m -- sh -c '${PROBE.replace(/'/g, `'\\''`)}'`, 600_000)).split('\n')) {
         const p = /^probe (\S+) ([\d.]+) ([\d.]+)$/.exec(l);
         if (p) probe[p[1]!] = Number(p[2]) - Number(p[3]);
       }
