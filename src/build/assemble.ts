@@ -172,9 +172,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       });
   }
   const plans = await planContainers({ spec, images, ids, loadTree });
-  const asked = opts.runtime ? { runtime: opts.runtime, option: true } : spec.runtime ? { runtime: spec.runtime, ...(spec.runtimeLoc ? { loc: spec.runtimeLoc } : {}) } : undefined;
+  const askedRuntime = opts.runtime ? { runtime: opts.runtime, option: true } : spec.runtime ? { runtime: spec.runtime, ...(spec.runtimeLoc ? { loc: spec.runtimeLoc } : {}) } : undefined;
   const blocker = containerdBlocker(plans.filter((p) => p.section === 'onboot'));
-  const bootConf: BootConf = { runtime: chooseRuntime(asked, runtimes), containerdEarly: blocker === undefined, ...(blocker ? { containerdAfter: blocker } : {}) };
+  const bootConf: BootConf = { runtime: chooseRuntime(askedRuntime, runtimes), containerdEarly: blocker === undefined, ...(blocker ? { containerdAfter: blocker } : {}) };
   for (const plan of plans) {
     components.push({
       name: plan.bundle.replace(/^containers\//, ''),
