@@ -2,7 +2,7 @@
 //
 //   node --import tsx bench/build.ts [--runs N] [--boots N] [--no-boot]
 //
-// 1. The system images (kernel, init, runc, containerd, dhcpcd, getty) come
+// 1. The system images (kernel, init, crun, runc, containerd, dhcpcd, getty) come
 //    from the store named by $CORACLE_CACHE (default ~/.cache/coracle):
 //    `coracle pkg build images/...` is run first, which only builds what is
 //    missing (may take minutes the first time).
@@ -16,9 +16,11 @@
 //    source edited), N runs each, medians.
 // 4. When QEMU is there: boot to "coracle: all services started" with
 //    `coracle run qemu`, against a floor — the same kernel and command line
-//    with an initrd whose /init powers off at once (busybox-static) — and
-//    guest memory in use after boot, read from /proc/meminfo through the
-//    getty console shell.
+//    with an initrd whose /init powers off at once (busybox-static) — for
+//    the system under crun (the spec above) and the same system under runc
+//    (runc's image instead of crun's), then both with --cpus 2 against a
+//    2-CPU floor; guest memory in use after boot, read from /proc/meminfo
+//    through the getty console shell.
 // Figures go to bench/RESULTS.md (section "build") as ratios to targets.
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -49,7 +51,8 @@ const TARGET_ONE_FILE_S = 2;
 const TARGET_BOOT_RATIO = 2;
 const BOOT_TIMEOUT_MS = 600_000;
 
-const IMAGES = ['kernel', 'init', 'runc', 'containerd', 'dhcpcd', 'getty'] as const;
+const IMAGES = ['kernel', 'init', 'crun', 'runc', 'containerd', 'dhcpcd', 'getty'] as const;
+type Runtime = 'crun' | 'runc';
 type ImageName = (typeof IMAGES)[number];
 
 const secs = (ms: number): string => (ms / 1000).toFixed(2);
@@ -98,13 +101,13 @@ async function benchStore(src: string, dst: string): Promise<void> {
   await copyFile(join(src, 'index.json'), join(dst, 'index.json'));
 }
 
-function specText(refs: Record<ImageName, string>): string {
+function specText(refs: Record<ImageName, string>, runtime: Runtime = 'crun'): string {
   return `kernel:
   image: ${refs.kernel}
   cmdline: "console=ttyS0"
 init:
   - ${refs.init}
-  - ${refs.runc}
+  - ${refs[runtime]}
   - ${refs.containerd}
 onboot:
   - name: dhcpcd
@@ -120,6 +123,26 @@ files:
     mode: "0644"
 `;
 }
+
+/** images/containerd/config.toml before the trimmed build (Debian's binary needs its plugins named to disable them). */
+const DEBIAN_CONTAINERD_CONFIG = `version = 2
+root = "/var/lib/containerd"
+state = "/run/containerd"
+oom_score = -999
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.native",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+]
+
+[grpc]
+  address = "/run/containerd/containerd.sock"
+`;
 
 interface BuildRun {
   ms: number;
@@ -156,24 +179,43 @@ interface BootRun {
 
 /**
  * Typed into the getty shell after boot (host mount namespace through
- * nsenter): what a service container costs under this accelerator with
- * nothing of Coracle's in the way — `ctr run -d` of a sleeping task on
- * getty's rootfs — and two Go starts for scale, timed with the guest's
- * /proc/uptime. (`runc run` itself cannot be timed from there: the shell is
- * in getty's cgroup namespace; the onboot step of the boot is that figure.)
+ * nsenter): what containers cost under this accelerator with nothing of
+ * Coracle's in the way, timed with the guest's /proc/uptime — a bundle on
+ * getty's rootfs run to completion (`true`) and started detached (`sleep`)
+ * through containerd with the system's OCI runtime (`$RUNTIME` from
+ * boot.conf), containerd's start-up to its socket, and plain starts for
+ * scale. (`$RUNTIME run` itself cannot be timed from there: the shell is in
+ * getty's cgroup namespace and busybox's nsenter cannot leave it; the onboot
+ * step of the boot is that figure, the same DHCP bundle under either runtime.)
  * Prints `probe NAME END START`.
  */
 const PROBE = [
-  's=/tmp/bench-sleep; mkdir -p $s',
+  '. /etc/coracle/boot.conf',
+  's=/tmp/bench-true; mkdir -p $s',
   'cp /containers/services/getty/config.json $s/',
-  `sed -i 's#"/usr/bin/coracle-getty"#"/bin/busybox", "sleep", "600"#' $s/config.json`,
+  `sed -i -e 's#"/usr/bin/coracle-getty"#"/bin/busybox", "true"#' -e 's#"cgroupsPath": *"[^"]*"#"cgroupsPath": "/bench"#' $s/config.json`,
+  'q=/tmp/bench-sleep; mkdir -p $q',
+  `sed 's#"/bin/busybox", "true"#"/bin/busybox", "sleep", "600"#' $s/config.json >$q/config.json`,
   'up() { cut -d" " -f1 /proc/uptime; }',
-  't() { n=$1; shift; a=$(up); "$@" >/dev/null 2>&1 || n="$n-failed"; echo "probe $n $(up) $a"; }',
-  't runc-version runc --version',
+  't() { n=$1; shift; a=$(up); "$@" >/dev/null 2>&1 </dev/null || n="$n-failed"; echo "probe $n $(up) $a"; }',
+  't rt-version $RUNTIME --version',
+  't rt-run-true ctr -n bench run --rm --null-io --runc-binary $(command -v $RUNTIME) --config $s/config.json bench-true',
+  't rt-run-true-2 ctr -n bench run --rm --null-io --runc-binary $(command -v $RUNTIME) --config $s/config.json bench-true2',
+  // a second containerd (own root, state and socket) from spawn to its socket:
+  // this system's, and Debian's packaged binary with its old config when the
+  // probe system carries it
+  'cs() { d=/tmp/ctrd-$1; mkdir -p $d; $2 --config $3 --root $d/root --state $d/state --address $d/s.sock >$d/log 2>&1 & p=$!; while [ ! -S $d/s.sock ] && kill -0 $p 2>/dev/null; do usleep 5000; done; [ -S $d/s.sock ]; r=$?; kill $p; wait $p 2>/dev/null; return $r; }',
+  't ctrd-socket cs a containerd /etc/containerd/config.toml',
+  // sizes ride on the same line format (END - START = bytes)
+  'echo "probe size-trimmed $(wc -c <$(command -v containerd)) 0"',
+  '[ -x /usr/local/bin/containerd-debian ] && echo "probe size-debian $(wc -c </usr/local/bin/containerd-debian) 0"',
+  '[ -x /usr/local/bin/containerd-debian ] && t ctrd-socket-debian cs b /usr/local/bin/containerd-debian /etc/coracle/containerd-debian.toml',
+  '[ -x /usr/local/bin/containerd-debian ] && t ctrd-socket-2 cs c containerd /etc/containerd/config.toml',
   't ctr-version ctr version',
-  't ctr-run-sleep ctr -n bench run --null-io --config $s/config.json -d bench-sleep',
+  't ctr-run-sleep ctr -n bench run --null-io --runc-binary $(command -v $RUNTIME) --config $q/config.json -d bench-sleep',
   'ctr -n bench task kill -s SIGKILL bench-sleep >/dev/null 2>&1',
-].join('; ');
+  // one command per line: a terminal takes at most 4095 characters per line
+].join('\n');
 
 /** Wait for `re` on the child's stdout (from offset `from` of `buf.text`). */
 function waitFor(buf: { text: string }, re: RegExp, child: ResultPromise, timeoutMs: number, from = 0): Promise<RegExpExecArray> {
@@ -205,17 +247,17 @@ async function stopVm(child: ResultPromise): Promise<void> {
   clearTimeout(t);
 }
 
-async function bootFloor(store: string, dir: string, logFile: string): Promise<BootRun> {
+async function bootFloor(store: string, dir: string, logFile: string, cpus = 1): Promise<BootRun> {
   const t0 = performance.now();
-  const r = await coracle(store, ['run', 'qemu', dir, '--console', 'none', '--log', logFile], { timeout: BOOT_TIMEOUT_MS });
+  const r = await coracle(store, ['run', 'qemu', dir, '--cpus', String(cpus), '--console', 'none', '--log', logFile], { timeout: BOOT_TIMEOUT_MS });
   const ms = performance.now() - t0;
   if (r.exitCode !== 0) throw new Error(`floor boot failed (exit ${r.exitCode}): ${String(r.stderr)}`);
   return { ms };
 }
 
-async function bootSystem(store: string, dir: string, logFile: string, withProbe = false): Promise<BootRun> {
+async function bootSystem(store: string, dir: string, logFile: string, withProbe = false, cpus = 1): Promise<BootRun> {
   const t0 = performance.now();
-  const child = coracle(store, ['run', 'qemu', dir, '--console', 'stdio', '--log', logFile], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false });
+  const child = coracle(store, ['run', 'qemu', dir, '--cpus', String(cpus), '--console', 'stdio', '--log', logFile], { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false });
   const buf = { text: '' };
   const lines: Array<[string, number]> = [];
   let scanned = 0;
@@ -262,7 +304,7 @@ async function bootSystem(store: string, dir: string, logFile: string, withProbe
     let probe: Record<string, number> | undefined;
     if (withProbe && meminfo) {
       probe = {};
-      for (const l of (await shellRun(`nsenter -t 1 -m -- sh -c '${PROBE.replace(/'/g, `'\\''`)}'`, 120_000)).split('\n')) {
+      for (const l of (await shellRun(`nsenter -t 1 -m -- sh -c '${PROBE.replace(/'/g, `'\\''`)}'`, 600_000)).split('\n')) {
         const p = /^probe (\S+) ([\d.]+) ([\d.]+)$/.exec(l);
         if (p) probe[p[1]!] = Number(p[2]) - Number(p[3]);
       }
@@ -273,31 +315,40 @@ async function bootSystem(store: string, dir: string, logFile: string, withProbe
   }
 }
 
-/** The probe's figures against the budget the target leaves (2 × floor). */
-function probeText(probe: Record<string, number> | undefined, systems: BootRun[], floorMs: number): string {
-  if (!probe) return 'Container costs in the guest: not measured (the console shell did not answer).';
-  const steps = breakdown(systems);
-  const step = (line: string): number => Number(steps.find((r) => r[0] === line)?.[2] ?? NaN);
+/** The probes of the crun and the runc system side by side, with the boot steps they explain. */
+function probeText(probes: Record<Runtime, Record<string, number> | undefined>, steps: Record<Runtime, Array<[string, string, string]>>): string {
   const fmt = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(2));
-  const onboot = step('onboot 000-dhcpcd exited 0');
-  const containerd = step('containerd started');
-  const service = probe['ctr-run-sleep'];
+  const step = (rt: Runtime, line: string): number => Number(steps[rt].find((r) => r[0] === line)?.[2] ?? NaN);
+  const p = (rt: Runtime, k: string): string => fmt(probes[rt]?.[k]);
   const rows = [
-    ['`runc --version` (a Go start, binary already run once)', fmt(probe['runc-version'])],
-    ['`ctr version` (client start + containerd round trip)', fmt(probe['ctr-version'])],
-    ['`ctr run -d` of `sleep` on getty\'s rootfs (client, shim, runc create + start)', fmt(service)],
-    ['boot step "onboot 000-dhcpcd exited 0": `runc run` of the DHCP client', fmt(onboot)],
-    ['boot step "containerd started": containerd\'s start-up until its socket', fmt(containerd)],
+    ['`$RUNTIME --version`', p('crun', 'rt-version'), p('runc', 'rt-version')],
+    ['`ctr run --rm` of `true` on getty\'s rootfs (client, shim, runtime create, start, wait, delete)', p('crun', 'rt-run-true'), p('runc', 'rt-run-true')],
+    ['the same, again', p('crun', 'rt-run-true-2'), p('runc', 'rt-run-true-2')],
+    ['`ctr version` (client start + containerd round trip)', p('crun', 'ctr-version'), p('runc', 'ctr-version')],
+    ['`ctr run -d` of `sleep` on that bundle (client, shim, runtime create + start)', p('crun', 'ctr-run-sleep'), p('runc', 'ctr-run-sleep')],
+    ['boot step "onboot 000-dhcpcd exited 0": `$RUNTIME run` of the DHCP client', fmt(step('crun', 'onboot 000-dhcpcd exited 0')), fmt(step('runc', 'onboot 000-dhcpcd exited 0'))],
   ];
-  const sum = onboot + containerd + (service ?? NaN);
   return [
-    'What containers cost in the booted guest under this accelerator (probe typed into the getty shell, timed with /proc/uptime, 10 ms steps; the last two rows from the boot above):',
+    'What containers cost in the booted guest under this accelerator (typed into the getty shell, host mount namespace, timed with /proc/uptime, 10 ms steps; the last row from the boots above — the same bundle under either runtime):',
     '',
-    table(['what', 'seconds'], rows),
+    table(['what', 'crun (s)', 'runc (s)'], rows),
+  ].join('\n');
+}
+
+/** containerd from spawn to its socket in the guest: the trimmed build against Debian's packaged binary. */
+function containerdText(probe: Record<string, number> | undefined): string {
+  const fmt = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(2));
+  const size = (v: number | undefined): string => (v === undefined ? 'n/a' : mib(v));
+  return [
+    'containerd from spawn to its socket, a second instance started in the booted probe system (crun system plus Debian\'s packaged containerd 1.6.20 and its old config), same guest, one after another:',
     '',
-    `One onboot container, containerd's start-up and one service take ${fmt(sum)} s here with Coracle out of the way, ` +
-      `before counting the kernel's own boot (the floor, ${(floorMs / 1000).toFixed(2)} s) and unpacking the initrd: ` +
-      `2 × floor = ${((2 * floorMs) / 1000).toFixed(2)} s cannot hold them under this accelerator.`,
+    table(
+      ['containerd', 'binary MiB', 'spawn to socket (s)'],
+      [
+        ['Debian\'s package (every plugin linked, CRI and the rest disabled in config)', size(probe?.['size-debian']), fmt(probe?.['ctrd-socket-debian'])],
+        ['trimmed (images/containerd: Debian\'s sources, own plugin list), twice', size(probe?.['size-trimmed']), `${fmt(probe?.['ctrd-socket'])}, ${fmt(probe?.['ctrd-socket-2'])}`],
+      ],
+    ),
   ].join('\n');
 }
 
@@ -360,6 +411,18 @@ async function main(): Promise<void> {
   await mkdir(specDir, { recursive: true });
   const spec = join(specDir, 'sys.yml');
   await writeFile(spec, specText(refs));
+  const runcSpec = join(specDir, 'sys-runc.yml');
+  await writeFile(runcSpec, specText(refs, 'runc'));
+  // the crun system plus Debian's packaged containerd (the host's, same
+  // version as the sources) and the config it had, for the probe's
+  // before/after of containerd's start-up
+  const probeSpec = join(specDir, 'sys-probe.yml');
+  await copyFile('/usr/bin/containerd', join(specDir, 'containerd-debian'));
+  await writeFile(join(specDir, 'containerd-debian.toml'), DEBIAN_CONTAINERD_CONFIG);
+  await writeFile(
+    probeSpec,
+    `${specText(refs)}  - path: usr/local/bin/containerd-debian\n    source: containerd-debian\n    mode: "0755"\n  - path: etc/coracle/containerd-debian.toml\n    source: containerd-debian.toml\n    mode: "0644"\n`,
+  );
   await writeFile(join(specDir, 'motd.txt'), 'welcome\n');
 
 
@@ -406,6 +469,7 @@ async function main(): Promise<void> {
 
   // what the initrd holds, per segment (library call on the warm cache: nothing is rebuilt)
   const lib = await build({ specFiles: [spec], store: await openStore(store), outDir: join(work, 'out-lib') });
+
   const segRows = lib.segments.map((g) => [g.name, g.entries, mib(g.archiveSize), mib(g.size)] as Array<string | number>);
   const rawTotal = lib.segments.reduce((a, g) => a + g.archiveSize, 0);
   segRows.push(['total', lib.segments.reduce((a, g) => a + g.entries, 0), mib(rawTotal), mib(lib.segments.reduce((a, g) => a + g.size, 0))]);
@@ -419,50 +483,88 @@ async function main(): Promise<void> {
     await floorImage(floorDir, { kernel: join(out, 'sys-kernel'), ...(existsSync(join(out, 'sys-vmlinux')) ? { vmlinux: join(out, 'sys-vmlinux') } : {}), cmdline });
     log('boot: warm-up floor boot (QEMU and accelerator probe)');
     await bootFloor(store, floorDir, join(work, 'floor-warmup.log'));
+    const runcOut = join(work, 'out-runc');
+    await timedBuild(store, runcSpec, runcOut);
+    const outs: Record<Runtime, string> = { crun: out, runc: runcOut };
+    // interleaved (floor, crun, runc per round) so load changes hit all alike
     const floors: BootRun[] = [];
-    const systems: BootRun[] = [];
+    const boots: Record<Runtime, BootRun[]> = { crun: [], runc: [] };
     for (let i = 0; i < BOOTS; i++) {
       floors.push(await bootFloor(store, floorDir, join(work, `floor-${i}.log`)));
       log(`floor boot ${i + 1}: ${secs(floors.at(-1)!.ms)} s`);
-      systems.push(await bootSystem(store, out, join(work, `system-${i}.log`), i === 0));
-      const s = systems.at(-1)!;
-      log(`system boot ${i + 1}: services up at ${secs(s.ms)} s (init at ${secs(s.initMs ?? 0)} s)`);
+      for (const rt of ['crun', 'runc'] as const) {
+        boots[rt].push(await bootSystem(store, outs[rt], join(work, `system-${rt}-${i}.log`), i === 0));
+        const b = boots[rt].at(-1)!;
+        log(`${rt} system boot ${i + 1}: services up at ${secs(b.ms)} s (init at ${secs(b.initMs ?? 0)} s)`);
+      }
     }
-    log('boot: the uncompressed initrd once, for the cost of decompression in the guest');
+    log('boot: --cpus 2 (floor, crun, runc once each)');
+    const floor2 = await bootFloor(store, floorDir, join(work, 'floor-cpus2.log'), 2);
+    const two: Record<Runtime, BootRun> = {
+      crun: await bootSystem(store, out, join(work, 'system-crun-cpus2.log'), false, 2),
+      runc: await bootSystem(store, runcOut, join(work, 'system-runc-cpus2.log'), false, 2),
+    };
+    log('boot: the probe system once (containerd start-up, trimmed vs Debian\'s binary)');
+    const probeOut = join(work, 'out-probe');
+    await timedBuild(store, probeSpec, probeOut);
+    const probeBoot = await bootSystem(store, probeOut, join(work, 'system-probe.log'), true);
+    log('boot: the uncompressed initrd once (crun), for the cost of decompression in the guest');
     const none = await bootSystem(store, join(work, 'out-none'), join(work, 'system-none.log'));
     log(`system boot (none): services up at ${secs(none.ms)} s (init at ${secs(none.initMs ?? 0)} s)`);
     const floorMs = median(floors.map((b) => b.ms));
-    const sysMs = median(systems.map((b) => b.ms));
-    const initMs = median(systems.map((b) => b.initMs ?? 0));
-    const ratio = sysMs / floorMs;
-    const mem = systems.map((b) => b.meminfo).find((m) => m !== undefined);
-    const memLine = mem
-      ? `Guest memory after boot (1024 MiB guest, /proc/meminfo from the getty shell): **${mib((mem.MemTotal! - mem.MemAvailable!) * 1024)} MiB in use** ` +
-        `(MemTotal − MemAvailable; MemTotal ${mib(mem.MemTotal! * 1024)} MiB, MemFree ${mib(mem.MemFree! * 1024)} MiB, ` +
-        `Shmem ${mib((mem.Shmem ?? 0) * 1024)} MiB — mostly the initramfs, which is the root: bind-mounted, not copied).`
-      : 'Guest memory after boot: not read (the console shell did not answer).';
+    const sysMs = (rt: Runtime) => median(boots[rt].map((b) => b.ms));
+    const initMs = (rt: Runtime) => median(boots[rt].map((b) => b.initMs ?? 0));
+    const ratio = (rt: Runtime) => sysMs(rt) / floorMs;
+    const memOf = (rt: Runtime) => boots[rt].map((b) => b.meminfo).find((m) => m !== undefined);
+    const memText = (m: Record<string, number> | undefined) =>
+      m
+        ? `**${mib((m.MemTotal! - m.MemAvailable!) * 1024)} MiB in use** (MemTotal ${mib(m.MemTotal! * 1024)}, MemFree ${mib(m.MemFree! * 1024)}, Shmem ${mib((m.Shmem ?? 0) * 1024)} MiB)`
+        : 'not read (the console shell did not answer)';
+    const steps = { crun: breakdown(boots.crun), runc: breakdown(boots.runc) };
+    const steps2 = { crun: breakdown([two.crun]), runc: breakdown([two.runc]) };
+    // one table: every console line of the crun boot, at/step for each system
+    const labels = steps.crun.map((r) => r[0]);
+    for (const r of steps.runc) if (!labels.includes(r[0])) labels.push(r[0]);
+    const cell = (rows: Array<[string, string, string]>, label: string): string[] => {
+      const r = rows.find((x) => x[0] === label);
+      return r ? [r[1], r[2]] : ['', ''];
+    };
+    const stepRows = labels.map((l) => [l, ...cell(steps.crun, l), ...cell(steps.runc, l), ...cell(steps2.crun, l), ...cell(steps2.runc, l)]);
+    const budget = 2 * floorMs;
+    const over = sysMs('crun') - budget;
+    const biggest = [...steps.crun].slice(1).sort((a, b) => Number(b[2]) - Number(a[2])).slice(0, 3).map((r) => `${r[0]} ${r[2]} s`);
     bootText = [
-      `Boot under \`coracle run qemu\` (compiled CLI, accel auto, 1024 MiB, 1 CPU), spawn to the mark, median of ${BOOTS} after a warm-up:`,
+      `Boot under \`coracle run qemu\` (compiled CLI, accel auto, 1024 MiB), spawn to the mark; 1 CPU: median of ${BOOTS} after a warm-up, --cpus 2: one boot each:`,
       '',
       table(
-        ['what', 'median (s)', 'runs (s)'],
+        ['what', 'median (s)', 'runs (s)', 'boot / floor'],
         [
-          ['floor: same kernel + cmdline, /init = `busybox poweroff -f` (to QEMU exit)', secs(floorMs), floors.map((b) => secs(b.ms)).join(', ')],
-          ['system: "coracle: init" printed', secs(initMs), systems.map((b) => secs(b.initMs ?? 0)).join(', ')],
-          ['system: "coracle: all services started"', secs(sysMs), systems.map((b) => secs(b.ms)).join(', ')],
-          ['system, uncompressed initrd: "coracle: init"', secs(none.initMs ?? 0), secs(none.initMs ?? 0)],
-          ['system, uncompressed initrd: "coracle: all services started"', secs(none.ms), secs(none.ms)],
+          ['floor: same kernel + cmdline, /init = `busybox poweroff -f` (to QEMU exit)', secs(floorMs), floors.map((b) => secs(b.ms)).join(', '), '1.00'],
+          ['crun system: "coracle: init" printed', secs(initMs('crun')), boots.crun.map((b) => secs(b.initMs ?? 0)).join(', '), ''],
+          ['**crun system: "coracle: all services started"**', secs(sysMs('crun')), boots.crun.map((b) => secs(b.ms)).join(', '), `**${ratio('crun').toFixed(2)}**`],
+          ['runc system: "coracle: init" printed', secs(initMs('runc')), boots.runc.map((b) => secs(b.initMs ?? 0)).join(', '), ''],
+          ['runc system: "coracle: all services started"', secs(sysMs('runc')), boots.runc.map((b) => secs(b.ms)).join(', '), ratio('runc').toFixed(2)],
+          ['--cpus 2 floor', secs(floor2.ms), secs(floor2.ms), '1.00'],
+          ['--cpus 2 crun system: "coracle: all services started"', secs(two.crun.ms), secs(two.crun.ms), (two.crun.ms / floor2.ms).toFixed(2)],
+          ['--cpus 2 runc system: "coracle: all services started"', secs(two.runc.ms), secs(two.runc.ms), (two.runc.ms / floor2.ms).toFixed(2)],
+          ['crun system, uncompressed initrd: "coracle: init"', secs(none.initMs ?? 0), secs(none.initMs ?? 0), ''],
+          ['crun system, uncompressed initrd: "coracle: all services started"', secs(none.ms), secs(none.ms), (none.ms / floorMs).toFixed(2)],
         ],
       ),
       '',
-      'Where the time goes (zstd initrd; median time since spawn at which the init printed each line, and the step before it):',
+      'Where the time goes (zstd initrd; time since spawn at which the init printed each line — medians for 1 CPU — and the step before it).',
+      'containerd is launched before onboot runs (nothing in onboot touches its folders), so its line only marks when the starter found its socket:',
       '',
-      table(['console line', 'at (s)', 'step (s)'], breakdown(systems)),
+      table(['console line', 'crun at', 'crun step', 'runc at', 'runc step', 'crun 2 CPUs at', 'step', 'runc 2 CPUs at', 'step'], stepRows),
       '',
-      `**boot to services / floor: ${ratio.toFixed(2)}** (target ≤ ${TARGET_BOOT_RATIO}: ${ratio <= TARGET_BOOT_RATIO ? 'met' : 'not met'}).`,
-      memLine,
+      `**boot to services / floor: ${ratio('crun').toFixed(2)} with crun, ${ratio('runc').toFixed(2)} with runc** (target ≤ ${TARGET_BOOT_RATIO}: ${ratio('crun') <= TARGET_BOOT_RATIO ? 'met' : 'not met'}` +
+        (over > 0 ? `; 2 × floor = ${secs(budget)} s, the crun boot is ${secs(over)} s over it; its largest steps: ${biggest.join(', ')}` : '') +
+        ').',
+      `Guest memory after boot (1024 MiB guest, MemTotal − MemAvailable from the getty shell): crun system ${memText(memOf('crun'))}; runc system ${memText(memOf('runc'))}.`,
       '',
-      probeText(systems.find((b) => b.probe)?.probe, systems, floorMs),
+      probeText({ crun: boots.crun.find((b) => b.probe)?.probe, runc: boots.runc.find((b) => b.probe)?.probe }, steps),
+      '',
+      containerdText(probeBoot.probe),
     ].join('\n');
   } else {
     bootText = `Boot: not measured (${why}).`;
@@ -470,7 +572,7 @@ async function main(): Promise<void> {
 
   const zstdSize = sizes.find((s) => s.compression === 'zstd')!.size;
   const body = [
-    `System: kernel, init, runc, containerd, onboot dhcpcd, service getty, one \`files:\` entry (the spec in bench/work/build/spec/sys.yml;`,
+    `System: kernel, init, crun, containerd, onboot dhcpcd, service getty, one \`files:\` entry (the spec in bench/work/build/spec/sys.yml; the runc system has runc's image instead of crun's;`,
     `images ${IMAGES.map((n) => refs[n].replace(/^docker\.io\//, '')).join(', ')}).`,
     `Compiled CLI (\`node bench/work/build-dist/cli.js\`); every time includes the CLI's start-up (Node, then loading the CLI's modules: every command's, zod, yaml, ajv, execa ...).`,
     `Load average at start: ${load0.toFixed(1)} (shared machine).`,

@@ -33,6 +33,7 @@ import { writeWhole } from '../files/write-whole.js';
 import { resolvePackageRefs, type PackageRefOptions } from './packages.js';
 import { lockKey, lockedTarget, readSystemLock, systemLockPath, writeSystemLock, type LockedImage } from './system-lock.js';
 import { isPkgRef, pkgRefDir, relativePkgRef, shownPath } from '../spec/pkg-ref.js';
+import { bootConfEntries, chooseRuntime, containerdBlocker, runtimesIn, type BootConf, type OciRuntime } from './boot-conf.js';
 
 export interface BuildOptions extends Pick<RegistryAccessOptions, 'mirrors' | 'insecure'> {
   specFiles: string[];
@@ -56,6 +57,8 @@ export interface BuildOptions extends Pick<RegistryAccessOptions, 'mirrors' | 'i
   lock?: boolean;
   /** Build from the digests in NAME.lock.yml, failing on any image it lacks or that no longer matches. */
   locked?: boolean;
+  /** The guest's OCI runtime, over the spec's `runtime:`. */
+  runtime?: OciRuntime;
 }
 
 export interface BuildResult {
@@ -146,9 +149,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const ids = allocateIds(spec);
   const components: Component[] = [];
   const initDirs = new Set<string>();
+  const runtimes = new Set<OciRuntime>();
   for (const [i, ref] of spec.init.entries()) {
     const image = img(ref);
-    for (const d of await dirListing(cacheRoot, image, loadTree)) initDirs.add(d);
+    const listing = await initListing(cacheRoot, image, loadTree);
+    for (const d of listing.dirs) initDirs.add(d);
+    for (const r of listing.runtimes) runtimes.add(r);
     // Init images after the first may land on paths an earlier one holds.
     components.push(
       i === 0
@@ -169,6 +175,9 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   }
   // Container roots first (identical files stored once), then each bundle's small segment of generated files.
   const plans = await planContainers({ spec, images, ids, loadTree, cacheDir: cacheRoot });
+  const askedRuntime = opts.runtime ? { runtime: opts.runtime, option: true } : spec.runtime ? { runtime: spec.runtime, ...(spec.runtimeLoc ? { loc: spec.runtimeLoc } : {}) } : undefined;
+  const blocker = containerdBlocker(plans.filter((p) => p.section === 'onboot'));
+  const bootConf: BootConf = { runtime: chooseRuntime(askedRuntime, runtimes), containerdEarly: blocker === undefined, ...(blocker ? { containerdAfter: blocker } : {}) };
   for (const group of planRoots(plans)) components.push({ name: group.name, key: group.key, entries: () => rootsEntries(group, loadTree) });
   for (const plan of plans) components.push({ name: plan.bundle.replace(/^containers\//, ''), key: plan.key, entries: async () => bundleEntries(plan) });
   for (const v of spec.volumes) {
@@ -181,6 +190,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     });
   }
   const files = await filesEntries({ spec, ids, existingDirs: initDirs });
+  // boot.conf travels with `files:` (one small segment that changes with the spec)
+  if (spec.init.length > 0) files.push(...bootConfEntries(bootConf, new Set([...initDirs, ...files.filter((e) => e.type === 'dir').map((e) => e.path)])));
   if (files.length > 0) components.push({ name: 'files', entries: async () => replacing(files) });
   // the tools and the kernel's EFI stub, checked before the segments are made
   if (kernel && diskFormats.length > 0) await checkDiskFormats(diskFormats, kernel.kernel, `kernel image ${spec.kernel!.image}`);
@@ -287,22 +298,30 @@ async function mergedRootfs(components: readonly Component[]): Promise<InitrdEnt
   return tree.entries();
 }
 
-/**
- * The directories an init image creates (so `files:` leaves their metadata
- * alone), cached per image digest so warm builds need not unpack the image.
- */
-async function dirListing(cacheRoot: string, image: ResolvedBuildImage, loadTree: (i: ResolvedBuildImage) => Promise<FsTree>): Promise<string[]> {
+interface InitListing {
+  /** Directories it creates (so `files:` leaves their metadata alone). */
+  dirs: string[];
+  /** OCI runtimes it holds (crun, runc). */
+  runtimes: OciRuntime[];
+}
+
+/** What the build needs to know of an init image, cached per image digest so warm builds need not unpack the image. */
+async function initListing(cacheRoot: string, image: ResolvedBuildImage, loadTree: (i: ResolvedBuildImage) => Promise<FsTree>): Promise<InitListing> {
   const dir = join(cacheRoot, 'listings');
-  const file = join(dir, `${image.descriptor.digest.replace(':', '-')}.json`);
+  const file = join(dir, `${image.descriptor.digest.replace(':', '-')}.v2.json`);
   const cached = await readFile(file, 'utf8').then(
-    (s) => JSON.parse(s) as string[],
+    (s) => JSON.parse(s) as InitListing,
     () => undefined,
   );
   if (cached) return cached;
-  const dirs = (await loadTree(image)).entries().filter((e) => e.type === 'dir').map((e) => e.path);
+  const entries = (await loadTree(image)).entries();
+  const listing: InitListing = {
+    dirs: entries.filter((e) => e.type === 'dir').map((e) => e.path),
+    runtimes: runtimesIn(entries.filter((e) => e.type !== 'dir').map((e) => e.path)),
+  };
   await mkdir(dir, { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, JSON.stringify(dirs));
+  await writeFile(tmp, JSON.stringify(listing));
   await rename(tmp, file);
-  return dirs;
+  return listing;
 }

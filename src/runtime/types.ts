@@ -5,7 +5,12 @@
  * unset, as Go's `omitempty` does in runtime-spec's specs-go.
  */
 
-export const OCI_RUNTIME_VERSION = '1.2.1';
+/**
+ * The version config.json declares: the newest every runtime the guest may
+ * use accepts (Debian's crun 1.8 refuses "1.2.x" with "unknown version
+ * specified"; runc 1.1 takes anything). The fields generated are all 1.1's.
+ */
+export const OCI_RUNTIME_VERSION = '1.1.0';
 
 export interface Spec {
   ociVersion: string;

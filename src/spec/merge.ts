@@ -21,6 +21,11 @@ export function mergeSpecs(specs: readonly SystemSpec[]): SystemSpec {
     out.files.push(...s.files);
     out.volumes.push(...s.volumes);
     if (s.trust !== undefined) out.trust = s.trust;
+    // like the kernel's fields: set later wins
+    if (s.runtime !== undefined) {
+      out.runtime = s.runtime;
+      if (s.runtimeLoc) out.runtimeLoc = s.runtimeLoc;
+    }
   }
   return out;
 }

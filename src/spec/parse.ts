@@ -9,6 +9,7 @@ import {
   imageEntrySchema,
   imageRefSchema,
   kernelSchema,
+  runtimeSchema,
   trustSchema,
   volumeSchema,
   type RawFile,
@@ -17,7 +18,7 @@ import { locate, locator, parseYaml, type Path, type YamlSource } from './source
 import type { SystemSpec } from './types.js';
 import { validateSpec } from './validate.js';
 
-export const TOP_LEVEL_KEYS = ['kernel', 'init', 'onboot', 'onshutdown', 'services', 'files', 'volumes', 'trust'] as const;
+export const TOP_LEVEL_KEYS = ['kernel', 'init', 'onboot', 'onshutdown', 'services', 'files', 'volumes', 'trust', 'runtime'] as const;
 
 /** One file, parsed and checked on its own (no cross-references yet). */
 export interface ParsedFile {
@@ -96,6 +97,14 @@ export function parseSpecFile(text: string, file: string): ParsedFile {
   if (root.kernel !== undefined) {
     const k = c.check(kernelSchema, root.kernel, ['kernel']);
     if (k) spec.kernel = convert.kernel(k, locator(src, ['kernel']));
+  }
+
+  if (root.runtime !== undefined) {
+    const r = c.check(runtimeSchema, root.runtime, ['runtime']);
+    if (r) {
+      spec.runtime = r;
+      spec.runtimeLoc = locate(src, ['runtime']);
+    }
   }
 
   list('init').forEach((item, i) => {

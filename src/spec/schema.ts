@@ -298,6 +298,9 @@ export const trustSchema = z.strictObject({
   org: strings.optional(),
 });
 
+/** The guest's OCI runtime (a Coracle key, not LinuxKit's). */
+export const runtimeSchema = z.enum(['crun', 'runc']);
+
 export const systemSpecSchema = z.strictObject({
   kernel: kernelSchema.optional(),
   init: z.array(imageRefSchema).optional(),
@@ -307,6 +310,7 @@ export const systemSpecSchema = z.strictObject({
   files: z.array(fileSchema).optional(),
   volumes: z.array(volumeSchema).optional(),
   trust: trustSchema.optional(),
+  runtime: runtimeSchema.optional(),
 });
 
 export type RawSystemSpec = z.infer<typeof systemSpecSchema>;

@@ -304,6 +304,9 @@ export interface SystemSpec {
   services: ImageEntry[];
   files: FileEntry[];
   volumes: VolumeEntry[];
+  /** The OCI runtime the guest uses (Coracle's key); absent: crun when an init image holds it, else runc. */
+  runtime?: 'crun' | 'runc';
+  runtimeLoc?: SourceLocation;
   /** Accepted for compatibility and ignored (a warning says so). */
   trust?: unknown;
 }

@@ -23,6 +23,7 @@ export function registerBuildCommands(program: Command): void {
       .option('--no-pkg-build', 'refuse to build a missing @pkg: image definition instead of building it into the store')
       .option('--lock', 'write NAME.lock.yml beside the spec: the digest of every image the build used')
       .option('--locked', 'build from exactly the digests in NAME.lock.yml; fail naming any image it lacks')
+      .option('--runtime <name>', 'OCI runtime in the guest: crun or runc (over the spec\'s runtime:; default crun when an init image holds it)')
       .option('--debian-cache <dir>', '@pkg: builds: apt state and .deb cache (default $CORACLE_DEBIAN_CACHE or <cache>/debian)')
       .option('--sources <file>', '@pkg: builds: deb822 apt sources to resolve packages against'),
     true,
@@ -31,7 +32,7 @@ export function registerBuildCommands(program: Command): void {
       specs: string[],
       opts: {
         dir: string; name?: string; format: string[]; platform?: string; pull?: boolean; compression: string; level?: string; mirror?: string[]; insecure?: boolean;
-        pkgBuild: boolean; lock?: boolean; locked?: boolean; debianCache?: string; sources?: string;
+        pkgBuild: boolean; lock?: boolean; locked?: boolean; debianCache?: string; sources?: string; runtime?: string;
       },
       cmd: Command,
     ) => {
@@ -40,6 +41,8 @@ export function registerBuildCommands(program: Command): void {
       const formats = (opts.format.length > 0 ? opts.format : ['kernel+initrd']) as OutputFormat[];
       if (!COMPRESSIONS.includes(opts.compression as Compression))
         throw new CoracleError(`--compression: "${opts.compression}" is not one of ${COMPRESSIONS.join(', ')}`);
+      if (opts.runtime !== undefined && opts.runtime !== 'crun' && opts.runtime !== 'runc')
+        throw new CoracleError(`--runtime: "${opts.runtime}" is not one of crun, runc`);
       let level: number | undefined;
       if (opts.level !== undefined) {
         level = Number(opts.level);
@@ -68,6 +71,7 @@ export function registerBuildCommands(program: Command): void {
         ...(opts.pkgBuild === false ? { noPkgBuild: true } : {}),
         ...(opts.lock ? { lock: true } : {}),
         ...(opts.locked ? { locked: true } : {}),
+        ...(opts.runtime !== undefined ? { runtime: opts.runtime as 'crun' | 'runc' } : {}),
         pkg: {
           ...(opts.debianCache ? { debianCacheDir: opts.debianCache } : {}),
           ...(opts.sources ? { sourcesFile: opts.sources } : {}),

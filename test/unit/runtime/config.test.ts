@@ -35,7 +35,7 @@ const nsTypes = (c: Spec): string[] => c.linux!.namespaces!.map((n) => n.type + 
 describe('generateRuntimeConfig: defaults', () => {
   it('takes args, env and cwd from the image config; LinuxKit default namespaces and mounts', () => {
     const { config, runtime, readonly, unpackDir, mountpoints } = gen({});
-    expect(config.ociVersion).toMatch(/^1\.2\./);
+    expect(config.ociVersion).toMatch(/^1\.1\./);
     expect(config.process!.args).toEqual(['/bin/svc', '-f']);
     expect(config.process!.env).toEqual(['PATH=/bin']);
     expect(config.process!.cwd).toBe('/srv');

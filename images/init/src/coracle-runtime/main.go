@@ -1,8 +1,11 @@
-// coracle-runtime applies the host-side part of a container bundle's
-// runtime.json (LinuxKit's `runtime` key) for the guest init scripts.
+// coracle-runtime is the guest init's Go helper: it applies the host-side
+// part of a container bundle's runtime.json (LinuxKit's `runtime` key) and
+// starts and stops the services through containerd's API.
 //
 //	coracle-runtime prepare BUNDLE      mkdir, mounts, cgroups (before start)
 //	coracle-runtime bindns BUNDLE PID   bind the task's namespaces (after start)
+//	coracle-runtime services start      wait for containerd, start every service
+//	coracle-runtime services stop       SIGTERM, SIGKILL after STOP_TIMEOUT, delete
 //
 // Not supported (reported on stderr, the container still starts):
 // `interfaces` and `namespace`.
@@ -39,6 +42,15 @@ func main() {
 	if len(os.Args) < 3 {
 		usage()
 	}
+	if os.Args[1] == "services" {
+		switch os.Args[2] {
+		case "start":
+			os.Exit(servicesStart())
+		case "stop":
+			os.Exit(servicesStop())
+		}
+		usage()
+	}
 	rt, err := load(os.Args[2])
 	if err != nil {
 		fail(err)
@@ -60,7 +72,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: coracle-runtime prepare BUNDLE | bindns BUNDLE PID")
+	fmt.Fprintln(os.Stderr, "usage: coracle-runtime prepare BUNDLE | bindns BUNDLE PID | services start|stop")
 	os.Exit(2)
 }
 

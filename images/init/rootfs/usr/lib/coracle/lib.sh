@@ -123,9 +123,36 @@ prepare_bundle() {
 	fi
 }
 
-# run_phase onboot|onshutdown: run each bundle in name order under runc,
-# output to the console and /var/log/PHASE/NAME.log. A failure is logged and
-# the next one runs.
+# Written by `coracle build` (sh syntax): RUNTIME=crun|runc and
+# CONTAINERD_EARLY=1 when no onboot container mounts or binds anything under
+# containerd's root or state (so containerd may start while onboot runs).
+BOOT_CONF=/etc/coracle/boot.conf
+
+# load_boot_conf: RUNTIME (the OCI runtime's name) and CONTAINERD_EARLY.
+# Without a boot.conf (a hand-made initrd): crun if present, else runc, and
+# containerd after onboot.
+load_boot_conf() {
+	RUNTIME=
+	CONTAINERD_EARLY=0
+	[ -r "$BOOT_CONF" ] && . "$BOOT_CONF"
+	if [ -z "$RUNTIME" ]; then
+		RUNTIME=runc
+		command -v crun >/dev/null 2>&1 && RUNTIME=crun
+	elif ! command -v "$RUNTIME" >/dev/null 2>&1; then
+		for r in crun runc; do
+			if command -v $r >/dev/null 2>&1; then
+				log "runtime $RUNTIME missing, using $r"
+				RUNTIME=$r
+				break
+			fi
+		done
+	fi
+	export RUNTIME
+}
+
+# run_phase onboot|onshutdown: run each bundle in name order under the OCI
+# runtime, output to the console and /var/log/PHASE/NAME.log. A failure is
+# logged and the next one runs.
 run_phase() {
 	phase=$1
 	dir=/containers/$phase
@@ -138,113 +165,58 @@ run_phase() {
 		log "$phase $name started"
 		(
 			set -o pipefail
-			runc run --bundle "$b" "$name" </dev/null 2>&1 | tee "/var/log/$phase/$name.log"
+			$RUNTIME run --bundle "$b" "$name" </dev/null 2>&1 | tee "/var/log/$phase/$name.log"
 		)
 		rc=$?
-		# runc run removes its container on exit; delete only what is left
-		# (each runc call costs a Go start, seconds under emulation).
-		[ -d "/run/runc/$name" ] && runc delete -f "$name" >/dev/null 2>&1
+		# `run` removes its container on exit; delete only what is left (a
+		# runc call costs a Go start, seconds under emulation).
+		[ -d "/run/$RUNTIME/$name" ] && $RUNTIME delete -f "$name" >/dev/null 2>&1
 		log "$phase $name exited $rc"
 	done
 }
 
-start_containerd() {
+# launch_containerd: start containerd in the background (its socket is
+# awaited by coracle-runtime before the first service starts).
+launch_containerd() {
+	[ -f /run/containerd/containerd.pid ] && return 0
 	cfg=/etc/containerd/config.toml
 	[ -f "$cfg" ] || cfg=/etc/coracle/containerd.toml
+	command -v containerd >/dev/null 2>&1 || return 0
+	mkdir -p /var/lib/containerd /run/containerd
+	setsid containerd --config "$cfg" </dev/null >>/var/log/containerd.log 2>&1 &
+	echo $! >/run/containerd/containerd.pid
+}
+
+# start_services: containerd (if not yet launched), then every service at
+# once through containerd's API (coracle-runtime waits for the socket, prints
+# "containerd started" and one line per service).
+start_services() {
 	if ! command -v containerd >/dev/null 2>&1; then
 		log "containerd missing, services not started"
 		return 1
 	fi
-	mkdir -p /var/lib/containerd /run/containerd
-	setsid containerd --config "$cfg" </dev/null >>/var/log/containerd.log 2>&1 &
-	echo $! >/run/containerd/containerd.pid
-	i=0
-	# TCG boots are slow: allow a minute before giving up. containerd creates
-	# its socket once every plugin is loaded and it serves: polling for the
-	# file costs nothing, a ctr call would cost a Go start each time.
-	while [ $i -lt 1200 ]; do
-		if [ -S "$CONTAINERD_SOCK" ]; then
-			log "containerd started"
-			return 0
-		fi
-		if ! kill -0 "$(cat /run/containerd/containerd.pid)" 2>/dev/null; then break; fi
-		sleep 0.05
-		i=$((i + 1))
-	done
-	log "containerd failed to start (see /var/log/containerd.log)"
-	tail -n 20 /var/log/containerd.log
-	return 1
-}
-
-ctr_ns() {
-	ctr --address "$CONTAINERD_SOCK" -n "$SERVICES_NS" "$@"
-}
-
-# task_pid NAME: the service's task pid, empty if none. The runc shim
-# writes it into the task's state folder; ctr is the fallback.
-task_pid() {
-	f=/run/containerd/io.containerd.runtime.v2.task/$SERVICES_NS/$1/init.pid
-	if [ -s "$f" ]; then
-		cat "$f"
-	else
-		ctr_ns task ls 2>/dev/null | awk -v n="$1" '$1 == n { print $2 }'
+	if ! command -v coracle-runtime >/dev/null 2>&1; then
+		log "coracle-runtime missing, services not started"
+		return 1
 	fi
+	launch_containerd
+	coracle-runtime services start
+	case $? in
+	0) return 0 ;;
+	3)
+		# containerd died or did not serve within a minute
+		tail -n 20 /var/log/containerd.log
+		return 1
+		;;
+	*) return 0 ;;
+	esac
 }
 
-start_services() {
-	dir=/containers/services
-	[ -d "$dir" ] || return 0
-	for b in "$dir"/*; do
-		[ -f "$b/config.json" ] || continue
-		name=${b##*/}
-		prepare_bundle "$b" "$name" || continue
-		if out=$(ctr_ns run --config "$b/config.json" --log-uri "file:///var/log/$name.log" -d "$name" 2>&1); then
-			pid=$(task_pid "$name")
-			if [ -n "$pid" ] && [ -s "$b/runtime.json" ] && command -v coracle-runtime >/dev/null 2>&1; then
-				coracle-runtime bindns "$b" "$pid" || log "service $name: bindNS failed"
-			fi
-			log "service $name started (pid $pid)"
-		else
-			log "service $name failed to start: $out"
-		fi
-	done
-}
-
-uptime_s() {
-	cut -d. -f1 /proc/uptime
-}
-
-# running_tasks: names of the service tasks still running.
-running_tasks() {
-	ctr_ns task ls 2>/dev/null | awk '$3 == "RUNNING" { print $1 }'
-}
-
+# stop_services: SIGTERM to every service task, SIGKILL after STOP_TIMEOUT
+# seconds, tasks and containers deleted (coracle-runtime, one process).
 stop_services() {
 	[ -S "$CONTAINERD_SOCK" ] || return 0
-	names=$(ctr_ns task ls -q 2>/dev/null)
-	[ -n "$names" ] || return 0
-	for n in $(running_tasks); do
-		ctr_ns task kill -s SIGTERM "$n" >/dev/null 2>&1
-	done
-	deadline=$(($(uptime_s) + STOP_TIMEOUT))
-	left=$(running_tasks)
-	while [ -n "$left" ] && [ "$(uptime_s)" -lt "$deadline" ]; do
-		sleep 0.2
-		left=$(running_tasks)
-	done
-	for n in $names; do
-		case " $(echo $left) " in
-		*" $n "*)
-			ctr_ns task kill -a -s SIGKILL "$n" >/dev/null 2>&1
-			log "service $n killed after ${STOP_TIMEOUT}s"
-			;;
-		*) log "service $n stopped" ;;
-		esac
-	done
-	for n in $names; do
-		ctr_ns task delete -f "$n" >/dev/null 2>&1
-		ctr_ns container delete "$n" >/dev/null 2>&1
-	done
+	STOP_TIMEOUT=$STOP_TIMEOUT coracle-runtime services stop
 }
 
 stop_containerd() {
