@@ -8,6 +8,7 @@ import { registerPkgCommands } from './commands/pkg.js';
 import { registerBuildCommands } from './commands/build.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerCloudInitCommands } from './commands/cloud-init.js';
+import { registerKernelCommands } from './commands/kernel.js';
 
 export function createProgram(): Command {
   const program = new Command('coracle')
@@ -23,6 +24,7 @@ export function createProgram(): Command {
   registerBuildCommands(program);
   registerRunCommands(program);
   registerCloudInitCommands(program);
+  registerKernelCommands(program);
   return program;
 }
 

@@ -54,13 +54,13 @@ const STATE_TEXT: Record<OptionState, string> = {
 /** The report as moby's check-config prints it: grouped, one line per option, then a summary line. */
 export function formatCheckResult(result: CheckResult, source: string): string {
   const lines: string[] = [`kernel config: ${source}`];
+  const width = Math.max(...result.groups.flatMap((g) => g.options.map((o) => o.option.length))) + 7;
   for (const level of ['required', 'recommended'] as const) {
     const groups = result.groups.filter((g) => g.level === level);
     lines.push('', `${level === 'required' ? 'Required' : 'Recommended'}:`);
     for (const g of groups) {
       const bad = g.options.filter((o) => !o.ok).length;
       lines.push(`- ${g.title} (${g.options.length - bad}/${g.options.length}): ${g.why}`);
-      const width = Math.max(...g.options.map((o) => o.option.length)) + 7;
       for (const o of g.options) lines.push(`    ${`CONFIG_${o.option}`.padEnd(width)} ${STATE_TEXT[o.state]}`);
     }
   }

@@ -321,6 +321,9 @@ async function runBuildStep(def: PackageDefinition, root: string, base: string, 
     ROOTFS: root,
     SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch),
     GOCACHE: join(opts.buildCacheDir, 'go-build'),
+    // Kept between builds of this image (e.g. the kernel's object tree, for
+    // incremental rebuilds); what the step outputs must not depend on it.
+    BUILD_CACHE: join(opts.buildCacheDir, 'steps', def.name),
     GOFLAGS: '-trimpath',
     CGO_ENABLED: '0',
     ...(b.env ?? {}),

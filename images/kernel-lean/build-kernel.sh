@@ -1,0 +1,53 @@
+#!/bin/sh
+# pkg build step of images/kernel-lean: unpack Debian's kernel source,
+# merge the config fragments over allnoconfig with the kernel's own
+# merge_config.sh, build, and lay out boot/ and lib/modules/ in $OUT for
+# the kernel layout step. Runs with $ROOTFS (the unpacked .deb), $OUT,
+# $SRC (this folder), $BUILD_CACHE (kept between builds), $HOME (scratch)
+# and the KBUILD_* variables that make the build reproducible.
+set -eu
+
+tarball=$(ls "$ROOTFS"/usr/src/linux-source-*.tar.xz)
+# The object tree is kept in the build cache, one per source tarball, so a
+# rebuild after a fragment change recompiles only what the change touches.
+# Builds from a clean tree give the same bytes (see README.md).
+mkdir -p "$BUILD_CACHE"
+exec 9>"$BUILD_CACHE/lock"
+flock 9
+tree="$BUILD_CACHE/linux-$(sha256sum "$tarball" | cut -c1-16)"
+for d in "$BUILD_CACHE"/linux-*; do
+	[ "$d" = "$tree" ] || rm -rf "$d"
+done
+if [ ! -e "$tree/.unpacked" ]; then
+	echo "kernel-lean: unpacking $(basename "$tarball")"
+	rm -rf "$tree"
+	mkdir -p "$tree"
+	tar -xJf "$tarball" -C "$tree" --strip-components=1
+	touch "$tree/.unpacked"
+fi
+cd "$tree"
+
+fragments=$(ls "$SRC/$FRAGMENTS"/*.config | sort)
+echo "kernel-lean: allnoconfig + $(for f in $fragments; do printf '%s ' "$(basename "$f")"; done)"
+./scripts/kconfig/merge_config.sh -n $fragments >"$HOME/merge.log" 2>&1 || { cat "$HOME/merge.log" >&2; exit 1; }
+# An option a fragment asks for that Kconfig drops (a missing dependency)
+# would otherwise go unnoticed: fail, naming it.
+if grep -q 'not in final .config' "$HOME/merge.log"; then
+	grep -A2 'not in final .config' "$HOME/merge.log" >&2
+	echo "kernel-lean: the fragments ask for options the merged config does not have (above)" >&2
+	exit 1
+fi
+
+jobs=$(nproc)
+echo "kernel-lean: make -j$jobs ($(grep -c '=y$' .config) options built in)"
+make -s -j"$jobs"
+release=$(make -s kernelrelease)
+
+mkdir -p "$OUT/boot"
+cp arch/x86/boot/bzImage "$OUT/boot/vmlinuz-$release"
+cp .config "$OUT/boot/config-$release"
+# depmod runs in the layout step, over the final tree
+make -s modules_install INSTALL_MOD_PATH="$OUT" DEPMOD=true
+# modules_install links the build tree in: a path on this machine only.
+rm -f "$OUT/lib/modules/$release/build" "$OUT/lib/modules/$release/source"
+echo "kernel-lean: $release, bzImage $(wc -c <arch/x86/boot/bzImage) bytes"
