@@ -92,21 +92,29 @@ export function parseModuleIndex(m: ModuleMetadata): ModuleIndex {
   return { files, deps, builtin, aliases, softdeps };
 }
 
-export type Resolution = { kind: 'module'; name: string; file: string } | { kind: 'builtin'; name: string } | { kind: 'unknown' };
+export type Resolution = { kind: 'module'; name: string; file: string } | { kind: 'builtin'; name: string };
 
-/** A name as modprobe would find it: a module, a built-in one, or an alias of either. */
-export function resolveModule(index: ModuleIndex, requested: string): Resolution {
+/**
+ * A name as modprobe finds it: a module, a built-in one, else every module
+ * (or built-in) with a matching alias (modprobe loads all of them). Empty
+ * when the kernel has nothing by that name.
+ */
+export function resolveModule(index: ModuleIndex, requested: string): Resolution[] {
   const name = normaliseModuleName(requested);
-  const file = index.files.get(name);
-  if (file) return { kind: 'module', name, file };
-  if (index.builtin.has(name)) return { kind: 'builtin', name };
+  const byName = (n: string): Resolution | undefined => {
+    const file = index.files.get(n);
+    if (file) return { kind: 'module', name: n, file };
+    return index.builtin.has(n) ? { kind: 'builtin', name: n } : undefined;
+  };
+  const direct = byName(name);
+  if (direct) return [direct];
+  const out: Resolution[] = [];
   for (const a of index.aliases) {
     if (!a.pattern.test(requested) && !a.pattern.test(name)) continue;
-    const f = index.files.get(a.module);
-    if (f) return { kind: 'module', name: a.module, file: f };
-    if (index.builtin.has(a.module)) return { kind: 'builtin', name: a.module };
+    const r = byName(a.module);
+    if (r && !out.some((o) => o.name === r.name)) out.push(r);
   }
-  return { kind: 'unknown' };
+  return out;
 }
 
 export interface ModuleSelection {
@@ -125,24 +133,26 @@ export function selectModules(index: ModuleIndex, requested: readonly string[]):
   const unknown: string[] = [];
   const seen = new Set<string>();
   const add = (req: string, top: boolean): void => {
-    const r = resolveModule(index, req);
-    if (r.kind === 'unknown') {
+    const found = resolveModule(index, req);
+    if (found.length === 0) {
       if (top && !unknown.includes(req)) unknown.push(req);
       return;
     }
-    if (r.kind === 'builtin' && top) builtin.add(r.name);
-    if (seen.has(r.name)) return;
-    seen.add(r.name);
-    if (r.kind === 'module') {
-      keep.add(r.file);
-      for (const d of index.deps.get(r.file) ?? []) {
-        keep.add(d);
-        // a dependency's own soft dependencies are loaded with it
-        for (const s of index.softdeps.get(moduleName(d)) ?? []) add(s, false);
+    for (const r of found) {
+      if (r.kind === 'builtin' && top) builtin.add(r.name);
+      if (seen.has(r.name)) continue;
+      seen.add(r.name);
+      if (r.kind === 'module') {
+        keep.add(r.file);
+        for (const d of index.deps.get(r.file) ?? []) {
+          keep.add(d);
+          // a dependency's own soft dependencies are loaded with it
+          for (const s of index.softdeps.get(moduleName(d)) ?? []) add(s, false);
+        }
       }
+      // soft dependencies a kernel lacks are skipped by modprobe too
+      for (const s of index.softdeps.get(r.name) ?? []) add(s, false);
     }
-    // soft dependencies a kernel lacks are skipped by modprobe too
-    for (const s of index.softdeps.get(r.name) ?? []) add(s, false);
   };
   for (const r of requested) add(r, true);
   return { files: [...keep].sort(), builtin: [...builtin].sort(), unknown };
