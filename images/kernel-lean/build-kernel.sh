@@ -40,7 +40,17 @@ fi
 
 jobs=$(nproc)
 echo "kernel-lean: make -j$jobs ($(grep -c '=y$' .config) options built in)"
-make -s -j"$jobs"
+make -s -j"$jobs" &
+make_pid=$!
+# a line a minute: objects built so far (about 1,700 in all)
+while sleep 60 </dev/null >/dev/null 2>&1 && kill -0 "$make_pid" 2>/dev/null; do
+	echo "kernel-lean: $(find . -name '*.o' -newer .config | wc -l) objects built"
+done &
+ticker=$!
+status=0
+wait "$make_pid" || status=$?
+kill "$ticker" 2>/dev/null || true
+[ "$status" = 0 ] || { echo "kernel-lean: make failed (exit $status)" >&2; exit "$status"; }
 release=$(make -s kernelrelease)
 
 mkdir -p "$OUT/boot"
