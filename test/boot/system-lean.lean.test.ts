@@ -2,7 +2,8 @@
  * examples/web.yml on Coracle's lean kernel (images/kernel-lean: Debian's
  * linux-source-6.1 built from kernel-config/, no loadable module): boots to
  * every service, serves HTTP to the host, powers off cleanly. The same spec
- * on the cloud kernel with trimmed modules is system-web.test.ts.
+ * on the cloud kernel with trimmed modules is system-web.test.ts. Run by
+ * `npx vitest run -c vitest.lean.config.ts` (see there why not by `npm test`).
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
