@@ -38,6 +38,13 @@ if grep -q 'not in final .config' "$HOME/merge.log"; then
 	exit 1
 fi
 
+# The kernel is meant to boot with no module: a fragment asking for =m is a mistake.
+if grep -q '=m$' .config; then
+	grep '=m$' .config >&2
+	echo "kernel-lean: the merged config has modules (above); build them in (=y)" >&2
+	exit 1
+fi
+
 jobs=$(nproc)
 echo "kernel-lean: make -j$jobs ($(grep -c '=y$' .config) options built in)"
 make -s -j"$jobs" &
@@ -56,8 +63,11 @@ release=$(make -s kernelrelease)
 mkdir -p "$OUT/boot"
 cp arch/x86/boot/bzImage "$OUT/boot/vmlinuz-$release"
 cp .config "$OUT/boot/config-$release"
-# depmod runs in the layout step, over the final tree
-make -s modules_install INSTALL_MOD_PATH="$OUT" DEPMOD=true
-# modules_install links the build tree in: a path on this machine only.
-rm -f "$OUT/lib/modules/$release/build" "$OUT/lib/modules/$release/source"
+# Nothing is a module, so there is nothing for modules_install to copy but
+# the lists the build wrote (depmod runs in the layout step, over them).
+mods="$OUT/lib/modules/$release"
+mkdir -p "$mods"
+for f in modules.builtin modules.builtin.modinfo modules.order; do
+	if [ -e "$f" ]; then cp "$f" "$mods/"; fi
+done
 echo "kernel-lean: $release, bzImage $(wc -c <arch/x86/boot/bzImage) bytes"
