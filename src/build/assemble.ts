@@ -20,12 +20,13 @@ import type { Platform } from '../oci/types.js';
 import { silentReporter, type Reporter } from '../progress/reporter.js';
 import { allocateIds } from '../runtime/ids.js';
 import { loadSpecsCached } from './parse-cache.js';
-import type { SystemSpec } from '../spec/types.js';
+import type { KernelSpec, SystemSpec } from '../spec/types.js';
 import { bundleEntries, planContainers, VOLUMES_DIR } from './containers.js';
 import { planRoots, rootsEntries } from './roots.js';
 import { filesEntries } from './files.js';
 import { resolveImages, specImages, type ResolvedBuildImage } from './images.js';
 import { kernelParts, modulesEntries, type KernelParts } from './kernel.js';
+import { ETC_MODULES_FILE, initModuleLists, parseModuleList, trimModules, type InitModuleLists } from './modules.js';
 import { isDiskFormat, writeOutputs, type OutputFormat, type OutputSet } from '../outputs/index.js';
 import { checkDiskFormats } from '../outputs/disk/index.js';
 import { unpackImage } from './unpack.js';
@@ -150,11 +151,13 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const components: Component[] = [];
   const initDirs = new Set<string>();
   const runtimes = new Set<OciRuntime>();
+  const initLists: InitModuleLists[] = [];
   for (const [i, ref] of spec.init.entries()) {
     const image = img(ref);
     const listing = await initListing(cacheRoot, image, loadTree);
     for (const d of listing.dirs) initDirs.add(d);
     for (const r of listing.runtimes) runtimes.add(r);
+    if (spec.kernel?.modules !== 'all') initLists.push(await initModuleLists(cacheRoot, image, loadTree));
     // Init images after the first may land on paths an earlier one holds.
     components.push(
       i === 0
@@ -162,16 +165,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         : { name: `init/${i}`, key: sha(['coracle-init/1', image.descriptor.digest, 'replace']), entries: async () => replacing((await loadTree(image)).entries()) },
     );
   }
+  const files = await filesEntries({ spec, ids, existingDirs: initDirs });
   let kernel: KernelParts | undefined;
   if (spec.kernel?.image) {
     kernel = await kernelParts(store, img(spec.kernel.image), spec.kernel, join(cacheRoot, 'kernel'));
     const k = kernel;
-    if (k.modulesTar !== undefined)
-      components.push({
-        name: 'modules',
-        key: sha([k.modulesKey!, 'replace']),
-        entries: async () => replacing(await modulesEntries(k.modulesTar!, `kernel image ${spec.kernel!.image} modules`)),
-      });
+    if (k.modulesTar !== undefined) components.push(await modulesComponent(k, spec.kernel, img(spec.kernel.image).reference, initLists, files, reporter));
   }
   // Container roots first (identical files stored once), then each bundle's small segment of generated files.
   const plans = await planContainers({ spec, images, ids, loadTree, cacheDir: cacheRoot });
@@ -189,7 +188,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       entries: async () => [...dirChain(dir), ...(image ? (await loadTree(image)).entries({ prefix: dir }) : [])],
     });
   }
-  const files = await filesEntries({ spec, ids, existingDirs: initDirs });
   // boot.conf travels with `files:` (one small segment that changes with the spec)
   if (spec.init.length > 0) files.push(...bootConfEntries(bootConf, new Set([...initDirs, ...files.filter((e) => e.type === 'dir').map((e) => e.path)])));
   if (files.length > 0) components.push({ name: 'files', entries: async () => replacing(files) });
@@ -244,6 +242,63 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   };
   const outputs = await writeOutputs(opts.outDir, formats, set);
   return { name, spec, outputs: [...outputs, await recordImages(opts, name, resolved, lockFile)], segments, images: resolved, ...(lockFile ? { lockFile } : {}) };
+}
+
+/**
+ * The modules segment: the whole tarball for `kernel.modules: all`, else
+ * the boot set of the (last) init image that has one, /etc/modules (from
+ * `files:` or the init images) and `kernel.modules`, with dependencies.
+ */
+async function modulesComponent(
+  k: KernelParts,
+  spec: KernelSpec,
+  reference: string,
+  initLists: readonly InitModuleLists[],
+  files: readonly InitrdEntry[],
+  reporter: Reporter,
+): Promise<Component> {
+  const what = `kernel image ${spec.image} modules`;
+  const whole: Component = { name: 'modules', key: sha([k.modulesKey!, 'replace']), entries: async () => replacing(await modulesEntries(k.modulesTar!, what)) };
+  if (spec.modules === 'all') return whole;
+  const boot = [...initLists].reverse().find((l) => l.boot.length > 0)?.boot ?? [];
+  const etcFile = files.find((e) => e.path === ETC_MODULES_FILE);
+  const etc = etcFile ? parseModuleList(await entryText(etcFile)) : ([...initLists].reverse().find((l) => l.etc.length > 0)?.etc ?? []);
+  const required = spec.modules ?? [];
+  const optional = [...new Set([...boot, ...etc])].filter((n) => !required.includes(n));
+  return {
+    name: 'modules',
+    key: sha([k.modulesKey!, 'coracle-modules-trimmed/1', [...required].sort(), [...optional].sort(), 'replace']),
+    entries: async () => {
+      const t = await trimModules(k.modulesTar!, { required, optional }, what);
+      if (t === undefined) {
+        if (required.length)
+          throw new CoracleError(`${where(spec, 0)}: kernel.modules: ${reference} has no modules.dep to find modules in; use kernel.modules: all`);
+        reporter.warn(`${reference}: its modules tarball has no modules.dep; the initrd carries all of it`);
+        return replacing(await modulesEntries(k.modulesTar!, what));
+      }
+      const unknown = t.missing;
+      if (unknown.length) {
+        const i = required.indexOf(unknown[0]!);
+        const more = unknown.length > 1 ? ` (and ${unknown.slice(1).map((n) => `"${n}"`).join(', ')})` : '';
+        throw new CoracleError(`${where(spec, i)}: kernel.modules: kernel ${t.version} of ${reference} has no module "${unknown[0]}"${more}, neither loadable nor built in`);
+      }
+      // the init skips what the kernel lacks; a user's /etc/modules hears about it
+      const missingEtc = t.skipped.filter((n) => etc.includes(n) && !boot.includes(n));
+      if (etcFile && missingEtc.length) reporter.warn(`/${ETC_MODULES_FILE} names ${missingEtc.join(', ')}, which kernel ${t.version} does not have`);
+      return replacing(t.entries);
+    },
+  };
+}
+
+function where(spec: KernelSpec, i: number): string {
+  const l = spec.moduleLocs?.[i] ?? spec.fieldLocs?.modules ?? spec.loc;
+  return `${l.file}:${l.line}:${l.col}`;
+}
+
+async function entryText(e: InitrdEntry): Promise<string> {
+  if (e.data?.kind === 'buffer') return Buffer.from(e.data.data).toString('utf8');
+  if (e.data?.kind === 'file') return (await readFile(e.data.path)).subarray(e.data.offset ?? 0, e.data.size !== undefined ? (e.data.offset ?? 0) + e.data.size : undefined).toString('utf8');
+  return '';
 }
 
 /**

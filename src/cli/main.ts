@@ -23,6 +23,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   build: async () => (await import('./commands/build.js')).registerBuildCommands,
   run: async () => (await import('./commands/run.js')).registerRunCommands,
   'cloud-init': async () => (await import('./commands/cloud-init.js')).registerCloudInitCommands,
+  kernel: async () => (await import('./commands/kernel.js')).registerKernelCommands,
 };
 
 /** The command word of `argv` (after global options), if any. */

@@ -112,8 +112,9 @@ export function aptFor(opts: PkgOptions, platform: Platform): AptArchive {
 }
 
 /**
- * Hash of every input file of the definition: the image folder (except its
- * README.md, which records sizes) and any `build.inputs`, by relative path,
+ * Hash of every input file of the definition: the image folder and any
+ * `build.inputs` (except the README.md at the top of each: sizes and
+ * documentation, not build input), by relative path,
  * type, executable bit and content.
  */
 export async function hashInputs(def: PackageDefinition): Promise<string> {
@@ -127,8 +128,8 @@ export async function hashInputs(def: PackageDefinition): Promise<string> {
     }
     const paths = st.isDirectory() ? await walk(root) : [''];
     for (const rel of paths) {
-      // README.md records sizes; the lock's versions are hashed as packages below
-      if (root === def.dir && (rel === 'README.md' || rel === PACKAGE_LOCK_FILE)) continue;
+      // README.md records sizes (and documents an input folder); the lock's versions are hashed as packages below
+      if (rel === 'README.md' || (root === def.dir && rel === PACKAGE_LOCK_FILE)) continue;
       const full = rel ? join(root, rel) : root;
       const s = await lstat(full);
       if (s.isDirectory()) h.update(`d ${rel}\n`);

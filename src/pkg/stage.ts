@@ -321,13 +321,25 @@ async function runBuildStep(def: PackageDefinition, root: string, base: string, 
     ROOTFS: root,
     SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch),
     GOCACHE: join(opts.buildCacheDir, 'go-build'),
+    // Kept between builds of this image (e.g. the kernel's object tree, for
+    // incremental rebuilds); what the step outputs must not depend on it.
+    BUILD_CACHE: join(opts.buildCacheDir, 'steps', def.name),
     GOFLAGS: '-trimpath',
     CGO_ENABLED: '0',
     ...(b.env ?? {}),
   };
   const [cmd, args] = typeof b.command === 'string' ? ['/bin/sh', ['-ec', b.command]] : [b.command[0]!, b.command.slice(1)];
   const t = opts.reporter.task(`${def.name}: build step`);
-  const r = await execa(cmd, args, { cwd: def.dir, env, extendEnv: false, stdin: 'ignore', reject: false, all: false });
+  const child = execa(cmd, args, { cwd: def.dir, env, extendEnv: false, stdin: 'ignore', reject: false, all: false });
+  // Long steps (a kernel compile) say how far they are: each line on stdout is shown as it comes.
+  let pending = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    pending += d.toString('utf8');
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const l of lines) if (l.trim()) opts.reporter.info(`${def.name}: ${l.trimEnd()}`);
+  });
+  const r = await child;
   if (r.exitCode !== 0 || r.failed) {
     t.fail();
     const where = def.locate(['build', 'command']);

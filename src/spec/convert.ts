@@ -68,6 +68,11 @@ export function kernel(raw: RawKernel, loc: Locator): KernelSpec {
     out[key] = v;
     out.fieldLocs![key] = loc([key], 'key');
   }
+  if (raw.modules !== undefined) {
+    out.modules = raw.modules === 'all' ? 'all' : [...raw.modules];
+    out.fieldLocs!.modules = loc(['modules'], 'key');
+    if (raw.modules !== 'all') out.moduleLocs = raw.modules.map((_, i) => loc(['modules', i]));
+  }
   return out;
 }
 

@@ -47,5 +47,12 @@ function mergeKernel(a: KernelSpec | undefined, b: KernelSpec): KernelSpec {
       if (b.fieldLocs?.[key]) out.fieldLocs![key] = b.fieldLocs[key];
     }
   }
+  // a later spec's module list replaces an earlier one, as the other kernel fields do
+  if (b.modules !== undefined) {
+    out.modules = b.modules;
+    if (b.moduleLocs) out.moduleLocs = b.moduleLocs;
+    else delete out.moduleLocs;
+    if (b.fieldLocs?.modules) out.fieldLocs!.modules = b.fieldLocs.modules;
+  }
   return out;
 }

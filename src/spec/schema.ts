@@ -253,6 +253,8 @@ export const kernelSchema = z.strictObject({
   binary: z.string().optional(),
   tar: z.string().optional(),
   ucode: z.string().optional(),
+  /** Coracle: the modules the initrd carries besides the init's boot set, or `all` for the whole kernel.tar. */
+  modules: z.union([z.literal('all'), z.array(z.string().min(1, 'a module name'))]).optional(),
 });
 
 /**

@@ -23,6 +23,7 @@ export function specToDocument(spec: SystemSpec): Record<string, unknown> {
 function kernelDoc(k: KernelSpec): Record<string, unknown> {
   const out: Record<string, unknown> = { image: k.image ?? '' };
   for (const key of ['cmdline', 'binary', 'tar', 'ucode'] as const) if (k[key] !== undefined && k[key] !== '') out[key] = k[key];
+  if (k.modules !== undefined) out.modules = k.modules === 'all' ? 'all' : [...k.modules];
   return out;
 }
 

@@ -249,10 +249,18 @@ export interface KernelSpec {
   tar?: string;
   /** CPU microcode cpio in the image, prepended to the initrd. */
   ucode?: string;
+  /**
+   * Coracle: modules the initrd carries beyond the init's boot set and
+   * /etc/modules (each with its dependencies), or `all` for the kernel
+   * image's whole modules tarball. Absent: the boot set and /etc/modules only.
+   */
+  modules?: 'all' | string[];
+  /** Where each `modules` item was written (same order). */
+  moduleLocs?: SourceLocation[];
   /** Where the (first) `kernel:` section starts. */
   loc: SourceLocation;
   /** Where each field was set (after merging: in the file whose value won). */
-  fieldLocs?: Partial<Record<'image' | 'cmdline' | 'binary' | 'tar' | 'ucode', SourceLocation>>;
+  fieldLocs?: Partial<Record<'image' | 'cmdline' | 'binary' | 'tar' | 'ucode' | 'modules', SourceLocation>>;
 }
 
 /** One entry of `files`. */

@@ -106,6 +106,18 @@ describe('examples/web.yml booted from coracle build', () => {
     expect(ro).not.toMatch(/rc=0/);
   });
 
+  it('carries only the modules the system loads: the boot set with its dependencies, not the whole kernel.tar', async () => {
+    const out = await consoleRun(vm, onHost('find /lib/modules -name "*.ko*" | wc -l; find /lib/modules -name "nf_tables.ko*" -o -name "virtio_net.ko*" | sed "s|.*/||"; grep -c "^kernel/" /lib/modules/$(uname -r)/modules.dep'));
+    const [count, ...rest] = out.trim().split('\n');
+    // Debian's cloud kernel has over 1,000; the boot set needs a few dozen
+    expect(Number(count)).toBeGreaterThan(10);
+    expect(Number(count)).toBeLessThan(100);
+    expect(rest.slice(0, -1)).toEqual(['virtio_net.ko.xz']);
+    // depmod's files list what is there
+    expect(rest.at(-1)).toBe(count);
+    expect(initLines(vm.console).find((l) => l.startsWith('coracle: modules loaded:'))).toMatch(/ virtio_net\b.* overlay\b/);
+  });
+
   it('writes files: with their contents, modes and owners', async () => {
     const out = await consoleRun(vm, onHost('stat -c "%a %u %g %n" /var/www/index.html /etc/coracle-test/secret; cat /etc/coracle-test/secret'));
     expect(out).toContain('644 0 0 /var/www/index.html');

@@ -47,8 +47,9 @@ beforeAll(async () => {
   store = join(dir, 'store');
   const s = await openStore(store);
   const modules = await layerTar([
-    { path: 'lib/modules/6.1.0-test/modules.dep', data: 'kernel/drivers/virtio.ko:\n' },
+    { path: 'lib/modules/6.1.0-test/modules.dep', data: 'kernel/drivers/virtio.ko:\nkernel/drivers/unused.ko:\n' },
     { path: 'lib/modules/6.1.0-test/kernel/drivers/virtio.ko', data: 'ELF-module' },
+    { path: 'lib/modules/6.1.0-test/kernel/drivers/unused.ko', data: 'ELF-unused' },
   ]);
   await writeImage(s, 'fx/kernel:1', {
     layers: [{ entries: [{ path: 'kernel', data: 'bzImage-bytes'.repeat(100) }, { path: 'vmlinux', data: 'ELF-vmlinux' }, { path: 'kernel.tar', data: modules }] }],
@@ -62,6 +63,8 @@ beforeAll(async () => {
           { path: 'bin/sh', type: 'hardlink', target: 'bin/busybox' },
           { path: 'bin/ls', type: 'symlink', target: 'busybox' },
           { path: 'etc', type: 'dir', mode: 0o755 },
+          // the init's boot set: the initrd carries these modules only
+          { path: 'usr/lib/coracle/boot-modules', data: '# boot set\nvirtio\nnot-in-this-kernel\n' },
           { path: 'dev/console', type: 'char', major: 5, minor: 1, mode: 0o600 },
         ],
       },
@@ -166,6 +169,9 @@ describe('coracle build (fixture images)', () => {
       expect(con.isCharacterDevice()).toBe(true);
       expect(con.rdev).toBe((5 << 8) | 1);
       expect(await r('lib/modules/6.1.0-test/kernel/drivers/virtio.ko')).toBe('ELF-module');
+      // not in the boot set: left out, and depmod's files list only what is there
+      expect(existsSync(join(root, 'lib/modules/6.1.0-test/kernel/drivers/unused.ko'))).toBe(false);
+      expect(await r('lib/modules/6.1.0-test/modules.dep')).toBe('kernel/drivers/virtio.ko:\n');
       for (const b of ['onboot/000-format', 'onboot/001-format', 'services/web']) {
         const config = JSON.parse(await r(`containers/${b}/config.json`)) as { root: { path: string } };
         expect(config.root.path).toBe(`/containers/${b}/rootfs`);
@@ -294,5 +300,32 @@ describe('coracle build (fixture images)', () => {
     ok(await runCli(['--cache', store, 'build', join(copy, 't.yml'), '-o', out], { env: { SOURCE_DATE_EPOCH: '' } }));
     // metadata: json is the spec, not its path, so the bytes match
     expect((await sums(out))['t-initrd.img']).toBe((await sums(a))['t-initrd.img']);
+  });
+  it('kernel.modules: all carries the whole tarball, a list adds modules, a module the kernel lacks is an error naming it', async () => {
+    const extra = async (name: string, text: string) => {
+      const f = join(dir, 'spec', name);
+      await writeFile(f, text);
+      return f;
+    };
+    const modulesIn = async (out: string) => {
+      const { root } = await extract(join(out, 't-initrd.img'));
+      return (await readdir(join(root, 'lib/modules/6.1.0-test/kernel/drivers'))).sort();
+    };
+    const all = join(dir, 'out-modules-all');
+    ok(await runCli(['--cache', store, 'build', spec, await extra('all.yml', 'kernel:\n  modules: all\n'), '-o', all, '--name', 't']));
+    expect(await modulesIn(all)).toEqual(['unused.ko', 'virtio.ko']);
+    const listed = join(dir, 'out-modules-list');
+    ok(await runCli(['--cache', store, 'build', spec, await extra('list.yml', 'kernel:\n  modules: [unused]\n'), '-o', listed, '--name', 't']));
+    expect(await modulesIn(listed)).toEqual(['unused.ko', 'virtio.ko']);
+
+    const missing = join(dir, 'out-modules-missing');
+    const badSpec = await extra('missing.yml', 'kernel:\n  modules:\n    - unused\n    - wireguard\n');
+    const r = await runCli(['--cache', store, 'build', spec, badSpec, '-o', missing, '--name', 't']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr.trim().split('\n').at(-1)).toBe(
+      `coracle: ${badSpec}:4:7: kernel.modules: kernel 6.1.0-test of docker.io/fx/kernel:1 has no module "wireguard", neither loadable nor built in`,
+    );
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(missing)).toBe(false);
   });
 });

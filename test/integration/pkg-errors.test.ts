@@ -129,4 +129,21 @@ describe('tags', () => {
     expect(await show('--tag', 'v1')).toBe('docker.io/coracle/tagged:v1');
     expect(await show('--org', 'localhost:5000/me', '--tag', 'v1')).toBe('localhost:5000/me/tagged:v1');
   });
+
+  it('follow the files of build.inputs folders, except the README.md at the top of each', async () => {
+    const frags = join(work, 'frags');
+    await mkdir(frags, { recursive: true });
+    await writeFile(join(frags, 'a.config'), 'CONFIG_A=y\n');
+    await definition('withinputs', ['build:', '  inputs: [../../frags]', '  command: cp ../../frags/a.config "$OUT/a.config"'].join('\n'));
+    const show = async () => {
+      const r = await cli(['show-tag', 'images/withinputs']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      return r.stdout.trim();
+    };
+    const t1 = await show();
+    await writeFile(join(frags, 'README.md'), 'what the fragments are for\n');
+    expect(await show()).toBe(t1);
+    await writeFile(join(frags, 'a.config'), 'CONFIG_A=m\n');
+    expect(await show()).not.toBe(t1);
+  });
 });

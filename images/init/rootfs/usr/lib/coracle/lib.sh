@@ -51,12 +51,11 @@ mount_base() {
 	log "filesystems mounted"
 }
 
-# Modules for QEMU's virtual hardware (virtio is modular in Debian's
-# kernels), the seed ISO and disks, overlay for writable containers, and
-# the ACPI power button + evdev for acpid. Missing or built-in ones are
-# skipped silently. /etc/modules adds more (one name per line).
-BOOT_MODULES="virtio_pci virtio_mmio virtio_net virtio_blk virtio_scsi virtio_console virtio_rng virtio_balloon
-ata_piix ahci sd_mod sr_mod isofs vfat overlay button evdev pvpanic_mmio pvpanic_pci af_packet"
+# The boot set (QEMU's virtual hardware, the seed ISO and disks, overlay,
+# the power button) is listed in boot-modules, which `coracle build` also
+# reads to put just those modules into the initrd. Missing or built-in ones
+# are skipped silently. /etc/modules adds more (one name per line).
+BOOT_MODULES=$(sed -e 's/#.*//' /usr/lib/coracle/boot-modules 2>/dev/null)
 
 load_modules() {
 	kver=$(uname -r)

@@ -1,0 +1,184 @@
+/**
+ * The modules segment of a system: the kernel image's whole kernel.tar
+ * (`kernel.modules: all`), or only the modules the system loads — the
+ * init's boot set, /etc/modules and the spec's `kernel.modules:` list —
+ * with what they depend on, and depmod's files regenerated for that subset.
+ */
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { execa } from 'execa';
+import { CoracleError } from '../errors.js';
+import { dirChain } from '../initrd/tree.js';
+import type { InitrdEntry } from '../initrd/types.js';
+import { parseModuleIndex, selectModules, type ModuleSelection } from '../kernel/modules.js';
+import type { FsTree } from '../initrd/tree.js';
+import { readTar } from '../tar/index.js';
+import type { ResolvedBuildImage } from './images.js';
+
+/** The init image's boot set: one module name a line (the init's lib.sh reads the same file). */
+export const BOOT_MODULES_FILE = 'usr/lib/coracle/boot-modules';
+/** More modules to load at boot, one a line (the init reads it too). */
+export const ETC_MODULES_FILE = 'etc/modules';
+
+/** Names in a modules list file: one a line, `#` starts a comment. */
+export function parseModuleList(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .flatMap((l) => l.split(/\s+/))
+    .filter(Boolean);
+}
+
+export interface InitModuleLists {
+  boot: string[];
+  etc: string[];
+}
+
+function treeText(tree: FsTree, path: string): string | undefined {
+  const e = tree.get(path);
+  if (e?.type !== 'file' || e.data?.kind !== 'buffer') return undefined;
+  return Buffer.from(e.data.data).toString('utf8');
+}
+
+/** The module lists an init image carries, cached per image digest (warm builds do not unpack it). */
+export async function initModuleLists(cacheRoot: string, image: ResolvedBuildImage, loadTree: (i: ResolvedBuildImage) => Promise<FsTree>): Promise<InitModuleLists> {
+  const dir = join(cacheRoot, 'module-lists');
+  const file = join(dir, `${image.descriptor.digest.replace(':', '-')}.json`);
+  const cached = await readFile(file, 'utf8').then(
+    (s) => JSON.parse(s) as InitModuleLists,
+    () => undefined,
+  );
+  if (cached) return cached;
+  const tree = await loadTree(image);
+  const lists = { boot: parseModuleList(treeText(tree, BOOT_MODULES_FILE) ?? ''), etc: parseModuleList(treeText(tree, ETC_MODULES_FILE) ?? '') };
+  await mkdir(dir, { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, JSON.stringify(lists));
+  await rename(tmp, file);
+  return lists;
+}
+
+interface TarFile {
+  path: string;
+  entry: InitrdEntry;
+}
+
+async function readModulesTar(tarPath: string, what: string): Promise<TarFile[]> {
+  const out: TarFile[] = [];
+  const data = await readFile(tarPath);
+  for await (const e of readTar(Readable.from([data]), { name: what })) {
+    const path = e.path.replace(/^(\.\/)+/, '').replace(/^\/+/, '').replace(/\/+$/, '');
+    if (path === '' || path === '.') continue;
+    if (path.split('/').includes('..')) throw new CoracleError(`${what}: entry "${e.path}" has a ".." component`);
+    const meta = { path, mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: Math.floor(e.mtime) };
+    if (e.type === 'directory') out.push({ path, entry: { ...meta, type: 'dir' } });
+    else if (e.type === 'file') out.push({ path, entry: { ...meta, type: 'file', data: { kind: 'buffer', data: await e.buffer() } } });
+    else if (e.type === 'symlink') out.push({ path, entry: { ...meta, type: 'symlink', linkTarget: e.linkpath } });
+  }
+  return out;
+}
+
+/** depmod's outputs, rewritten for the subset (modules.builtin* and modules.order come from the kernel build). */
+const KEPT_AS_IS = new Set(['modules.builtin', 'modules.builtin.modinfo']);
+
+export interface TrimmedModules {
+  entries: InitrdEntry[];
+  selection: ModuleSelection;
+  version: string;
+  /** Required names the kernel lacks. */
+  missing: string[];
+  /** Optional names the kernel lacks (skipped). */
+  skipped: string[];
+}
+
+/**
+ * The subset of a kernel.tar the requested modules need, or undefined when
+ * the tarball has no modules.dep to resolve names with. `required` names
+ * must exist (as a module, built in, or an alias); `optional` ones (the
+ * boot set, /etc/modules) are skipped when missing, as the init skips them.
+ */
+export async function trimModules(tarPath: string, req: { required: readonly string[]; optional: readonly string[] }, what: string): Promise<TrimmedModules | undefined> {
+  const files = await readModulesTar(tarPath, what);
+  const deps = files.filter((f) => /^lib\/modules\/[^/]+\/modules\.dep$/.test(f.path));
+  if (deps.length === 0) return undefined;
+  if (deps.length > 1) throw new CoracleError(`${what}: more than one lib/modules/VERSION folder (${deps.map((d) => dirname(d.path)).join(', ')}); set kernel.modules: all`);
+  const base = dirname(deps[0]!.path);
+  const version = base.slice('lib/modules/'.length);
+  const byPath = new Map(files.map((f) => [f.path, f.entry]));
+  const bytes = (name: string): Buffer | undefined => {
+    const e = byPath.get(`${base}/${name}`);
+    return e?.type === 'file' && e.data?.kind === 'buffer' ? Buffer.from(e.data.data) : undefined;
+  };
+  const index = parseModuleIndex({
+    dep: bytes('modules.dep')!.toString('utf8'),
+    builtin: bytes('modules.builtin')?.toString('utf8'),
+    alias: bytes('modules.alias')?.toString('utf8'),
+    softdep: bytes('modules.softdep')?.toString('utf8'),
+    builtinModinfo: bytes('modules.builtin.modinfo'),
+  });
+  const selection = selectModules(index, [...req.required, ...req.optional]);
+  const missing = selection.unknown.filter((n) => req.required.includes(n));
+  const skipped = selection.unknown.filter((n) => !req.required.includes(n));
+
+  // The module files, then depmod run over just those for modules.dep, .alias, .symbols ... and their .bin forms.
+  const kept = new Set(selection.files.map((f) => `${base}/${f}`));
+  const entries: InitrdEntry[] = [];
+  const dirs = new Set<string>();
+  const addDirs = (p: string) => {
+    for (const d of dirChain(dirname(p))) {
+      if (dirs.has(d.path)) continue;
+      dirs.add(d.path);
+      entries.push(byPath.get(d.path) ?? d);
+    }
+  };
+  for (const p of [...kept].sort()) {
+    const e = byPath.get(p);
+    if (!e) throw new CoracleError(`${what}: modules.dep names ${p.slice(base.length + 1)}, which the tarball lacks`);
+    addDirs(p);
+    entries.push(e);
+  }
+  const stamp = byPath.get(`${base}/modules.dep`)!;
+  for (const [name, data] of await depmodFiles(version, base, byPath, kept, what)) {
+    const path = `${base}/${name}`;
+    addDirs(path);
+    entries.push({ path, type: 'file', mode: 0o644, uid: stamp.uid, gid: stamp.gid, mtime: stamp.mtime ?? 0, data: { kind: 'buffer', data } });
+  }
+  return { entries, selection, version, missing, skipped };
+}
+
+/** Run depmod on a scratch copy of the kept modules; returns its files (and the kernel build's own) sorted by name. */
+async function depmodFiles(version: string, base: string, byPath: Map<string, InitrdEntry>, kept: Set<string>, what: string): Promise<Array<[string, Buffer]>> {
+  const root = await mkdtemp(join(tmpdir(), 'coracle-depmod-'));
+  try {
+    const write = async (p: string, e: InitrdEntry) => {
+      if (e.type !== 'file' || e.data?.kind !== 'buffer') return;
+      await mkdir(join(root, dirname(p)), { recursive: true });
+      await writeFile(join(root, p), e.data.data);
+    };
+    for (const p of kept) await write(p, byPath.get(p)!);
+    const order = byPath.get(`${base}/modules.order`);
+    const keptNames = new Set([...kept].map((p) => p.slice(base.length + 1).replace(/\.(xz|gz|zst)$/, '')));
+    if (order?.type === 'file' && order.data?.kind === 'buffer') {
+      const text = Buffer.from(order.data.data).toString('utf8').split('\n').filter((l) => keptNames.has(l.trim())).join('\n');
+      await mkdir(join(root, base), { recursive: true });
+      await writeFile(join(root, base, 'modules.order'), text ? `${text}\n` : '');
+    }
+    for (const n of KEPT_AS_IS) {
+      const e = byPath.get(`${base}/${n}`);
+      if (e) await write(`${base}/${n}`, e);
+    }
+    await mkdir(join(root, base), { recursive: true });
+    const r = await execa('depmod', ['-b', root, version], { reject: false, stdin: 'ignore' }).catch((e: NodeJS.ErrnoException) => ({ exitCode: -1, stderr: e.code === 'ENOENT' ? 'depmod not found (install kmod)' : e.message }));
+    if (r.exitCode !== 0) throw new CoracleError(`${what}: depmod failed: ${String(r.stderr).trim()}`);
+    const out: Array<[string, Buffer]> = [];
+    for (const name of (await readdir(join(root, base))).sort()) {
+      if (!name.startsWith('modules.')) continue;
+      out.push([name, await readFile(join(root, base, name))]);
+    }
+    return out;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
