@@ -19,9 +19,12 @@ export interface Failure {
   /**
    * `status` (default): answer with that status. `reset`: send the real
    * headers and half the body, then cut the connection (a lost connection
-   * in the middle of a blob).
+   * in the middle of a blob). `truncate`: the real headers, half the body,
+   * then a clean close (before Content-Length). `stall`: the real headers and
+   * half the body, then nothing, the connection held open. The body ones
+   * apply to manifest and blob GETs.
    */
-  action?: 'status' | 'reset';
+  action?: 'status' | 'reset' | 'truncate' | 'stall';
 }
 
 export interface FaultServerOptions {
@@ -85,12 +88,22 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
       res.writeHead(status, { 'Docker-Distribution-API-Version': 'registry/2.0', ...headers });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
-    let resetBody = false;
+    let bodyFault: 'reset' | 'truncate' | 'stall' | undefined;
+    /** Headers and half the body, then the fault. */
+    const partial = (headers: Record<string, string | number>, body: Buffer, fault: 'reset' | 'truncate' | 'stall'): void => {
+      rec.status = 206; // recorded as a partial answer
+      res.writeHead(200, { 'Docker-Distribution-API-Version': 'registry/2.0', ...headers, 'Content-Length': body.length });
+      res.write(body.subarray(0, Math.floor(body.length / 2)), () => {
+        if (fault === 'reset') setTimeout(() => res.socket?.destroy(), 20);
+        else if (fault === 'truncate') setTimeout(() => res.socket?.end(), 20);
+        // stall: nothing more; stop() closes the connection
+      });
+    };
     for (const f of failures) {
       if (f.match.test(`${rec.method} ${rec.path}`) && f.seen < f.times) {
         f.seen++;
-        if (f.action === 'reset') {
-          resetBody = true;
+        if (f.action === 'reset' || f.action === 'truncate' || f.action === 'stall') {
+          bodyFault = f.action;
           break;
         }
         const status = f.status ?? 500;
@@ -131,6 +144,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
       if (!entry) return send(404, { 'Content-Type': 'application/json' }, errorBody('MANIFEST_UNKNOWN', 'manifest unknown'));
       let body = await readFile(blobPath(repo, entry.digest));
       if ((opts.corruptManifests ?? []).includes(entry.digest)) body = Buffer.concat([body, Buffer.from(' ')]);
+      if (bodyFault && req.method === 'GET') return partial({ 'Content-Type': entry.mediaType, 'Docker-Content-Digest': entry.digest }, body, bodyFault);
       return send(200, { 'Content-Type': entry.mediaType, 'Content-Length': body.length, 'Docker-Content-Digest': entry.digest }, body);
     }
     m = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]{64})$/.exec(rec.path);
@@ -147,14 +161,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         body = Buffer.from(body);
         body[body.length - 1] ^= 0xff;
       }
-      if (resetBody && req.method === 'GET') {
-        rec.status = 206; // recorded as a partial answer
-        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length, 'Docker-Content-Digest': m[2] });
-        res.write(body.subarray(0, Math.floor(body.length / 2)), () => {
-          setTimeout(() => res.socket?.destroy(), 20);
-        });
-        return;
-      }
+      if (bodyFault && req.method === 'GET') return partial({ 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': m[2] }, body, bodyFault);
       return send(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length, 'Docker-Content-Digest': m[2] }, body);
     }
     // Minimal upload support, so pushes to a failing server get as far as the fault.
