@@ -44,13 +44,15 @@ describe('coracle run qemu under signals', () => {
     it(`${sig} shuts the guest down cleanly (exit 0), nothing left`, async () => {
       const port = await freePort();
       const state = join(dir, `state-${sig}`);
-      const cli = startCli(['run', 'qemu', join(dir, 'dev', 'dev'), '--publish', `127.0.0.1:${port}:8080`, '--state', state], env());
+      // (a generous --stop-timeout: a loaded machine may need more than the 30 s default to power off)
+      const cli = startCli(['run', 'qemu', join(dir, 'dev', 'dev'), '--publish', `127.0.0.1:${port}:8080`, '--state', state, '--stop-timeout', '180'], env());
       try {
         await cli.waitFor(/coracle: all services started/, BOOT_TIMEOUT_MS);
         expect(await qemuProcesses(state)).toHaveLength(1);
         expect(await portFree(port)).toBe(false);
-        cli.proc.kill(sig);
-        const r = await ended(cli, SHUTDOWN_TIMEOUT_MS, sig);
+        // process.kill, not execa's kill: that one follows SIGTERM with a SIGKILL after 5 s.
+        process.kill(cli.proc.pid!, sig);
+        const r = await ended(cli, SHUTDOWN_TIMEOUT_MS + 60_000, sig);
         expect(r.exitCode, cli.out().slice(-3000)).toBe(0);
         expect(cli.out()).toContain(`coracle: ${sig}: shutting the guest down`);
         expect(cli.out()).toContain('coracle: shutdown complete');
@@ -71,7 +73,7 @@ describe('coracle run qemu under signals', () => {
       await cli.waitFor(new RegExp(STUBBORN_READY), BOOT_TIMEOUT_MS);
       expect(await qemuProcesses(state)).toHaveLength(1);
       expect(await portFree(port)).toBe(false);
-      cli.proc.kill('SIGKILL');
+      process.kill(cli.proc.pid!, 'SIGKILL');
       const r = await ended(cli, 10_000, 'SIGKILL');
       expect(r.signal).toBe('SIGKILL');
       await expectNoVmLeft(state, port);
@@ -90,7 +92,7 @@ describe('coracle run qemu under signals', () => {
     try {
       await cli.waitFor(new RegExp(STUBBORN_READY), BOOT_TIMEOUT_MS);
       const t0 = Date.now();
-      cli.proc.kill('SIGTERM');
+      process.kill(cli.proc.pid!, 'SIGTERM');
       const r = await ended(cli, 30_000, 'SIGTERM with --stop-timeout 3');
       const took = Date.now() - t0;
       expect(r.exitCode, cli.out().slice(-3000)).toBe(124);
