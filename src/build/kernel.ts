@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CoracleError } from '../errors.js';
 import { FsTree } from '../initrd/tree.js';
+import { removeDeadTemps } from '../files/leftovers.js';
 import { readSource, sourceSize } from '../initrd/source.js';
 import type { InitrdEntry } from '../initrd/types.js';
 import type { KernelSpec } from '../spec/types.js';
@@ -63,6 +64,8 @@ export async function kernelParts(source: UnpackSource, image: ResolvedBuildImag
     const tree = await unpackImage(source, { name: image.reference, manifest: image.manifest, config: image.config });
     const kernel = await fileBytes(tree, names.binary);
     if (kernel === undefined) throw new CoracleError(`kernel image ${image.reference} has no file /${names.binary}`);
+    // (a killed build's half-extracted DIGEST.tmp-PID folders go first)
+    await removeDeadTemps(cacheDir, /\.tmp-(\d+)$/, { dirs: true });
     const tmp = `${dir}.tmp-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
