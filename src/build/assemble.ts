@@ -59,6 +59,8 @@ export interface BuildOptions extends Pick<RegistryAccessOptions, 'mirrors' | 'i
   locked?: boolean;
   /** The guest's OCI runtime, over the spec's `runtime:`. */
   runtime?: OciRuntime;
+  /** `files:` sources may be read from outside the spec's folder. */
+  allowOutsideSources?: boolean;
 }
 
 export interface BuildResult {
@@ -189,7 +191,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       entries: async () => [...dirChain(dir), ...(image ? (await loadTree(image)).entries({ prefix: dir }) : [])],
     });
   }
-  const files = await filesEntries({ spec, ids, existingDirs: initDirs });
+  const files = await filesEntries({ spec, ids, existingDirs: initDirs, ...(opts.allowOutsideSources ? { allowOutsideSources: true } : {}) });
   // boot.conf travels with `files:` (one small segment that changes with the spec)
   if (spec.init.length > 0) files.push(...bootConfEntries(bootConf, new Set([...initDirs, ...files.filter((e) => e.type === 'dir').map((e) => e.path)])));
   if (files.length > 0) components.push({ name: 'files', entries: async () => replacing(files) });
