@@ -37,6 +37,13 @@ export interface FaultServerOptions {
   failures?: Failure[];
   /** Require Basic credentials on every /v2/ request. */
   basicAuth?: { username: string; password: string };
+  /**
+   * Bearer tokens from the server's own /token (anonymous); the current
+   * token is revoked (401 from then on) after `revokeAfter` authorized
+   * /v2/ requests, as a registry does when a token expires or is revoked
+   * in the middle of a pull.
+   */
+  bearer?: { revokeAfter: number };
 }
 
 export interface RecordedRequest {
@@ -49,6 +56,8 @@ export interface FaultServer {
   host: string;
   url: string;
   requests: RecordedRequest[];
+  /** Tokens handed out by /token (bearer mode). */
+  tokensIssued(): number;
   stop(): Promise<void>;
 }
 
@@ -79,6 +88,9 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
   const requests: RecordedRequest[] = [];
   const uploads = new Map<string, Buffer[]>();
   let uploadSeq = 0;
+  let tokenGen = 0;
+  let usedToken = 0;
+  let tokensIssued = 0;
 
   const blobPath = (repo: Repo, digest: string): string => join(repo.layout, 'blobs', ...digest.split(':'));
 
@@ -111,7 +123,23 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         return;
       }
     }
+    if (opts.bearer && rec.path === '/token') {
+      tokensIssued++;
+      return send(200, { 'Content-Type': 'application/json' }, JSON.stringify({ token: `tok-${tokenGen}`, expires_in: 300 }));
+    }
     if (!rec.path.startsWith('/v2/')) return send(404);
+    if (opts.bearer) {
+      if (req.headers.authorization !== `Bearer tok-${tokenGen}`) {
+        const host = req.headers.host ?? '127.0.0.1';
+        const repo = /^\/v2\/(.+)\/(manifests|blobs)\//.exec(rec.path)?.[1];
+        const scope = repo ? `,scope="repository:${repo}:pull"` : '';
+        return send(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': `Bearer realm="http://${host}/token",service="fault"${scope}` }, errorBody('UNAUTHORIZED', 'token revoked or missing'));
+      }
+      if (++usedToken >= opts.bearer.revokeAfter) {
+        tokenGen++;
+        usedToken = 0;
+      }
+    }
     if (opts.basicAuth) {
       const h = req.headers.authorization ?? '';
       const want = 'Basic ' + Buffer.from(`${opts.basicAuth.username}:${opts.basicAuth.password}`).toString('base64');
@@ -204,6 +232,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
     requests,
+    tokensIssued: () => tokensIssued,
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -89,3 +89,21 @@ describe('registry bodies cut or stalled part-way', () => {
     });
   }
 });
+
+describe('a bearer token revoked in the middle of a pull', () => {
+  it('is renewed on the 401 and the pull completes, the store whole', async () => {
+    fs = await startFaultServer({ repos: { 'faults/tok': img.dir }, bearer: { revokeAfter: 2 } });
+    const cache = await newDir();
+    const ref = `${fs.host}/faults/tok:v1`;
+    const r = await runCli(['--cache', cache, 'pull', ref], { env, timeout: 60_000 });
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.exitCode, r.stderr).toBe(0);
+    // the token really was revoked part-way (401s after authorized requests) and renewed
+    const statuses = fs.requests.filter((q) => q.path.startsWith('/v2/') && q.path !== '/v2/').map((q) => q.status);
+    expect(statuses.indexOf(401)).toBeGreaterThanOrEqual(0);
+    expect(statuses.lastIndexOf(401)).toBeGreaterThan(statuses.indexOf(200));
+    expect(fs.tokensIssued()).toBeGreaterThanOrEqual(2);
+    expect((await readLayout(cache)).find(ref)?.digest).toBe(img.built.manifestDigest);
+    await expectWholeOrNothing(cache);
+  });
+});
