@@ -86,9 +86,20 @@ export async function kernelParts(source: UnpackSource, image: ResolvedBuildImag
       await writeFile(join(tmp, 'ucode'), Buffer.concat([u, Buffer.alloc(pad)]));
     }
     await writeFile(join(tmp, 'done.json'), JSON.stringify({ key }));
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(cacheDir, { recursive: true });
-    await rename(tmp, dir);
+    // Another build may have extracted the same kernel meanwhile: keep its copy.
+    const current = async () => (await readFile(want.done, 'utf8').then((t) => JSON.parse(t).key === key, () => false)) as boolean;
+    if (await current()) await rm(tmp, { recursive: true, force: true });
+    else {
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(cacheDir, { recursive: true });
+      try {
+        await rename(tmp, dir);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || !(await current())) throw e;
+        await rm(tmp, { recursive: true, force: true });
+      }
+    }
   }
   const parts: KernelParts = { kernel: want.kernel };
   if (await exists(want.vmlinux)) parts.vmlinux = want.vmlinux;
