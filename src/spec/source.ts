@@ -1,4 +1,4 @@
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type ScalarTag } from 'yaml';
+import { CST, isAlias, isMap, isScalar, isSeq, LineCounter, Parser, parseDocument, type Document, type Node, type ScalarTag } from 'yaml';
 import type { SourceDiagnostic } from '../errors.js';
 import type { SourceLocation } from './types.js';
 
@@ -92,6 +92,46 @@ function tooDeepNode(doc: Document.Parsed, max = MAX_NESTING): Node | undefined 
   return undefined;
 }
 
+/**
+ * The yaml package builds a double-quoted scalar one character at a time
+ * (a rope of millions of pieces for a 1 MiB `contents:`: a 50 MB spec took
+ * 1.9 GB and two minutes), single-quoted ones a line at a time. A long
+ * double-quoted scalar with no `\` and no `'` has the same value in single
+ * quotes, so its two quote characters are swapped before parsing: same
+ * length, so every position in diagnostics is unchanged. Found with the
+ * lexer (fast), never by guessing, so block scalars are left alone.
+ */
+const LONG_SCALAR = 64 << 10;
+function singleQuoteLongScalars(text: string): string {
+  if (text.length < LONG_SCALAR) return text;
+  const at: number[] = [];
+  const check = (tok: CST.Token | null | undefined) => {
+    if (tok?.type === 'double-quoted-scalar' && tok.source.length > LONG_SCALAR && !/[\\']/.test(tok.source)) at.push(tok.offset, tok.offset + tok.source.length - 1);
+  };
+  try {
+    for (const tok of new Parser().parse(text)) {
+      if (tok.type !== 'document') continue;
+      check(tok.value);
+      CST.visit(tok, (item) => {
+        check(item.key as CST.Token | null | undefined);
+        check(item.value);
+      });
+    }
+  } catch {
+    return text; // (too deep for the lexer's recursion: parseDocument reports it)
+  }
+  if (at.length === 0) return text;
+  const parts: string[] = [];
+  let from = 0;
+  for (const i of at.sort((a, b) => a - b)) {
+    if (text[i] !== '"') return text; // not where the lexer said: leave the text as it is
+    parts.push(text.slice(from, i), "'");
+    from = i + 1;
+  }
+  parts.push(text.slice(from));
+  return parts.join('');
+}
+
 export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter();
   const deepFlow = tooDeepFlow(text);
@@ -104,7 +144,7 @@ export function parseYaml(text: string, file: string): YamlSource {
     const diagnostics: SourceDiagnostic[] = [{ file, line, col, message: `YAML: collections nested more than ${MAX_NESTING} levels deep`, severity: 'error' }];
     return { file, doc, lineCounter, value: undefined, diagnostics };
   }
-  const doc = parseDocument(text, {
+  const doc = parseDocument(singleQuoteLongScalars(text), {
     lineCounter,
     prettyErrors: false,
     uniqueKeys: true,

@@ -66,6 +66,23 @@ describe('hostile specs', () => {
     expect(specError('kernel:\n  image: k\n  image: j\n').message).toBe('h.yml:3:3: YAML: duplicate key "image"');
   });
 
+  it('long double-quoted scalars (a 10 MB spec) parse quickly to the same values, folding included, positions unchanged', () => {
+    const big = 'x'.repeat(1 << 20);
+    const folded = `${'y'.repeat(70_000)}\n      z`; // a line break folds to a space in either quoting
+    let text = `${HEAD}files:\n`;
+    for (let i = 0; i < 10; i++) text += `  - path: etc/f${i}\n    contents: "${big}"\n`;
+    text += `  - path: etc/folded\n    contents: "${folded}"\n  - path: etc/esc\n    contents: "${'e'.repeat(70_000)}\\t"\n  - path: etc/bad\n    mode: nope\n`;
+    const t0 = Date.now();
+    const err = specError(text);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    // the error after the long scalars is still located on its own line
+    expect(err.message).toMatch(/^h\.yml:31:5: files\[12\]/);
+    const ok = parseSpecs([{ file: 'h.yml', text: text.replace(/  - path: etc\/bad\n    mode: nope\n$/, '') }]).spec.files;
+    expect(ok[0]!.contents).toBe(big);
+    expect(ok[10]!.contents).toBe(`${'y'.repeat(70_000)} z`);
+    expect(ok[11]!.contents).toBe(`${'e'.repeat(70_000)}\t`);
+  });
+
   it('600k files: entries merge without overflowing the stack (push(...spread) is gone)', () => {
     const loc = { file: 'big.yml', line: 1, col: 1 };
     const files: FileEntry[] = Array.from({ length: 600_000 }, (_, i) => ({ path: `f/${i}`, contents: 'x', loc }) as FileEntry);
