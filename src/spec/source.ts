@@ -146,6 +146,8 @@ export function parseYaml(text: string, file: string): YamlSource {
   }
   const doc = parseDocument(singleQuoteLongScalars(text), {
     lineCounter,
+    // (the yaml package would print odd-key warnings on stderr itself)
+    logLevel: 'error',
     prettyErrors: false,
     uniqueKeys: true,
     strict: true,
