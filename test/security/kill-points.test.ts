@@ -149,7 +149,8 @@ describe('SIGKILL at 10 points leaves no partial file and a sound store; the nex
       await c.fresh(refStore);
       const t0 = Date.now();
       const ref = await run(c.args(refStore, refOut));
-      const duration = Date.now() - t0;
+      // (a shared machine's load changes: a run that ends before its kill shortens the estimate)
+      let duration = Date.now() - t0;
       expect(ref.exitCode, String(ref.stderr)).toBe(0);
       const want = await c.targets(refStore, refOut);
       expect(Object.keys(want).length).toBeGreaterThan(0);
@@ -159,11 +160,14 @@ describe('SIGKILL at 10 points leaves no partial file and a sound store; the nex
         const store = join(dir, `${ci}-k${k}-store`);
         const out = join(dir, `${ci}-k${k}-out`);
         await c.fresh(store);
+        const started = Date.now();
         const p = run(c.args(store, out));
+        const ended = p.then(() => Date.now());
         await new Promise((r) => setTimeout(r, Math.round(f * duration)));
         p.kill('SIGKILL');
         const r = await p;
         if (r.signal === 'SIGKILL') killedMidway++;
+        else duration = Math.min(duration, (await ended) - started);
         // no target holds a partial file: each is absent or whole
         const got = await c.targets(store, out);
         for (const [name, sum] of Object.entries(got)) expect(want[name], `${c.name} kill ${k} (${f.toFixed(2)}): ${name} is not a file of the clean run`).toBe(sum);
@@ -179,7 +183,7 @@ describe('SIGKILL at 10 points leaves no partial file and a sound store; the nex
         await rm(out, { recursive: true, force: true });
       }
       // most kill points fell inside the run (not after it ended)
-      expect(killedMidway).toBeGreaterThanOrEqual(KILLS - 2);
+      expect(killedMidway).toBeGreaterThanOrEqual(KILLS - 3);
     });
   }
 });
