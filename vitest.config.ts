@@ -29,6 +29,17 @@ export default defineConfig({
       },
       {
         test: {
+          // hostile inputs (images, specs, registries) against the real code paths
+          name: 'security',
+          include: ['test/security/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          maxWorkers: 2,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
           name: 'boot',
           include: ['test/boot/**/*.test.ts'],
           exclude: ['**/*.lean.test.ts', '**/node_modules/**'],

@@ -60,6 +60,8 @@ export interface BuildOptions extends Pick<RegistryAccessOptions, 'mirrors' | 'i
   locked?: boolean;
   /** The guest's OCI runtime, over the spec's `runtime:`. */
   runtime?: OciRuntime;
+  /** `files:` sources may be read from outside the spec's folder. */
+  allowOutsideSources?: boolean;
 }
 
 export interface BuildResult {
@@ -165,7 +167,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
         : { name: `init/${i}`, key: sha(['coracle-init/1', image.descriptor.digest, 'replace']), entries: async () => replacing((await loadTree(image)).entries()) },
     );
   }
-  const files = await filesEntries({ spec, ids, existingDirs: initDirs });
+  const files = await filesEntries({ spec, ids, existingDirs: initDirs, ...(opts.allowOutsideSources ? { allowOutsideSources: true } : {}) });
   let kernel: KernelParts | undefined;
   if (spec.kernel?.image) {
     kernel = await kernelParts(store, img(spec.kernel.image), spec.kernel, join(cacheRoot, 'kernel'));

@@ -5,10 +5,14 @@
  * owner; `source` is read from the host (relative to the spec file's
  * folder, `~/` to the home directory), and an `optional` source that cannot
  * be read is skipped; `metadata: yaml|json` writes the build's own spec.
+ * A source that resolves (symlinks followed) outside the spec's folder —
+ * `../../etc/shadow`, an absolute path, `~/` — is refused unless the build
+ * allows it (`--allow-outside-sources`): a spec from elsewhere must not
+ * copy the builder's secrets into an image.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve, sep } from 'node:path';
 import { CoracleError } from '../errors.js';
 import type { InitrdEntry } from '../initrd/types.js';
 import { resolveId, type IdMap } from '../runtime/ids.js';
@@ -49,6 +53,15 @@ export interface FilesInput {
   existingDirs: ReadonlySet<string>;
   /** Reads a host file; injectable for tests. */
   read?: (path: string) => Promise<Buffer>;
+  /** Let `source:` read files outside the spec's folder (default: refused). */
+  allowOutsideSources?: boolean;
+}
+
+/** Whether `path` (symlinks resolved) lies inside `dir` (symlinks resolved); a path that does not exist is judged as written. */
+async function inside(path: string, dir: string): Promise<boolean> {
+  const real = await realpath(path).catch(() => resolve(path));
+  const base = await realpath(dir).catch(() => resolve(dir));
+  return real === base || real.startsWith(base.endsWith(sep) ? base : base + sep);
 }
 
 /** Entries for every `files:` item, parents first, in spec order. */
@@ -72,6 +85,9 @@ export async function filesEntries(input: FilesInput): Promise<InitrdEntry[]> {
       if (f.contents !== undefined) data = Buffer.from(f.contents, 'utf8');
       else if (f.source !== undefined) {
         const p = hostPath(f.source, f.loc.file);
+        if (!input.allowOutsideSources && !(await inside(p, dirname(f.loc.file)))) {
+          throw new CoracleError(`${where(f)}: source ${p} is outside the spec's folder ${resolve(dirname(f.loc.file))} (give --allow-outside-sources to read it)`);
+        }
         try {
           data = await read(p);
         } catch (e) {

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CoracleError } from '../errors.js';
 import { FsTree } from '../initrd/tree.js';
+import { removeDeadTemps } from '../files/leftovers.js';
+import { readSource, sourceSize } from '../initrd/source.js';
 import type { InitrdEntry } from '../initrd/types.js';
 import type { KernelSpec } from '../spec/types.js';
 import { readTar } from '../tar/index.js';
@@ -40,11 +42,14 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-function fileBytes(tree: FsTree, path: string): Buffer | undefined {
+async function fileBytes(tree: FsTree, path: string): Promise<Buffer | undefined> {
   const e = tree.get(path);
   if (e === undefined) return undefined;
   if (e.type === 'hardlink') return fileBytes(tree, e.linkTarget!);
-  if (e.type !== 'file' || e.data?.kind !== 'buffer') return undefined;
+  if (e.type !== 'file') return undefined;
+  if (e.data === undefined) return undefined;
+  // (large files are left in the layer blob by unpackImage: read them back)
+  if (e.data.kind !== 'buffer') return readSource(e.data, await sourceSize(e.data, path));
   return Buffer.from(e.data.data);
 }
 
@@ -57,21 +62,23 @@ export async function kernelParts(source: UnpackSource, image: ResolvedBuildImag
   const done = await readFile(want.done, 'utf8').catch(() => undefined);
   if (done === undefined || JSON.parse(done).key !== key) {
     const tree = await unpackImage(source, { name: image.reference, manifest: image.manifest, config: image.config });
-    const kernel = fileBytes(tree, names.binary);
+    const kernel = await fileBytes(tree, names.binary);
     if (kernel === undefined) throw new CoracleError(`kernel image ${image.reference} has no file /${names.binary}`);
+    // (a killed build's half-extracted DIGEST.tmp-PID folders go first)
+    await removeDeadTemps(cacheDir, /\.tmp-(\d+)$/, { dirs: true });
     const tmp = `${dir}.tmp-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
     await writeFile(join(tmp, 'kernel'), kernel);
-    const vmlinux = fileBytes(tree, 'vmlinux');
+    const vmlinux = await fileBytes(tree, 'vmlinux');
     if (vmlinux) await writeFile(join(tmp, 'vmlinux'), vmlinux);
     if (names.tar !== undefined) {
-      const t = fileBytes(tree, names.tar);
+      const t = await fileBytes(tree, names.tar);
       if (t === undefined) throw new CoracleError(`kernel image ${image.reference} has no file /${names.tar} (set "tar: none" if it has no modules)`);
       await writeFile(join(tmp, 'modules.tar'), t);
     }
     if (names.ucode !== undefined) {
-      const u = fileBytes(tree, names.ucode);
+      const u = await fileBytes(tree, names.ucode);
       if (u === undefined) throw new CoracleError(`kernel image ${image.reference} has no file /${names.ucode}`);
       // Early microcode is an uncompressed cpio that must come first; pad it
       // so the next segment starts on a 512-byte boundary like every other.
@@ -79,9 +86,20 @@ export async function kernelParts(source: UnpackSource, image: ResolvedBuildImag
       await writeFile(join(tmp, 'ucode'), Buffer.concat([u, Buffer.alloc(pad)]));
     }
     await writeFile(join(tmp, 'done.json'), JSON.stringify({ key }));
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(cacheDir, { recursive: true });
-    await rename(tmp, dir);
+    // Another build may have extracted the same kernel meanwhile: keep its copy.
+    const current = async () => (await readFile(want.done, 'utf8').then((t) => JSON.parse(t).key === key, () => false)) as boolean;
+    if (await current()) await rm(tmp, { recursive: true, force: true });
+    else {
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(cacheDir, { recursive: true });
+      try {
+        await rename(tmp, dir);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || !(await current())) throw e;
+        await rm(tmp, { recursive: true, force: true });
+      }
+    }
   }
   const parts: KernelParts = { kernel: want.kernel };
   if (await exists(want.vmlinux)) parts.vmlinux = want.vmlinux;

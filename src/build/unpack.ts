@@ -4,11 +4,19 @@
  * put there; an entry that would land outside the image — a `..` path, a
  * path through an absolute or escaping symlink, a hardlink to outside — is
  * refused with an error naming the image, the layer and the entry.
+ *
+ * Memory: file bodies up to SPILL_ABOVE bytes are held; larger ones are
+ * only hashed on the way through and read again from the stored blob when
+ * the initrd is written (a 'stream' source), so a layer is never held whole.
+ * The unpacked size of an image (sum of its file sizes) is capped, by
+ * default at 8 GiB (CORACLE_MAX_UNPACKED_SIZE, bytes or with K/M/G): a
+ * decompression bomb is refused by its declared sizes before it is read.
  */
-import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { CoracleError } from '../errors.js';
 import { FsTree } from '../initrd/tree.js';
-import type { InitrdEntry } from '../initrd/types.js';
+import type { DataSource, InitrdEntry } from '../initrd/types.js';
 import { openLayerTar } from '../oci/layer.js';
 import type { Descriptor, Digest, ImageConfig, ImageManifest } from '../oci/types.js';
 import { readTar, type TarEntry } from '../tar/index.js';
@@ -17,6 +25,31 @@ const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 /** Symlinks followed while resolving one path before we call it a loop. */
 const MAX_LINKS = 40;
+/** File bodies larger than this are not held in memory (re-read from the blob when written). */
+export const SPILL_ABOVE = 4 << 20;
+export const DEFAULT_MAX_UNPACKED = 8 * 1024 ** 3;
+
+/** A size as bytes, or with a K/M/G/T suffix (powers of 1024). */
+export function parseByteSize(v: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(v);
+  if (!m) return undefined;
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+/** The cap on an image's unpacked size: CORACLE_MAX_UNPACKED_SIZE, else 8 GiB. */
+export function maxUnpackedSize(): number {
+  const env = process.env.CORACLE_MAX_UNPACKED_SIZE;
+  if (env === undefined || env === '') return DEFAULT_MAX_UNPACKED;
+  const n = parseByteSize(env);
+  if (n === undefined || n <= 0) throw new CoracleError(`CORACLE_MAX_UNPACKED_SIZE=${env}: expected a size in bytes (or with K, M, G)`);
+  return n;
+}
+
+function humanSize(n: number): string {
+  for (const [u, f] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) if (n >= f) return `${+(n / f).toFixed(1)} ${u}`;
+  return `${n} bytes`;
+}
 
 export interface UnpackSource {
   /** Opens a stored blob, verifying it against its digest. */
@@ -89,20 +122,25 @@ function resolveParents(tree: FsTree, image: string, layer: string, raw: string,
   return [...out, parts[parts.length - 1]!];
 }
 
-function toChange(tree: FsTree, image: string, layer: string, h: TarEntry, data: Buffer | undefined): Change | undefined {
+function toChange(tree: FsTree, image: string, layer: string, h: TarEntry, data: DataSource | undefined): Change | undefined {
   const parts = components(image, layer, h.path);
   if (parts.length === 0) return undefined; // the root itself
   const base = parts[parts.length - 1]!;
   const resolved = resolveParents(tree, image, layer, h.path, parts);
   const path = resolved.join('/');
   if (base === OPAQUE) return { kind: 'opaque', dir: resolved.slice(0, -1).join('/') };
-  if (base.startsWith(WHITEOUT)) return { kind: 'whiteout', path: [...resolved.slice(0, -1), base.slice(WHITEOUT.length)].join('/') };
+  if (base.startsWith(WHITEOUT)) {
+    const name = base.slice(WHITEOUT.length);
+    if (name === '' || name === '.' || name === '..') fail(image, layer, h.path, `is a whiteout of "${name}", which would hide ${name === '..' ? 'the parent' : 'the directory itself'}: refused`);
+    if (name.startsWith(WHITEOUT)) fail(image, layer, h.path, `is a reserved whiteout name (".wh..wh." other than ${OPAQUE}): refused`);
+    return { kind: 'whiteout', path: [...resolved.slice(0, -1), name].join('/') };
+  }
   const meta = { path, mode: h.mode & 0o7777, uid: h.uid, gid: h.gid, mtime: Math.floor(h.mtime) };
   switch (h.type) {
     case 'directory':
       return { kind: 'entry', entry: { ...meta, type: 'dir' } };
     case 'file':
-      return { kind: 'entry', entry: { ...meta, type: 'file', data: { kind: 'buffer', data: data ?? Buffer.alloc(0) } } };
+      return { kind: 'entry', entry: { ...meta, type: 'file', data: data ?? { kind: 'buffer', data: Buffer.alloc(0) } } };
     case 'symlink':
       return { kind: 'entry', entry: { ...meta, type: 'symlink', linkTarget: h.linkpath } };
     case 'hardlink': {
@@ -129,18 +167,92 @@ function toChange(tree: FsTree, image: string, layer: string, h: TarEntry, data:
   }
 }
 
-/** Read one layer's entries (bodies gathered: layers of system images are small). */
-async function readLayer(source: UnpackSource, layer: Descriptor, what: string, diffId: Digest | undefined): Promise<Array<{ header: TarEntry; data?: Buffer }>> {
+/** What is left of an image's unpacked-size cap. */
+interface SizeBudget {
+  cap: number;
+  used: number;
+}
+
+/**
+ * The body at `offset` (`size` bytes) of a layer's uncompressed tar, read
+ * again from the stored blob: for files too large to hold in memory.
+ */
+function reReadBody(source: UnpackSource, layer: Descriptor, what: string, offset: number, size: number, digest: string): Readable {
+  async function* body(): AsyncGenerator<Buffer> {
+    const opened: Readable[] = [];
+    const tar = openLayerTar((d) => {
+      const r = source.openBlob(d);
+      opened.push(r);
+      return r;
+    }, layer, what);
+    let at = 0;
+    let left = size;
+    const h = createHash('sha256');
+    try {
+      for await (const c of tar as AsyncIterable<Buffer>) {
+        const start = Math.max(0, offset - at);
+        at += c.length;
+        if (start >= c.length) continue;
+        const piece = c.subarray(start, start + left);
+        left -= piece.length;
+        h.update(piece);
+        // the last piece is checked before it is handed over
+        if (left === 0 && `sha256:${h.digest('hex')}` !== digest) {
+          throw new CoracleError(`${what}: the file at offset ${offset} read again does not match the first pass (${digest}): the stored blob changed`);
+        }
+        yield piece;
+        if (left === 0) return;
+      }
+      throw new CoracleError(`${what}: the layer ended before the ${size} bytes at ${offset} read on the first pass`);
+    } finally {
+      tar.destroy();
+      for (const r of opened) r.destroy();
+    }
+  }
+  return Readable.from(body(), { objectMode: false });
+}
+
+/**
+ * Read one layer's entries: small bodies gathered, large ones hashed on the
+ * way through and left in the blob (see SPILL_ABOVE); every file's declared
+ * size counts against the image's cap before its body is read.
+ */
+async function readLayer(
+  source: UnpackSource,
+  layer: Descriptor,
+  what: string,
+  diffId: Digest | undefined,
+  budget: SizeBudget,
+): Promise<Array<{ header: TarEntry; data?: DataSource }>> {
   const stream = openLayerTar((d) => source.openBlob(d), layer, what, diffId);
   // readTar stops at the end-of-archive blocks; keep the stream ours (no
   // `return` for it to call) so we can read on to the end, where the digest
   // checks run.
   const it = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
   const view: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next: () => it.next() }) };
-  const out: Array<{ header: TarEntry; data?: Buffer }> = [];
+  const out: Array<{ header: TarEntry; data?: DataSource }> = [];
   try {
     for await (const e of readTar(view, { name: what })) {
-      out.push(e.type === 'file' ? { header: e, data: await e.buffer() } : { header: e });
+      if (e.type !== 'file') {
+        out.push({ header: e });
+        continue;
+      }
+      budget.used += e.size;
+      if (budget.used > budget.cap) {
+        throw new CoracleError(
+          `${what}: entry "${e.path}" (${humanSize(e.size)}) takes the image's unpacked size past the cap of ${humanSize(budget.cap)} (a decompression bomb? raise CORACLE_MAX_UNPACKED_SIZE if the image is genuine)`,
+        );
+      }
+      if (e.size <= SPILL_ABOVE) {
+        out.push({ header: e, data: { kind: 'buffer', data: await e.buffer() } });
+        continue;
+      }
+      const h = createHash('sha256');
+      for await (const c of e.body) h.update(c);
+      const offset = e.dataOffset;
+      const size = e.size;
+      const digest = `sha256:${h.digest('hex')}`;
+      out.push({ header: e, data: { kind: 'stream', size, digest, open: () => reReadBody(source, layer, what, offset, size, digest) } });
     }
     while (!(await it.next()).done);
   } catch (e) {
@@ -160,7 +272,7 @@ async function readLayer(source: UnpackSource, layer: Descriptor, what: string, 
  * through a symlink the same layer created earlier is checked (and followed)
  * like one through a lower layer's symlink.
  */
-function applyLayer(tree: FsTree, image: string, layerName: string, items: Array<{ header: TarEntry; data?: Buffer }>): void {
+function applyLayer(tree: FsTree, image: string, layerName: string, items: Array<{ header: TarEntry; data?: DataSource }>): void {
   const isWhiteout = (h: TarEntry): boolean => (h.path.replace(/\/+$/, '').split('/').pop() ?? '').startsWith(WHITEOUT);
   for (const it of items) {
     if (!isWhiteout(it.header)) continue;
@@ -185,12 +297,13 @@ function applyLayer(tree: FsTree, image: string, layerName: string, items: Array
 }
 
 /** Every layer of an image applied in order, each verified against its digest and diff_id. */
-export async function unpackImage(source: UnpackSource, image: ImageToUnpack): Promise<FsTree> {
+export async function unpackImage(source: UnpackSource, image: ImageToUnpack, opts: { maxUnpackedSize?: number } = {}): Promise<FsTree> {
   const tree = new FsTree();
+  const budget: SizeBudget = { cap: opts.maxUnpackedSize ?? maxUnpackedSize(), used: 0 };
   const diffIds = image.config.rootfs?.diff_ids ?? [];
   for (const [i, layer] of image.manifest.layers.entries()) {
     const layerName = `layer ${i + 1} (${layer.digest.slice(0, 19)})`;
-    const items = await readLayer(source, layer, `image ${image.name}: ${layerName}`, diffIds[i]);
+    const items = await readLayer(source, layer, `image ${image.name}: ${layerName}`, diffIds[i], budget);
     applyLayer(tree, image.name, layerName, items);
   }
   return tree;

@@ -100,7 +100,8 @@ export interface ParsedYaml {
 
 export function parseYaml11(text: string): ParsedYaml {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { version: '1.1', uniqueKeys: false, lineCounter, prettyErrors: false, merge: true, customTags: pyyamlTags });
+  // logLevel error: the yaml package would print odd-key warnings on stderr itself
+  const doc = parseDocument(text, { version: '1.1', uniqueKeys: false, lineCounter, prettyErrors: false, merge: true, customTags: pyyamlTags, logLevel: 'error' });
   const posOf = (offset: number): Position => {
     const p = lineCounter.linePos(offset);
     return { line: p.line, col: p.col };

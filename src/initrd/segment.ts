@@ -13,8 +13,17 @@ import { CoracleError } from '../errors.js';
 import { compressToFile, checkLevel, DEFAULT_LEVEL } from './compress.js';
 import { archiveSize, digestEntries, newcStream, normalizeEntries, planArchive, type NormalizedEntry } from './newc.js';
 import type { BuiltSegment, Compression, InitrdEntry, SegmentOptions } from './types.js';
+import { removeDeadTemps } from '../files/leftovers.js';
 
 /** Segments are padded to this boundary. */
+const swept = new Set<string>();
+/** Once per cache folder and process: remove the temporary files of killed writers. */
+async function sweepOnce(cacheDir: string): Promise<void> {
+  if (swept.has(cacheDir)) return;
+  swept.add(cacheDir);
+  await removeDeadTemps(cacheDir);
+}
+
 export const SEGMENT_ALIGN = 512;
 /** Bump when the bytes written for the same input change. */
 const FORMAT_VERSION = 'coracle-initrd-segment/3';
@@ -123,6 +132,7 @@ export async function writeSegment(entries: readonly InitrdEntry[], opts: Segmen
     return { name, path, key, compression, size, archiveSize: rawSize, entries: normalized.length, cached: true };
   }
 
+  await sweepOnce(opts.cacheDir);
   const tmp = join(opts.cacheDir, `.tmp-${key.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     const written = await compressToFile(newcStream(plan), tmp, compression, level);

@@ -54,3 +54,11 @@ export async function sourceDigest(src: DataSource, size: number): Promise<strin
   }
   return `sha256:${h.digest('hex')}`;
 }
+
+/** All the bytes of a source (for the few callers that need a file whole, e.g. the kernel). */
+export async function readSource(src: DataSource, size: number): Promise<Buffer> {
+  if (src.kind === 'buffer') return Buffer.from(src.data);
+  const parts: Buffer[] = [];
+  for await (const c of await openSource(src, size)) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
+}

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { CoracleError } from '../errors.js';
 import { DigestStream } from './digest.js';
@@ -40,8 +40,31 @@ function zstdDecompress(input: Readable, what: string): Readable {
  * against the descriptor by `open`; with `diffId` the uncompressed bytes are
  * checked too, so a layer whose content does not match the image config fails.
  */
+/** Passes bytes through, failing as soon as they exceed `size` or end short of it. */
+function sizeCheck(size: number, what: string): Transform {
+  let seen = 0;
+  const wrong = (n: string) => new CoracleError(`${what}: the blob holds ${n} bytes but its descriptor says ${size}`);
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      if (seen > size) cb(wrong(`more than ${size}`));
+      else cb(null, chunk);
+    },
+    flush(cb) {
+      cb(seen === size ? null : wrong(String(seen)));
+    },
+  });
+}
+
 export function openLayerTar(open: (digest: Digest) => Readable, layer: Descriptor, what: string, diffId?: Digest): Readable {
-  const raw = open(layer.digest);
+  const blob = open(layer.digest);
+  // The declared size is checked too: a descriptor that lies about it is refused.
+  let raw: Readable = blob;
+  if (Number.isSafeInteger(layer.size) && layer.size >= 0) {
+    const check = sizeCheck(layer.size, what);
+    blob.on('error', (e) => check.destroy(e));
+    raw = blob.pipe(check);
+  }
   const comp = layerCompression(layer.mediaType);
   let tar: Readable;
   if (comp === 'gzip') {

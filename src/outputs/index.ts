@@ -21,6 +21,7 @@ import { appendParts, replaceTail, sharedPrefix, type InitrdPart } from './initr
 import { placeCached } from './place.js';
 import { writeRootfsTar } from './tar.js';
 import { DiskImages, diskFileName } from './disk/index.js';
+import { removeDeadTemps } from '../files/leftovers.js';
 import { isDiskFormat, type OutputFormat } from './formats.js';
 export { OUTPUT_FORMATS, DISK_FORMATS, isDiskFormat, type OutputFormat, type DiskFormat } from './formats.js';
 
@@ -208,6 +209,8 @@ export async function writeOutputs(dir: string, format: OutputFormat | readonly 
   } catch (e) {
     throw outputError(dir, e);
   }
+  // What a killed earlier build left (hidden .NAME.tmp-PID-* files) goes first.
+  await removeDeadTemps(dir);
   const stage = new StagedOutputs(dir);
   const paths = kernelInitrdPaths(dir, set.name);
   try {

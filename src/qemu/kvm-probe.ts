@@ -11,11 +11,11 @@
  * for) means no. The answer is cached per machine boot (kernel boot id) and
  * QEMU binary.
  */
-import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { spawnGuarded } from './guarded-spawn.js';
 
 /** The payload writes this byte to port 0xf4; QEMU then exits with (v << 1) | 1. */
 const EXIT_VALUE = 0x2a;
@@ -124,7 +124,7 @@ export async function runKvmProbe(opts: KvmProbeOptions = {}): Promise<{ usable:
     return await new Promise((resolve) => {
       let stderr = '';
       let stdout = '';
-      const child = spawn(opts.qemu ?? 'qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const child = spawnGuarded(opts.qemu ?? 'qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       child.stdout?.on('data', (d: Buffer) => {
         if (stdout.length < 65536) stdout += d.toString('latin1');
       });

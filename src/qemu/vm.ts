@@ -8,9 +8,11 @@
  *        on the console when the panic came before the driver loaded)
  *   137  the VM was killed (kill(), a second Ctrl-C in the CLI, or QEMU
  *        itself was signalled or told to quit)
+ *   124  the guest did not power off within the stop timeout after the
+ *        ACPI power button and was stopped hard (shutdown())
  *   1    QEMU failed or ended without the guest shutting down
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,9 +20,10 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { CoracleError } from '../errors.js';
 import { buildQemuArgs, type QemuConfig } from './args.js';
+import { spawnGuarded } from './guarded-spawn.js';
 import { QmpClient, type QmpEvent } from './qmp.js';
 
-export type EndReason = 'poweroff' | 'reboot' | 'panic' | 'killed' | 'failed';
+export type EndReason = 'poweroff' | 'reboot' | 'panic' | 'killed' | 'stop-timeout' | 'failed';
 
 export interface RunResult {
   status: number;
@@ -32,7 +35,7 @@ export interface RunResult {
   qemuStderr: string;
 }
 
-export const STATUS: Record<EndReason, number> = { poweroff: 0, reboot: 0, panic: 2, killed: 137, failed: 1 };
+export const STATUS: Record<EndReason, number> = { poweroff: 0, reboot: 0, panic: 2, killed: 137, 'stop-timeout': 124, failed: 1 };
 
 export interface QemuVmOptions extends Omit<QemuConfig, 'qmpSocket'> {
   qemu?: string;
@@ -52,6 +55,8 @@ export class QemuVm extends EventEmitter<{ console: [string]; exit: [RunResult] 
   private shutdownReason?: string;
   private panicked = false;
   private killedByUs = false;
+  private stoppedHard = false;
+  private shuttingDown?: Promise<RunResult>;
   private result?: RunResult;
   private exited: Promise<RunResult>;
   private resolveExit!: (r: RunResult) => void;
@@ -83,7 +88,8 @@ export class QemuVm extends EventEmitter<{ console: [string]; exit: [RunResult] 
     const qmpSocket = join(sockDir, 'qmp.sock');
     await rm(qmpSocket, { force: true });
     this.args.push(...buildQemuArgs({ ...this.opts, qmpSocket }));
-    const child = spawn(this.opts.qemu ?? 'qemu-system-x86_64', this.args, {
+    // Dies with this process whatever ends it (setpriv --pdeathsig KILL).
+    const child = spawnGuarded(this.opts.qemu ?? 'qemu-system-x86_64', this.args, {
       stdio: ['pipe', 'pipe', 'pipe'],
       // Own process group: a terminal Ctrl-C reaches the runner, not QEMU.
       detached: true,
@@ -138,6 +144,7 @@ export class QemuVm extends EventEmitter<{ console: [string]; exit: [RunResult] 
     if (this.tmpDir) await rm(this.tmpDir, { recursive: true, force: true }).catch(() => undefined);
     let reason: EndReason;
     if (this.panicked) reason = 'panic';
+    else if (this.stoppedHard) reason = 'stop-timeout';
     else if (this.killedByUs || this.shutdownReason === 'host-signal' || this.shutdownReason === 'host-qmp-quit') reason = 'killed';
     else if (this.shutdownReason === 'guest-reset') reason = 'reboot';
     else if (this.shutdownReason === 'guest-shutdown' || (code === 0 && !this.shutdownReason)) reason = 'poweroff';
@@ -236,6 +243,35 @@ export class QemuVm extends EventEmitter<{ console: [string]; exit: [RunResult] 
     if (!this.child || this.result) return;
     this.killedByUs = true;
     this.signal('SIGKILL');
+  }
+
+  /**
+   * The bounded stop: the ACPI power button, then, if the guest is still up
+   * after `timeoutMs`, a hard stop through QMP `quit` (SIGKILL if QEMU does
+   * not answer within 5 s); the result's reason is then 'stop-timeout'.
+   * `onTimeout` is called just before the hard stop. Calling it again while
+   * a shutdown is under way returns the same promise.
+   */
+  shutdown(timeoutMs: number, onTimeout?: () => void): Promise<RunResult> {
+    if (this.result) return Promise.resolve(this.result);
+    this.shuttingDown ??= (async () => {
+      await this.powerdown().catch(() => undefined);
+      const t = setTimeout(() => {
+        if (this.result) return;
+        onTimeout?.();
+        this.stoppedHard = true;
+        const k = setTimeout(() => this.signal('SIGKILL'), 5_000);
+        this.exited.finally(() => clearTimeout(k)).catch(() => undefined);
+        if (this.qmp) this.qmp.execute('quit').catch(() => this.signal('SIGKILL'));
+        else this.signal('SIGKILL');
+      }, timeoutMs);
+      try {
+        return await this.wait();
+      } finally {
+        clearTimeout(t);
+      }
+    })();
+    return this.shuttingDown;
   }
 
   /** Power down and wait up to `timeoutMs`, then kill. */

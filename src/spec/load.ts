@@ -47,16 +47,16 @@ export function parseSpecs(inputs: readonly { file: string; text: string }[]): S
   const brokenContainers = new Set<string>();
   const specs = inputs.map(({ file, text }) => {
     const p = parseSpecFile(text, file);
-    errors.push(...p.errors);
-    warnings.push(...p.warnings);
+    for (const d of p.errors) errors.push(d);
+    for (const d of p.warnings) warnings.push(d);
     for (const v of p.brokenVolumes) brokenVolumes.add(v);
     for (const n of p.brokenContainers) brokenContainers.add(n);
     return p.spec;
   });
   const spec = mergeSpecs(specs);
   const cross = validateSpec(spec, { brokenVolumes, brokenContainers });
-  errors.push(...cross.errors);
-  warnings.push(...cross.warnings);
+  for (const d of cross.errors) errors.push(d);
+  for (const d of cross.warnings) warnings.push(d);
   if (errors.length > 0) throw new DiagnosticsError(sortDiagnostics(errors));
   return { spec, warnings: sortDiagnostics(warnings) };
 }

@@ -12,14 +12,18 @@ export function mergeSpecs(specs: readonly SystemSpec[]): SystemSpec {
   const out: SystemSpec = { init: [], initLocs: [], onboot: [], onshutdown: [], services: [], files: [], volumes: [] };
   for (const s of specs) {
     if (s.kernel) out.kernel = mergeKernel(out.kernel, s.kernel);
-    out.init.push(...s.init);
-    // specs built by hand may lack initLocs: keep the arrays aligned anyway
-    out.initLocs!.push(...s.init.map((_, i) => s.initLocs?.[i] ?? UNKNOWN_LOC));
-    out.onboot.push(...s.onboot);
-    out.onshutdown.push(...s.onshutdown);
-    out.services.push(...s.services);
-    out.files.push(...s.files);
-    out.volumes.push(...s.volumes);
+    // Loops, not push(...list): a spread passes every element as an argument
+    // and overflows the stack past ~120k (a spec with 150k `files:` entries).
+    for (const [i, ref] of s.init.entries()) {
+      out.init.push(ref);
+      // specs built by hand may lack initLocs: keep the arrays aligned anyway
+      out.initLocs!.push(s.initLocs?.[i] ?? UNKNOWN_LOC);
+    }
+    for (const c of s.onboot) out.onboot.push(c);
+    for (const c of s.onshutdown) out.onshutdown.push(c);
+    for (const c of s.services) out.services.push(c);
+    for (const f of s.files) out.files.push(f);
+    for (const v of s.volumes) out.volumes.push(v);
     if (s.trust !== undefined) out.trust = s.trust;
     // like the kernel's fields: set later wins
     if (s.runtime !== undefined) {

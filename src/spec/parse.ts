@@ -47,7 +47,7 @@ class Collector {
   check<S extends z.ZodType>(schema: S, value: unknown, path: Path): z.infer<S> | undefined {
     const r = schema.safeParse(value);
     if (r.success) return r.data;
-    this.errors.push(...issuesToDiagnostics(this.src, value, r.error.issues, schema, path));
+    for (const d of issuesToDiagnostics(this.src, value, r.error.issues, schema, path)) this.errors.push(d);
     return undefined;
   }
 }
@@ -65,7 +65,7 @@ export function parseSpecFile(text: string, file: string): ParsedFile {
   if (yamlErrors.length > 0) return { spec: empty, errors: yamlErrors, warnings: yamlWarnings, brokenVolumes: new Set(), brokenContainers: new Set() };
 
   const c = new Collector(src);
-  c.warnings.push(...yamlWarnings);
+  for (const d of yamlWarnings) c.warnings.push(d);
   const root = src.value;
   const spec = empty;
   const brokenVolumes = new Set<string>();

@@ -1,4 +1,4 @@
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type ScalarTag } from 'yaml';
+import { CST, isAlias, isMap, isScalar, isSeq, LineCounter, Parser, parseDocument, type Document, type Node, type ScalarTag } from 'yaml';
 import type { SourceDiagnostic } from '../errors.js';
 import type { SourceLocation } from './types.js';
 
@@ -38,10 +38,116 @@ const goInt: ScalarTag = {
   },
 };
 
+/**
+ * How deep collections may nest. A LinuxKit spec needs under 10 levels;
+ * far deeper documents only exhaust the parser's and our recursion (a
+ * stack overflow, or worse), so they are refused up front.
+ */
+export const MAX_NESTING = 64;
+
+/** Offset of the first flow bracket (`[`, `{`) nested deeper than `max`, outside quotes and comments; -1 if none. */
+export function tooDeepFlow(text: string, max = MAX_NESTING): number {
+  let depth = 0;
+  let quote = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = '';
+      continue;
+    }
+    if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl;
+      continue;
+    }
+    if (c === '"' || c === "'") {
+      // a quote starts a scalar only at a token start: after space, bracket, comma, colon or line start
+      const prev = i === 0 ? '\n' : text[i - 1]!;
+      if (/[\s[{,:]/.test(prev)) quote = c;
+      continue;
+    }
+    if (c === '[' || c === '{') {
+      if (++depth > max) return i;
+    } else if ((c === ']' || c === '}') && depth > 0) depth--;
+  }
+  return -1;
+}
+
+/** The first node nested deeper than `max` (block or flow), found without recursion. */
+function tooDeepNode(doc: Document.Parsed, max = MAX_NESTING): Node | undefined {
+  const stack: Array<[unknown, number]> = [[doc.contents, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (!isMap(node) && !isSeq(node)) continue;
+    if (depth >= max) return node as Node;
+    for (const item of node.items as unknown[]) {
+      if (isMap(node)) {
+        const pair = item as { key: unknown; value: unknown };
+        stack.push([pair.key, depth + 1], [pair.value, depth + 1]);
+      } else stack.push([item, depth + 1]);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The yaml package builds a double-quoted scalar one character at a time
+ * (a rope of millions of pieces for a 1 MiB `contents:`: a 50 MB spec took
+ * 1.9 GB and two minutes), single-quoted ones a line at a time. A long
+ * double-quoted scalar with no `\` and no `'` has the same value in single
+ * quotes, so its two quote characters are swapped before parsing: same
+ * length, so every position in diagnostics is unchanged. Found with the
+ * lexer (fast), never by guessing, so block scalars are left alone.
+ */
+const LONG_SCALAR = 64 << 10;
+function singleQuoteLongScalars(text: string): string {
+  if (text.length < LONG_SCALAR) return text;
+  const at: number[] = [];
+  const check = (tok: CST.Token | null | undefined) => {
+    if (tok?.type === 'double-quoted-scalar' && tok.source.length > LONG_SCALAR && !/[\\']/.test(tok.source)) at.push(tok.offset, tok.offset + tok.source.length - 1);
+  };
+  try {
+    for (const tok of new Parser().parse(text)) {
+      if (tok.type !== 'document') continue;
+      check(tok.value);
+      CST.visit(tok, (item) => {
+        check(item.key as CST.Token | null | undefined);
+        check(item.value);
+      });
+    }
+  } catch {
+    return text; // (too deep for the lexer's recursion: parseDocument reports it)
+  }
+  if (at.length === 0) return text;
+  const parts: string[] = [];
+  let from = 0;
+  for (const i of at.sort((a, b) => a - b)) {
+    if (text[i] !== '"') return text; // not where the lexer said: leave the text as it is
+    parts.push(text.slice(from, i), "'");
+    from = i + 1;
+  }
+  parts.push(text.slice(from));
+  return parts.join('');
+}
+
 export function parseYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, {
+  const deepFlow = tooDeepFlow(text);
+  if (deepFlow >= 0) {
+    // parse nothing: the parser itself would recurse once per level
+    const doc = parseDocument('', { lineCounter });
+    const before = text.slice(0, deepFlow);
+    const line = before.split('\n').length;
+    const col = deepFlow - before.lastIndexOf('\n');
+    const diagnostics: SourceDiagnostic[] = [{ file, line, col, message: `YAML: collections nested more than ${MAX_NESTING} levels deep`, severity: 'error' }];
+    return { file, doc, lineCounter, value: undefined, diagnostics };
+  }
+  const doc = parseDocument(singleQuoteLongScalars(text), {
     lineCounter,
+    // (the yaml package would print odd-key warnings on stderr itself)
+    logLevel: 'error',
     prettyErrors: false,
     uniqueKeys: true,
     strict: true,
@@ -65,7 +171,10 @@ export function parseYaml(text: string, file: string): YamlSource {
   }
   for (const w of doc.warnings) diagnostics.push({ file, ...at(w.pos[0]), message: `YAML: ${yamlMessage(w.message)}`, severity: 'warning' });
   let value: unknown;
-  if (doc.errors.length === 0) {
+  const deep = doc.errors.length === 0 ? tooDeepNode(doc) : undefined;
+  if (deep) {
+    diagnostics.push({ file, ...at(deep.range?.[0] ?? 0), message: `YAML: collections nested more than ${MAX_NESTING} levels deep`, severity: 'error' });
+  } else if (doc.errors.length === 0) {
     try {
       value = doc.toJS({ maxAliasCount: 1000 });
     } catch (e) {
@@ -83,6 +192,8 @@ function duplicateKeyName(text: string, offset: number): string {
 
 /** The yaml package's messages end with the position and a source excerpt when pretty; keep the first line. */
 function yamlMessage(m: string): string {
+  // the parser recursing once per level ran out of stack
+  if (/Maximum call stack size exceeded/.test(m)) return `collections nested too deeply (more than ${MAX_NESTING} levels are refused)`;
   const first = m.split('\n')[0]!.trim();
   return first.replace(/ at line \d+, column \d+:?$/, '');
 }

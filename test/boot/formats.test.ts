@@ -123,7 +123,7 @@ describe.concurrent('every format boots to its services and powers off', () => {
 describe.concurrent('coracle run qemu FILE', () => {
   it('boots raw-efi through OVMF as a user runs it (format and firmware from the file), Ctrl-C powers it off (exit 0)', () =>
     slot(async () => {
-      const proc = execa(process.execPath, ['--import', 'tsx', join(projectRoot, 'src', 'cli.ts'), '--cache', systemStore(), 'run', 'qemu', join(dir, 'out', 'fmt-efi.img'), '--state', join(dir, 'cli-state')], {
+      const proc = execa(process.execPath, ['--import', 'tsx', join(projectRoot, 'src', 'cli.ts'), '--cache', systemStore(), 'run', 'qemu', join(dir, 'out', 'fmt-efi.img'), '--state', join(dir, 'cli-state'), '--stop-timeout', '180'], {
         cwd: projectRoot,
         reject: false,
         stdin: 'pipe',
@@ -140,6 +140,7 @@ describe.concurrent('coracle run qemu FILE', () => {
           await new Promise((r) => setTimeout(r, 500));
         }
         expect(text).toMatch(/booting .*fmt-efi\.img \(raw, UEFI\)/);
+        // (--stop-timeout 180 above: a loaded machine may need more than the 30 s default to power off)
         proc.kill('SIGINT');
         const r = await Promise.race([proc, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no exit after Ctrl-C:\n${text.slice(-3000)}`)), SHUTDOWN_TIMEOUT_MS))]);
         expect(r.exitCode, text.slice(-3000)).toBe(0);

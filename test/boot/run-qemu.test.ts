@@ -52,7 +52,7 @@ describe('coracle run qemu', () => {
   it('boots an output folder, serves a published port, and Ctrl-C shuts the guest down cleanly (exit 0)', async () => {
     const port = await freePort();
     const log = join(dir, 'console.log');
-    const cli = startCli(['run', 'qemu', join(dir, 'out'), '--publish', `127.0.0.1:${port}:8080`, '--log', log, '--state', join(dir, 'state')]);
+    const cli = startCli(['run', 'qemu', join(dir, 'out'), '--publish', `127.0.0.1:${port}:8080`, '--log', log, '--state', join(dir, 'state'), '--stop-timeout', '180']);
     try {
       await cli.waitFor(/coracle: all services started/, BOOT_TIMEOUT_MS);
       const res = await fetch(`http://127.0.0.1:${port}/`);

@@ -19,9 +19,12 @@ export interface Failure {
   /**
    * `status` (default): answer with that status. `reset`: send the real
    * headers and half the body, then cut the connection (a lost connection
-   * in the middle of a blob).
+   * in the middle of a blob). `truncate`: the real headers, half the body,
+   * then a clean close (before Content-Length). `stall`: the real headers and
+   * half the body, then nothing, the connection held open. The body ones
+   * apply to manifest and blob GETs.
    */
-  action?: 'status' | 'reset';
+  action?: 'status' | 'reset' | 'truncate' | 'stall';
 }
 
 export interface FaultServerOptions {
@@ -34,6 +37,13 @@ export interface FaultServerOptions {
   failures?: Failure[];
   /** Require Basic credentials on every /v2/ request. */
   basicAuth?: { username: string; password: string };
+  /**
+   * Bearer tokens from the server's own /token (anonymous); the current
+   * token is revoked (401 from then on) after `revokeAfter` authorized
+   * /v2/ requests, as a registry does when a token expires or is revoked
+   * in the middle of a pull.
+   */
+  bearer?: { revokeAfter: number };
 }
 
 export interface RecordedRequest {
@@ -46,6 +56,8 @@ export interface FaultServer {
   host: string;
   url: string;
   requests: RecordedRequest[];
+  /** Tokens handed out by /token (bearer mode). */
+  tokensIssued(): number;
   stop(): Promise<void>;
 }
 
@@ -76,6 +88,9 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
   const requests: RecordedRequest[] = [];
   const uploads = new Map<string, Buffer[]>();
   let uploadSeq = 0;
+  let tokenGen = 0;
+  let usedToken = 0;
+  let tokensIssued = 0;
 
   const blobPath = (repo: Repo, digest: string): string => join(repo.layout, 'blobs', ...digest.split(':'));
 
@@ -85,12 +100,22 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
       res.writeHead(status, { 'Docker-Distribution-API-Version': 'registry/2.0', ...headers });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
-    let resetBody = false;
+    let bodyFault: 'reset' | 'truncate' | 'stall' | undefined;
+    /** Headers and half the body, then the fault. */
+    const partial = (headers: Record<string, string | number>, body: Buffer, fault: 'reset' | 'truncate' | 'stall'): void => {
+      rec.status = 206; // recorded as a partial answer
+      res.writeHead(200, { 'Docker-Distribution-API-Version': 'registry/2.0', ...headers, 'Content-Length': body.length });
+      res.write(body.subarray(0, Math.floor(body.length / 2)), () => {
+        if (fault === 'reset') setTimeout(() => res.socket?.destroy(), 20);
+        else if (fault === 'truncate') setTimeout(() => res.socket?.end(), 20);
+        // stall: nothing more; stop() closes the connection
+      });
+    };
     for (const f of failures) {
       if (f.match.test(`${rec.method} ${rec.path}`) && f.seen < f.times) {
         f.seen++;
-        if (f.action === 'reset') {
-          resetBody = true;
+        if (f.action === 'reset' || f.action === 'truncate' || f.action === 'stall') {
+          bodyFault = f.action;
           break;
         }
         const status = f.status ?? 500;
@@ -98,7 +123,23 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         return;
       }
     }
+    if (opts.bearer && rec.path === '/token') {
+      tokensIssued++;
+      return send(200, { 'Content-Type': 'application/json' }, JSON.stringify({ token: `tok-${tokenGen}`, expires_in: 300 }));
+    }
     if (!rec.path.startsWith('/v2/')) return send(404);
+    if (opts.bearer) {
+      if (req.headers.authorization !== `Bearer tok-${tokenGen}`) {
+        const host = req.headers.host ?? '127.0.0.1';
+        const repo = /^\/v2\/(.+)\/(manifests|blobs)\//.exec(rec.path)?.[1];
+        const scope = repo ? `,scope="repository:${repo}:pull"` : '';
+        return send(401, { 'Content-Type': 'application/json', 'WWW-Authenticate': `Bearer realm="http://${host}/token",service="fault"${scope}` }, errorBody('UNAUTHORIZED', 'token revoked or missing'));
+      }
+      if (++usedToken >= opts.bearer.revokeAfter) {
+        tokenGen++;
+        usedToken = 0;
+      }
+    }
     if (opts.basicAuth) {
       const h = req.headers.authorization ?? '';
       const want = 'Basic ' + Buffer.from(`${opts.basicAuth.username}:${opts.basicAuth.password}`).toString('base64');
@@ -131,6 +172,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
       if (!entry) return send(404, { 'Content-Type': 'application/json' }, errorBody('MANIFEST_UNKNOWN', 'manifest unknown'));
       let body = await readFile(blobPath(repo, entry.digest));
       if ((opts.corruptManifests ?? []).includes(entry.digest)) body = Buffer.concat([body, Buffer.from(' ')]);
+      if (bodyFault && req.method === 'GET') return partial({ 'Content-Type': entry.mediaType, 'Docker-Content-Digest': entry.digest }, body, bodyFault);
       return send(200, { 'Content-Type': entry.mediaType, 'Content-Length': body.length, 'Docker-Content-Digest': entry.digest }, body);
     }
     m = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]{64})$/.exec(rec.path);
@@ -147,14 +189,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         body = Buffer.from(body);
         body[body.length - 1] ^= 0xff;
       }
-      if (resetBody && req.method === 'GET') {
-        rec.status = 206; // recorded as a partial answer
-        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length, 'Docker-Content-Digest': m[2] });
-        res.write(body.subarray(0, Math.floor(body.length / 2)), () => {
-          setTimeout(() => res.socket?.destroy(), 20);
-        });
-        return;
-      }
+      if (bodyFault && req.method === 'GET') return partial({ 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': m[2] }, body, bodyFault);
       return send(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length, 'Docker-Content-Digest': m[2] }, body);
     }
     // Minimal upload support, so pushes to a failing server get as far as the fault.
@@ -197,6 +232,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
     host: `127.0.0.1:${port}`,
     url: `http://127.0.0.1:${port}`,
     requests,
+    tokensIssued: () => tokensIssued,
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

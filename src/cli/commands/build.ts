@@ -25,14 +25,15 @@ export function registerBuildCommands(program: Command): void {
       .option('--locked', 'build from exactly the digests in NAME.lock.yml; fail naming any image it lacks')
       .option('--runtime <name>', 'OCI runtime in the guest: crun or runc (over the spec\'s runtime:; default crun when an init image holds it)')
       .option('--debian-cache <dir>', '@pkg: builds: apt state and .deb cache (default $CORACLE_DEBIAN_CACHE or <cache>/debian)')
-      .option('--sources <file>', '@pkg: builds: deb822 apt sources to resolve packages against'),
+      .option('--sources <file>', '@pkg: builds: deb822 apt sources to resolve packages against')
+      .option('--allow-outside-sources', 'let files: sources read host files outside the spec\'s folder (absolute, ../, ~/ paths)'),
     true,
   ).action(
     async (
       specs: string[],
       opts: {
         dir: string; name?: string; format: string[]; platform?: string; pull?: boolean; compression: string; level?: string; mirror?: string[]; insecure?: boolean;
-        pkgBuild: boolean; lock?: boolean; locked?: boolean; debianCache?: string; sources?: string; runtime?: string;
+        pkgBuild: boolean; lock?: boolean; locked?: boolean; debianCache?: string; sources?: string; runtime?: string; allowOutsideSources?: boolean;
       },
       cmd: Command,
     ) => {
@@ -72,6 +73,7 @@ export function registerBuildCommands(program: Command): void {
         ...(opts.lock ? { lock: true } : {}),
         ...(opts.locked ? { locked: true } : {}),
         ...(opts.runtime !== undefined ? { runtime: opts.runtime as 'crun' | 'runc' } : {}),
+        ...(opts.allowOutsideSources ? { allowOutsideSources: true } : {}),
         pkg: {
           ...(opts.debianCache ? { debianCacheDir: opts.debianCache } : {}),
           ...(opts.sources ? { sourcesFile: opts.sources } : {}),

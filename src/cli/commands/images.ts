@@ -92,6 +92,29 @@ export function registerImageCommands(program: Command): void {
     });
 
   cache
+    .command('verify')
+    .description('check that every blob hashes to its name and every image has its blobs; --repair removes corrupt blobs and leftovers of killed writes')
+    .option('--repair', 'remove corrupt blobs (pull or build again to restore them) and temporary files of killed writers')
+    .action(async (opts: { repair?: boolean }, cmd: Command) => {
+      const [{ openStore }, { verifyStore }, { formatBytes }] = await Promise.all([
+        import('../../oci/store/layout-store.js'),
+        import('../../oci/store/verify.js'),
+        import('../../progress/reporter.js'),
+      ]);
+      const store = await openStore(storeRootFrom(cmd));
+      const r = await verifyStore(store, { repair: opts.repair === true });
+      const fixed = opts.repair ? ' (removed)' : '';
+      for (const c of r.corrupt) process.stdout.write(`corrupt blob ${c.digest}: content hashes to ${c.actual}${fixed}\n`);
+      for (const m of r.missing) process.stdout.write(`missing blob ${m}: an image in the store needs it (pull it again)\n`);
+      for (const d of r.debris) process.stdout.write(`leftover ${d}${fixed}\n`);
+      process.stdout.write(
+        `checked ${r.checked} blob${r.checked === 1 ? '' : 's'} (${formatBytes(r.bytes)}): ${r.corrupt.length} corrupt, ${r.missing.length} missing, ${r.debris.length} leftover${r.debris.length === 1 ? '' : 's'}${fixed && (r.corrupt.length || r.debris.length) ? ', repaired' : ''}\n`,
+      );
+      const remaining = r.missing.length + (opts.repair ? 0 : r.corrupt.length + r.debris.length);
+      if (remaining > 0) process.exitCode = 1;
+    });
+
+  cache
     .command('prune')
     .description('remove blobs no image reference uses, and leftovers of interrupted writes')
     .option('--grace <seconds>', 'keep unreferenced files newer than this (another coracle may be writing)', '600')

@@ -18,6 +18,16 @@ interface QemuCliOptions {
   state?: string;
   qemu?: string;
   uefi?: boolean;
+  stopTimeout: string;
+}
+
+/** Signals that stop the guest as Ctrl-C does: terminals, CI runners, timeout(1), systemd. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const SIGNAL_NUMBER: Record<(typeof STOP_SIGNALS)[number], number> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
+
+function parseStopTimeout(v: string): number {
+  if (!/^\d+(\.\d+)?$/.test(v.trim())) throw new CoracleError(`--stop-timeout ${v}: expected a number of seconds`);
+  return Number(v);
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -26,7 +36,7 @@ export function registerRunCommands(program: Command): void {
   const run = program.command('run').description('Boot a built system image');
   run
     .command('qemu')
-    .description('Boot NAME-kernel + NAME-initrd.img under QEMU until the guest powers off (exit status: 0 poweroff or reboot, 2 guest panic, 137 killed, 1 QEMU failure)')
+    .description('Boot NAME-kernel + NAME-initrd.img under QEMU until the guest powers off (exit status: 0 poweroff or reboot, 2 guest panic, 124 stopped hard after --stop-timeout, 137 killed, 1 QEMU failure)')
     .argument('[target]', 'image NAME prefix, build output DIR, system SPEC (.yml), or an image file (.iso .img .raw .qcow2 .vhd .vmdk .efi)', '.')
     .option('--mem <mib>', 'guest memory (MiB, or with M/G)', '1024')
     .option('--cpus <n>', 'guest CPUs', '1')
@@ -40,6 +50,7 @@ export function registerRunCommands(program: Command): void {
     .option('--state <dir>', 'folder for the control socket and seed ISO (default NAME-state beside the image)')
     .option('--qemu <binary>', 'QEMU binary', 'qemu-system-x86_64')
     .option('--uefi', 'boot an image file through UEFI (OVMF from Debian\'s ovmf) even when it also boots BIOS')
+    .option('--stop-timeout <seconds>', 'after SIGINT/SIGTERM/SIGHUP, wait this long for the guest to power off, then stop it hard', '30')
     .action(async (target: string, o: QemuCliOptions, cmd: Command) => {
       const [{ createReporter }, { resolveImage }, { runQemu }] = await Promise.all([
         import('../../progress/reporter.js'),
@@ -51,11 +62,33 @@ export function registerRunCommands(program: Command): void {
       if (o.uefi && !('file' in image)) throw new CoracleError('--uefi: boots an image file (build one with --format iso-bios, raw-efi ...); kernel + initrd boot without firmware');
       if (o.data && o.userData) throw new CoracleError('--data and --user-data both attach the seed ISO: give one');
       if (o.console !== 'stdio' && o.console !== 'none') throw new CoracleError(`--console ${o.console}: expected stdio or none`);
+      const stopTimeout = parseStopTimeout(o.stopTimeout);
       const stateDir = o.state ?? join(image.dir, `${image.name}-state`);
       let interrupts = 0;
-      let onSigint: (() => void) | undefined;
+      let vmUp: QemuVm | undefined;
       let rawTty = false;
       const stdio = o.console === 'stdio';
+      // First signal: the power button, bounded by --stop-timeout; second: kill.
+      const onStop = (sig: (typeof STOP_SIGNALS)[number]) => {
+        const vm = vmUp;
+        // Before QEMU is up there is nothing to shut down (a probe QEMU dies with us).
+        if (!vm) process.exit(128 + SIGNAL_NUMBER[sig]);
+        interrupts++;
+        // (a raw terminal needs the carriage return spelled out)
+        const nl = rawTty ? '\r\n' : '\n';
+        if (interrupts === 1) {
+          const again = sig === 'SIGINT' ? 'Ctrl-C' : sig;
+          process.stderr.write(`${nl}coracle: ${sig === 'SIGINT' ? '' : `${sig}: `}shutting the guest down (${again} again to kill it)${nl}`);
+          vm.shutdown(stopTimeout * 1000, () =>
+            process.stderr.write(`${nl}coracle: warning: the guest did not power off within ${stopTimeout} s of the power button: stopping it hard${nl}`),
+          ).catch(() => vm.kill());
+        } else vm.kill();
+      };
+      const handlers = STOP_SIGNALS.map((sig) => [sig, () => onStop(sig)] as const);
+      for (const [sig, h] of handlers) process.on(sig, h);
+      // A closed terminal or pipe must not end the runner before the guest is down.
+      const ignoreEpipe = () => undefined;
+      process.stdout.on('error', ignoreEpipe);
       try {
         const result = await runQemu({
           boot: 'file' in image ? { file: image.file } : image,
@@ -79,16 +112,7 @@ export function registerRunCommands(program: Command): void {
           qemu: o.qemu,
           reporter,
           onStart: (vm: QemuVm) => {
-            onSigint = () => {
-              interrupts++;
-              if (interrupts === 1) {
-                // (a raw terminal needs the carriage return spelled out)
-                const nl = rawTty ? '\r\n' : '\n';
-                process.stderr.write(`${nl}coracle: shutting the guest down (Ctrl-C again to kill it)${nl}`);
-                vm.powerdown().catch(() => vm.kill());
-              } else vm.kill();
-            };
-            process.on('SIGINT', onSigint);
+            vmUp = vm;
             if (stdio && process.stdin.isTTY) {
               // Raw mode: keys go to the guest as typed; Ctrl-C stays ours.
               rawTty = true;
@@ -97,7 +121,7 @@ export function registerRunCommands(program: Command): void {
                 const i = d.indexOf(3);
                 if (i < 0) return vm.sendConsole(d.toString('latin1'));
                 if (i > 0) vm.sendConsole(d.subarray(0, i).toString('latin1'));
-                onSigint?.();
+                onStop('SIGINT');
               });
             }
           },
@@ -114,7 +138,8 @@ export function registerRunCommands(program: Command): void {
         reporter.info(`coracle: guest ended: ${result.reason} (status ${result.status})`);
         process.exitCode = result.status;
       } finally {
-        if (onSigint) process.off('SIGINT', onSigint);
+        for (const [sig, h] of handlers) process.off(sig, h);
+        process.stdout.off('error', ignoreEpipe);
         if (rawTty) process.stdin.setRawMode(false);
         if (stdio) process.stdin.pause();
       }

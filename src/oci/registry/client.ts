@@ -5,7 +5,7 @@ import { RegistryAuth, TokenCache, sharedTokenCache } from './auth.js';
 import { normaliseScopes, repositoryScope } from './challenge.js';
 import { type CredentialSource, dockerCredentials } from './credentials.js';
 import { registryEndpoint } from './endpoint.js';
-import { DigestMismatchError, RegistryError, describeErrorBody } from './errors.js';
+import { DigestMismatchError, RegistryError, describeErrorBody, describeNetworkError, isRetryableNetworkError, networkErrorCode } from './errors.js';
 import { rawHeader, rawRequest, rawToResponse, type RawRequestOptions, type RawResponse } from './raw-request.js';
 import { DEFAULT_RETRY, type FetchLike, type RetryPolicy, fetchWithRetry, withRetry } from './transport.js';
 
@@ -226,11 +226,24 @@ export class RegistryClient {
 
   /** GET a manifest with the full Accept list; its digest is verified (header and content). */
   async getManifest(repository: string, reference: string): Promise<FetchedManifest> {
-    const res = await this.request('GET', this.url(`/v2/${repository}/manifests/${reference}`), repositoryScope(repository, 'pull'), {
-      accept: MANIFEST_ACCEPT.join(', '),
-    });
-    if (!res.ok) throw await this.failure(await res.response(), `manifest ${repository}:${reference}`, 'manifest unknown');
-    const bytes = await res.bytes();
+    const url = this.url(`/v2/${repository}/manifests/${reference}`);
+    let res: Answer;
+    let bytes: Buffer;
+    // A body cut or stalled (idle timeout) is asked for again, as a failed connection is.
+    for (let attempt = 0; ; attempt++) {
+      res = await this.request('GET', url, repositoryScope(repository, 'pull'), { accept: MANIFEST_ACCEPT.join(', ') });
+      if (!res.ok) throw await this.failure(await res.response(), `manifest ${repository}:${reference}`, 'manifest unknown');
+      try {
+        bytes = await res.bytes();
+        break;
+      } catch (e) {
+        if (attempt >= this.retry.retries || !isRetryableNetworkError(e)) {
+          const why = describeNetworkError(e, url).message.replace(/^cannot connect to /, '');
+          throw new RegistryError(`manifest ${repository}:${reference}: reading the body failed: ${why}`, { registry: this.host, cause: e });
+        }
+        this.onRetry?.(`manifest ${repository}:${reference}: body lost (${networkErrorCode(e) ?? 'error'})`, 0);
+      }
+    }
     if (bytes.length > MAX_MANIFEST_BYTES) {
       throw new RegistryError(`manifest ${reference} is larger than ${MAX_MANIFEST_BYTES} bytes (registry ${this.host})`, { registry: this.host });
     }

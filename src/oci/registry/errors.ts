@@ -61,6 +61,17 @@ export function networkErrorCode(e: unknown): string | undefined {
   return undefined;
 }
 
+/** The error that carries the network code (undici and the store wrap it in `cause`), or undefined. */
+export function connectionFailure(e: unknown): Error | undefined {
+  let cur: unknown = e;
+  for (let depth = 0; depth < 5 && cur; depth++) {
+    const c = cur as { code?: unknown; cause?: unknown };
+    if (typeof c.code === 'string' && c.code in NETWORK_CODES) return cur as Error;
+    cur = c.cause;
+  }
+  return undefined;
+}
+
 /** Network failures worth another attempt (a name that does not exist is not). */
 export function isRetryableNetworkError(e: unknown): boolean {
   const code = networkErrorCode(e);
@@ -74,6 +85,7 @@ export function describeNetworkError(e: unknown, url: URL): RegistryError {
   const code = networkErrorCode(e);
   const registry = url.host;
   if (code === 'ENOTFOUND') return new RegistryError(`unknown host ${url.hostname}`, { registry, code, cause: e });
+  if ((e as { stalled?: boolean })?.stalled) return new RegistryError(`${registry} stopped sending (${(e as Error).message})`, { registry, code, cause: e });
   const why = code ? (NETWORK_CODES[code] ?? code) : ((e as Error)?.message ?? String(e));
   return new RegistryError(`cannot connect to ${registry} (${why})`, { registry, ...(code ? { code } : {}), cause: e });
 }

@@ -1,6 +1,7 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { socketGet } from './socket-get.js';
+import { registryIdleTimeoutMs, stalledError } from './transport.js';
 
 /**
  * GET and HEAD over node:http(s) with the body left as the IncomingMessage:
@@ -47,7 +48,19 @@ async function nodeRequest(method: 'GET' | 'HEAD', url: URL, headers: Record<str
   // from a plain-HTTP registry never pays for compiling them.
   const request = url.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers }, resolve);
+    let response: IncomingMessage | undefined;
+    const req = request(url, { method, headers }, (r) => {
+      response = r;
+      resolve(r);
+    });
+    // Idle bound for the headers and the body alike (the socket's timeout);
+    // the body fails with this error, not a bare "aborted".
+    const idle = registryIdleTimeoutMs();
+    req.setTimeout(idle, () => {
+      const err = stalledError(idle);
+      if (response) response.destroy(err);
+      req.destroy(err);
+    });
     req.on('error', reject);
     req.end();
   });

@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ChunkSink, PushSource } from '../store/push-source.js';
+import { registryIdleTimeoutMs, stalledError } from './transport.js';
 
 /**
  * A plain-HTTP/1.1 GET for blob bodies that reads the socket into one reused
@@ -369,6 +370,9 @@ export function socketGet(method: 'GET' | 'HEAD', url: URL, headers: Record<stri
       else reject(e);
     };
     socket.on('error', fail);
+    // A registry that stops sending (headers or body) fails the download: retried like a lost connection.
+    const idle = registryIdleTimeoutMs();
+    socket.setTimeout(idle, () => fail(stalledError(idle)));
     socket.on('end', () => (body ? body.connectionEnded() : reject(lostConnection('the connection closed before the response headers'))));
     socket.on('close', () => (body ? body.connectionEnded() : reject(lostConnection('the connection closed before the response headers'))));
     const lines = [`${method} ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`];

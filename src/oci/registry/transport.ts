@@ -17,6 +17,21 @@ export const DEFAULT_RETRY: RetryPolicy = { retries: 3, baseDelayMs: 200, maxDel
 
 export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
 
+/**
+ * How long a connection may send nothing (headers or body) before it counts
+ * as lost: a registry that stalls mid-body must not hang a pull. 30 s, or
+ * CORACLE_REGISTRY_IDLE_TIMEOUT seconds.
+ */
+export function registryIdleTimeoutMs(): number {
+  const v = Number(process.env.CORACLE_REGISTRY_IDLE_TIMEOUT);
+  return Number.isFinite(v) && v > 0 ? v * 1000 : 30_000;
+}
+
+/** The error of a stalled connection (retryable, like a lost one). */
+export function stalledError(idleMs: number): Error {
+  return Object.assign(new Error(`no data for ${idleMs / 1000} s`), { code: 'ETIMEDOUT', stalled: true });
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Seconds or an HTTP date, as milliseconds from now; undefined when absent or unreadable. */

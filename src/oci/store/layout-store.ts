@@ -11,6 +11,7 @@ import type { ContentStore } from './content-store.js';
 import { withLock } from './lock.js';
 import { writeBlobFile } from './blob-writer.js';
 import { isPushSource, type PushSource } from './push-source.js';
+import { removeDeadTemps } from '../../files/leftovers.js';
 
 /** Folder (inside the layout) for blobs being written; other OCI tools ignore it. */
 export const TEMP_DIR = '.coracle-tmp';
@@ -71,6 +72,9 @@ export function storeRefName(name: string): string {
   return canonicalReference(name);
 }
 
+/** Names in TEMP_DIR: PREFIX-PID-HEX. */
+export const STORE_TEMP_NAME = /^[a-z]+-(\d+)-[0-9a-f]{12}$/;
+
 function tempName(prefix: string): string {
   return `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`;
 }
@@ -92,6 +96,8 @@ class OciLayoutStore implements LayoutStore {
     try {
       await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
       await mkdir(this.tmp, { recursive: true });
+      // Temporary blobs of a killed pull or build (PREFIX-PID-HEX) go now.
+      await removeDeadTemps(this.tmp, STORE_TEMP_NAME);
     } catch (e) {
       throw new CoracleError(`cannot create image store ${this.root}: ${(e as Error).message}`);
     }

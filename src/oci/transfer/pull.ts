@@ -4,7 +4,7 @@ import { formatPlatform, hostPlatform, parsePlatform, selectManifest } from '../
 import { formatReference, parseReference, withDefaultTag, type ImageReference } from '../ref.js';
 import type { FetchedManifest, RegistryClient } from '../registry/client.js';
 import { manifestMediaType } from '../registry/client.js';
-import { DigestMismatchError, RegistryError, networkErrorCode, isRetryableNetworkError } from '../registry/errors.js';
+import { DigestMismatchError, RegistryError, connectionFailure, describeNetworkError, networkErrorCode, isRetryableNetworkError } from '../registry/errors.js';
 import type { ContentStore } from '../store/content-store.js';
 import { isIndex, type Descriptor, type ImageIndex, type ImageManifest, type Manifest, type Platform } from '../types.js';
 import { mapLimit } from './limit.js';
@@ -159,6 +159,11 @@ class Puller {
           continue;
         }
         task.fail();
+        const lost = e instanceof RegistryError || e instanceof DigestMismatchError ? undefined : connectionFailure(e);
+        if (lost) {
+          const why = describeNetworkError(lost, new URL(client.endpoint)).message.replace(/^cannot connect to /, '');
+          throw new RegistryError(`blob ${desc.digest}: download failed after ${attempt + 1} attempts: ${why}`, { registry: client.host, cause: e });
+        }
         if (e instanceof CoracleError && !e.message.includes(desc.digest)) {
           throw new CoracleError(`blob ${desc.digest}: ${e.message}`, { cause: e });
         }

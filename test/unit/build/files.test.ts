@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 /** Write the YAML as a spec file in its own folder (plus `extra` files beside it) and run filesEntries on it. */
-async function files(yaml: string, opts: { extra?: Record<string, string>; existingDirs?: string[] } = {}): Promise<{ entries: InitrdEntry[]; file: string }> {
+async function files(yaml: string, opts: { extra?: Record<string, string>; existingDirs?: string[]; allowOutsideSources?: boolean } = {}): Promise<{ entries: InitrdEntry[]; file: string }> {
   const folder = join(dir, `s${n++}`);
   await mkdir(folder, { recursive: true });
   for (const [p, c] of Object.entries(opts.extra ?? {})) {
@@ -30,7 +30,7 @@ async function files(yaml: string, opts: { extra?: Record<string, string>; exist
   const file = join(folder, 'spec.yml');
   await writeFile(file, yaml);
   const { spec } = await loadSpecs([file]);
-  const entries = await filesEntries({ spec, ids: allocateIds(spec), existingDirs: new Set(opts.existingDirs ?? []) });
+  const entries = await filesEntries({ spec, ids: allocateIds(spec), existingDirs: new Set(opts.existingDirs ?? []), allowOutsideSources: opts.allowOutsideSources === true });
   return { entries, file };
 }
 
@@ -129,7 +129,7 @@ files:
 });
 
 describe('files: sources', () => {
-  it('source is read relative to the spec file folder, and from ~/', async () => {
+  it('source is read relative to the spec file folder, and from ~/ when outside sources are allowed', async () => {
     const home = join(dir, 'home');
     await mkdir(home, { recursive: true });
     await writeFile(join(home, 'key.pub'), 'ssh-ed25519 AAAA me\n');
@@ -144,7 +144,7 @@ files:
   - path: root/.ssh/authorized_keys
     source: ~/key.pub
 `,
-        { extra: { 'conf/motd.txt': 'hello from beside the spec\n' } },
+        { extra: { 'conf/motd.txt': 'hello from beside the spec\n' }, allowOutsideSources: true },
       );
       const m = byPath(entries);
       expect(data(m['etc/motd'])).toBe('hello from beside the spec\n');
@@ -210,4 +210,23 @@ files:
     expect(JSON.stringify(j)).not.toMatch(/"loc"|"line"|"col"/);
     expect(oct(m['etc/spec.json']!.mode)).toBe('600');
   });
+});
+
+describe('files: sources outside the spec folder', () => {
+  for (const source of ['../../../../../../etc/shadow', '/etc/passwd', '~/key.pub', 'link/passwd']) {
+    it(`${source} is refused by default, naming file:line:col and the flag`, async () => {
+      const outside = join(dir, `outside-${n}`);
+      await mkdir(outside, { recursive: true });
+      const folder = join(dir, `s${n}`);
+      await mkdir(folder, { recursive: true });
+      // a symlink inside the folder that leads out of it
+      await symlink('/etc', join(folder, 'link')).catch(() => undefined);
+      const err = await files(`files:\n  - path: etc/x\n    source: ${source}\n`).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(err).toBeInstanceOf(CoracleError);
+      expect(err!.message).toMatch(/spec\.yml:2:5: files: etc\/x: source .* is outside the spec's folder .* \(give --allow-outside-sources to read it\)/);
+    });
+  }
 });
