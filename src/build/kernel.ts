@@ -111,19 +111,32 @@ export async function kernelParts(source: UnpackSource, image: ResolvedBuildImag
   return parts;
 }
 
-/** The modules tarball as initrd entries (it unpacks at the root: lib/modules/VERSION/...). */
-export async function modulesEntries(tarPath: string, what: string): Promise<InitrdEntry[]> {
-  const tree = new FsTree();
+/** One entry of the modules tarball, its path made clean and relative. */
+export interface ModulesTarEntry {
+  path: string;
+  entry: InitrdEntry;
+}
+
+/** The modules tarball's entries (it unpacks at the root: lib/modules/VERSION/...). */
+export async function readModulesTar(tarPath: string, what: string): Promise<ModulesTarEntry[]> {
+  const out: ModulesTarEntry[] = [];
   const data = await readFile(tarPath);
   for await (const e of readTar(Readable.from([data]), { name: what })) {
     const path = e.path.replace(/^(\.\/)+/, '').replace(/^\/+/, '').replace(/\/+$/, '');
     if (path === '' || path === '.') continue;
     if (path.split('/').includes('..')) throw new CoracleError(`${what}: entry "${e.path}" has a ".." component`);
     const meta = { path, mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: Math.floor(e.mtime) };
-    if (e.type === 'directory') tree.set({ ...meta, type: 'dir' });
-    else if (e.type === 'file') tree.set({ ...meta, type: 'file', data: { kind: 'buffer', data: await e.buffer() } });
-    else if (e.type === 'symlink') tree.set({ ...meta, type: 'symlink', linkTarget: e.linkpath });
-    else if (e.type === 'hardlink') tree.set({ ...meta, type: 'hardlink', linkTarget: e.linkpath.replace(/^(\.\/)+/, '').replace(/^\/+/, '') });
+    if (e.type === 'directory') out.push({ path, entry: { ...meta, type: 'dir' } });
+    else if (e.type === 'file') out.push({ path, entry: { ...meta, type: 'file', data: { kind: 'buffer', data: await e.buffer() } } });
+    else if (e.type === 'symlink') out.push({ path, entry: { ...meta, type: 'symlink', linkTarget: e.linkpath } });
+    else if (e.type === 'hardlink') out.push({ path, entry: { ...meta, type: 'hardlink', linkTarget: e.linkpath.replace(/^(\.\/)+/, '').replace(/^\/+/, '') } });
   }
+  return out;
+}
+
+/** The whole modules tarball as initrd entries. */
+export async function modulesEntries(tarPath: string, what: string): Promise<InitrdEntry[]> {
+  const tree = new FsTree();
+  for (const { entry } of await readModulesTar(tarPath, what)) tree.set(entry);
   return tree.entries();
 }

@@ -7,15 +7,14 @@
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { CoracleError } from '../errors.js';
 import { dirChain } from '../initrd/tree.js';
 import type { InitrdEntry } from '../initrd/types.js';
 import { parseModuleIndex, selectModules, type ModuleSelection } from '../kernel/modules.js';
 import type { FsTree } from '../initrd/tree.js';
-import { readTar } from '../tar/index.js';
 import type { ResolvedBuildImage } from './images.js';
+import { readModulesTar } from './kernel.js';
 
 /** The init image's boot set: one module name a line (the init's lib.sh reads the same file). */
 export const BOOT_MODULES_FILE = 'usr/lib/coracle/boot-modules';
@@ -60,25 +59,6 @@ export async function initModuleLists(cacheRoot: string, image: ResolvedBuildIma
   return lists;
 }
 
-interface TarFile {
-  path: string;
-  entry: InitrdEntry;
-}
-
-async function readModulesTar(tarPath: string, what: string): Promise<TarFile[]> {
-  const out: TarFile[] = [];
-  const data = await readFile(tarPath);
-  for await (const e of readTar(Readable.from([data]), { name: what })) {
-    const path = e.path.replace(/^(\.\/)+/, '').replace(/^\/+/, '').replace(/\/+$/, '');
-    if (path === '' || path === '.') continue;
-    if (path.split('/').includes('..')) throw new CoracleError(`${what}: entry "${e.path}" has a ".." component`);
-    const meta = { path, mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: Math.floor(e.mtime) };
-    if (e.type === 'directory') out.push({ path, entry: { ...meta, type: 'dir' } });
-    else if (e.type === 'file') out.push({ path, entry: { ...meta, type: 'file', data: { kind: 'buffer', data: await e.buffer() } } });
-    else if (e.type === 'symlink') out.push({ path, entry: { ...meta, type: 'symlink', linkTarget: e.linkpath } });
-  }
-  return out;
-}
 
 /** depmod's outputs, rewritten for the subset (modules.builtin* and modules.order come from the kernel build). */
 const KEPT_AS_IS = new Set(['modules.builtin', 'modules.builtin.modinfo']);
@@ -100,7 +80,8 @@ export interface TrimmedModules {
  * boot set, /etc/modules) are skipped when missing, as the init skips them.
  */
 export async function trimModules(tarPath: string, req: { required: readonly string[]; optional: readonly string[] }, what: string): Promise<TrimmedModules | undefined> {
-  const files = await readModulesTar(tarPath, what);
+  // (hardlinks are not followed into a subset: Debian's tarball has none)
+  const files = (await readModulesTar(tarPath, what)).filter((f) => f.entry.type !== 'hardlink');
   const deps = files.filter((f) => /^lib\/modules\/[^/]+\/modules\.dep$/.test(f.path));
   if (deps.length === 0) return undefined;
   if (deps.length > 1) throw new CoracleError(`${what}: more than one lib/modules/VERSION folder (${deps.map((d) => dirname(d.path)).join(', ')}); set kernel.modules: all`);
