@@ -41,18 +41,29 @@ export async function convertRaw(out: string, c: ConvertInput, making: string): 
 async function fixVmdk(path: string, cid: string): Promise<void> {
   const h = await open(path, 'r+');
   try {
-    // the embedded descriptor sits in the first sectors of a monolithicSparse file
+    // The embedded descriptor sits in the first sectors of a monolithicSparse
+    // file, as NUL-padded text. qemu-img prints the CID without leading zeros
+    // (1 to 8 digits), so the text is rewritten in place, padded to its old length.
     const head = Buffer.alloc(64 * 1024);
     const { bytesRead } = await h.read(head, 0, head.length, 0);
-    const text = head.subarray(0, bytesRead).toString('latin1');
-    const re = /\bCID=([0-9a-f]{8})\b/g;
-    let m: RegExpExecArray | null;
+    const startAt = head.subarray(0, bytesRead).indexOf('# Disk DescriptorFile', 0, 'latin1');
+    if (startAt < 0) throw new CoracleError(`${path}: qemu-img wrote a VMDK without an embedded descriptor`);
+    let endAt = head.indexOf(0, startAt);
+    if (endAt < 0 || endAt > bytesRead) endAt = bytesRead;
+    const text = head.subarray(startAt, endAt).toString('latin1');
     let n = 0;
-    while ((m = re.exec(text)) !== null) {
-      await h.write(Buffer.from(cid, 'latin1'), 0, 8, m.index + 4);
+    const fixed = text.replace(/(^|\n)CID=[0-9a-f]{1,8}(?=\n)/g, (_m, pre: string) => {
       n++;
-    }
+      return `${pre}CID=${cid}`;
+    });
     if (n === 0) throw new CoracleError(`${path}: qemu-img wrote a VMDK without a CID line`);
+    let pad = 0;
+    while (endAt + pad < bytesRead && head[endAt + pad] === 0) pad++;
+    const out = Buffer.from(fixed, 'latin1');
+    if (out.length > endAt - startAt + pad) throw new CoracleError(`${path}: the VMDK descriptor has no room for the fixed CID`);
+    const region = Buffer.alloc(Math.max(endAt - startAt, out.length));
+    out.copy(region);
+    await h.write(region, 0, region.length, startAt);
   } finally {
     await h.close();
   }
