@@ -14,6 +14,7 @@ export class ConsoleWatch {
 
   constructor(vm: QemuVm) {
     this.text = vm.console.replace(/\r/g, '');
+    this.ended = !vm.running;
     vm.on('console', (d: string) => {
       this.text += d.replace(/\r/g, '');
       for (const l of this.listeners) l();

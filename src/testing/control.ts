@@ -9,7 +9,7 @@
  *   host  -> guest   exec ID SERVICE BASE64(COMMAND)
  *   guest -> host    exit ID STATUS BASE64(OUTPUT)
  *
- * COMMAND runs as `sh -c COMMAND` in the service's container through
+ * COMMAND runs as `/bin/sh -c COMMAND` in the service's container through
  * `ctr task exec`; OUTPUT is its stdout and stderr together.
  */
 import { connect, type Socket } from 'node:net';

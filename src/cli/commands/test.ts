@@ -20,6 +20,7 @@ interface TestCliOptions extends AccessFlags {
   log?: string;
   qemu?: string;
   pkgBuild: boolean;
+  check?: boolean;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -51,6 +52,7 @@ export function registerTestCommands(program: Command): void {
       .option('--accel <auto|kvm|tcg>', 'accelerator', 'auto')
       .option('-o, --dir <dir>', 'build output folder when given a spec (default: a temporary one, removed after)')
       .option('--no-pkg-build', 'refuse to build a missing @pkg: image definition')
+      .option('--check', 'only check the test file (and the spec\'s services and published ports); build and boot nothing')
       .option('--junit <file>', 'write a JUnit XML report')
       .option('--json', 'print the report as JSON on stdout (step lines go to stderr)')
       .option('--log <file>', 'also write the whole guest console to this file')
@@ -75,6 +77,10 @@ export function registerTestCommands(program: Command): void {
     // ports and service names too: a spec is read (not built) for its services
     const services = spec ? (await (await import('../../spec/load.js')).loadSpecs([spec])).spec.services.map((s) => s.name) : undefined;
     checkSteps(test, publish, services);
+    if (o.check) {
+      process.stderr.write(`coracle: ${testPath}: ${test.steps.length} steps, ok\n`);
+      return;
+    }
     const disks = [...test.disks.map((d) => ({ d, base: dirname(resolve(testPath)) })), ...o.disk.map((d) => ({ d, base: process.cwd() }))].map(({ d, base }) => {
       const s = parseDisk(d);
       return { ...s, path: resolve(base, s.path) };
