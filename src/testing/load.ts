@@ -230,5 +230,5 @@ function parseStep(
     }
   }
   if (!ok || !step) return undefined;
-  return { ...step, index, at: locate(src, [...path, k], 'key'), fieldAt, label: label.length > 70 ? `${label.slice(0, 67)}...` : label };
+  return { ...step, index, at: locate(src, [...path, k], 'key'), fieldAt, label: (label = label.trim().replace(/\s*\n\s*/g, '; ')).length > 70 ? `${label.slice(0, 67)}...` : label };
 }
