@@ -52,7 +52,8 @@ beforeAll(async () => {
   await writeFile(testFile, example.replace('  - poweroff:', `${fromRegistry}  - poweroff:`));
   r = await runCli(['--cache', systemStore(), 'test', DOCKER, testFile, '--json', '--log', join(dir, 'console.log')], { timeout: 30 * 60_000 });
   report = JSON.parse(r.stdout) as TestReport;
-});
+  // docker pulls and runs five containers under TCG: longer than the boot project's default hook timeout
+}, 40 * 60_000);
 
 afterAll(async () => {
   await registry?.stop();

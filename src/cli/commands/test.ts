@@ -91,11 +91,13 @@ export function registerTestCommands(program: Command): void {
     const storeRoot = storeRootFrom(cmd);
     let tmp: string | undefined;
     const controller = new AbortController();
+    // Ctrl-C, or a CI job's timeout (SIGTERM): the VM is killed, never left behind
     const onSigint = () => {
       process.stderr.write('\ncoracle: interrupted: stopping the guest\n');
       controller.abort();
     };
     process.on('SIGINT', onSigint);
+    process.on('SIGTERM', onSigint);
     let report: TestReport;
     try {
       let boot;
@@ -135,6 +137,7 @@ export function registerTestCommands(program: Command): void {
       });
     } finally {
       process.off('SIGINT', onSigint);
+      process.off('SIGTERM', onSigint);
       if (tmp) await rm(tmp, { recursive: true, force: true });
     }
     if (o.junit) await writeWhole(o.junit, junitXml(report));
