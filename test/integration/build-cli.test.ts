@@ -253,10 +253,10 @@ describe('coracle build (fixture images)', () => {
   it('--json prints the outputs with their sizes and digests and the images each reference resolved to', async () => {
     const out = join(dir, 'out-json');
     const r = ok(await build(out, '--json'));
-    const doc = JSON.parse(r.stdout) as { schemaVersion: number; name: string; format: string; outputs: { path: string; size: number; digest: string }[]; images: { image: string; reference: string; digest: string }[] };
+    const doc = JSON.parse(r.stdout) as { schemaVersion: number; name: string; formats: string[]; outputs: { path: string; size: number; digest: string }[]; images: { image: string; reference: string; digest: string }[] };
     expect(doc.schemaVersion).toBe(1);
     expect(doc.name).toBe('t');
-    expect(doc.format).toBe('kernel+initrd');
+    expect(doc.formats).toEqual(['kernel+initrd']);
     expect(doc.outputs.map((o) => o.path)).toEqual(['t-kernel', 't-vmlinux', 't-initrd.img', 't-cmdline', 't-images.json'].map((f) => join(out, f)));
     for (const o of doc.outputs) {
       const bytes = await readFile(o.path);
