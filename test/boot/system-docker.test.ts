@@ -64,7 +64,7 @@ describe('examples/docker.yml', () => {
   it('runs docker containers: cgroup v2, overlay2, -p published to the host, NAT out, pulls from the host registry', () => {
     expect(report.steps.filter((s) => s.status !== 'pass'), r.stderr.slice(-5000)).toEqual([]);
     expect(r.exitCode).toBe(0);
-    expect(report.steps.filter((s) => s.kind === 'exec')).toHaveLength(6);
+    expect(report.steps.filter((s) => s.kind === 'exec')).toHaveLength(7);
     expect(report.guest).toEqual({ reason: 'poweroff', status: 0 });
   });
 
