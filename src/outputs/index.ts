@@ -153,7 +153,12 @@ export class StagedOutputs {
   }
 
   async commit(): Promise<string[]> {
-    for (const s of this.#staged) await rename(s.tmp, s.final);
+    for (const s of this.#staged) {
+      await rename(s.tmp, s.final);
+      // rename(2) does nothing when both names are links to one file (a
+      // concurrent build placed the same published kernel): drop ours.
+      await rm(s.tmp, { force: true });
+    }
     return this.#staged.map((s) => s.final);
   }
 
