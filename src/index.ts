@@ -39,3 +39,5 @@ export { AptArchive, UnknownPackageError, type ResolvedPackage } from './debian/
 export { build, defaultBuildName, type BuildOptions, type BuildResult } from './build/assemble.js';
 export { unpackImage, type ImageToUnpack, type UnpackSource } from './build/unpack.js';
 export { writeOutputs, kernelInitrdPaths, OUTPUT_FORMATS, type OutputFormat, type OutputSet } from './outputs/index.js';
+export * from './testing/index.js';
+export { JSON_SCHEMA_VERSION, type BuildJson, type BuildOutputJson, type ShowTagJson } from './report/json.js';

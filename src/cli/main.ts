@@ -24,6 +24,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   run: async () => (await import('./commands/run.js')).registerRunCommands,
   'cloud-init': async () => (await import('./commands/cloud-init.js')).registerCloudInitCommands,
   kernel: async () => (await import('./commands/kernel.js')).registerKernelCommands,
+  test: async () => (await import('./commands/test.js')).registerTestCommands,
 };
 
 /** The command word of `argv` (after global options), if any. */

@@ -1,74 +1,59 @@
 /**
- * examples/minimal.yml exactly as a user builds and boots it: DHCP on boot
- * (runc), a root shell on the console (getty, a containerd task), clean
- * poweroff. Also what the stage-1 init promises: the root is a mount of its
- * own (runc can pivot away from it), not the initramfs and not a copy.
+ * examples/minimal.yml exactly as a user builds and boots it, checked by
+ * `coracle test` with examples/minimal.test.yml (the file the README shows):
+ * DHCP on boot (runc), getty under containerd, the console shell's container
+ * is root in a mount namespace of its own, the root is a mount of its own
+ * over the initramfs (runc can pivot away from it), clean poweroff.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { QemuVm } from '../../src/qemu/vm.js';
-import { projectRoot } from '../helpers/cli.js';
-import { bootUntilReady, cleanupBoot, consoleRun, expectInOrder, initLines, powerdown, waitForShell } from '../helpers/qemu.js';
-import { buildSystem, ensureSystemImages, specImageNames } from '../helpers/system.js';
+import type { TestReport } from '../../src/testing/types.js';
+import { projectRoot, runCli, type CliResult } from '../helpers/cli.js';
+import { cleanupBoot } from '../helpers/qemu.js';
+import { ensureSystemImages, specImageNames, systemStore } from '../helpers/system.js';
 
 const MINIMAL = join(projectRoot, 'examples', 'minimal.yml');
 
-/** Run in the host's mount namespace (the getty container shares the host pid namespace). */
-const onHost = (cmd: string) => `nsenter -t 1 -m -- sh -c '${cmd}'`;
-
 let dir: string;
-let vm: QemuVm;
+let r: CliResult;
+let report: TestReport;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'coracle-boot-minimal-'));
   await ensureSystemImages(await specImageNames(MINIMAL));
-  const img = await buildSystem([MINIMAL], join(dir, 'out'), 'minimal');
-  ({ vm } = await bootUntilReady(img, { logFile: join(dir, 'console.log') }, /coracle: all services started/, (v) => waitForShell(v)));
+  r = await runCli(['--cache', systemStore(), 'test', 'examples/minimal.yml', '--json', '--junit', join(dir, 'junit.xml'), '--log', join(dir, 'console.log')], {
+    timeout: 20 * 60_000,
+  });
+  report = JSON.parse(r.stdout) as TestReport;
 });
 
-afterAll(() => cleanupBoot(vm, dir));
+afterAll(() => cleanupBoot(undefined, dir));
 
-describe('examples/minimal.yml booted as it is', () => {
-  it('leases an address on boot (onboot dhcpcd under runc), then starts getty under containerd', async () => {
-    expectInOrder(
-      initLines(vm.console),
-      ['onboot 000-dhcpcd started', 'onboot 000-dhcpcd exited 0', 'onboot done', 'containerd started', 'service getty started', 'all services started'].map(
-        (l) => `coracle: ${l}`,
-      ),
-    );
-    // QEMU's user-mode network hands out 10.0.2.15
-    expect(await consoleRun(vm, 'ip -4 addr show eth0')).toMatch(/inet 10\.0\.2\.15\/24/);
-    expect(await consoleRun(vm, onHost('ctr -n services.coracle task ls'))).toMatch(/^getty\s+\d+\s+RUNNING/m);
+describe('examples/minimal.yml under coracle test', () => {
+  it('passes every step of examples/minimal.test.yml and exits 0', () => {
+    const failed = report.steps.filter((s) => s.status !== 'pass');
+    expect(failed, r.stderr.slice(-4000)).toEqual([]);
+    expect(report.passed).toBe(true);
+    expect(r.exitCode).toBe(0);
+    expect(report.steps.map((s) => s.kind)).toEqual([...Array(4).fill('console'), ...Array(4).fill('exec'), 'poweroff', 'console', 'console']);
+    expect(report.guest).toEqual({ reason: 'poweroff', status: 0 });
   });
 
-  it('the console shell is root inside the getty container, not on the host', async () => {
-    expect((await consoleRun(vm, 'id -u')).trim()).toBe('0');
-    const own = (await consoleRun(vm, 'readlink /proc/self/ns/mnt')).trim();
-    const host = (await consoleRun(vm, 'readlink /proc/1/ns/mnt')).trim();
-    expect(own).toMatch(/^mnt:\[\d+\]$/);
-    expect(own).not.toBe(host);
+  it('prints one line per step (on stderr with --json) and a summary', () => {
+    const lines = r.stderr.split('\n').filter((l) => /^(ok  |FAIL|skip) \d+\/\d+ /.test(l));
+    expect(lines).toHaveLength(report.steps.length);
+    expect(lines[4]).toMatch(/^ok {3}5\/11 exec getty: ip -4 addr show eth0 \(\d+\.\d s\)$/);
+    expect(r.stderr).toMatch(/coracle: test examples\/minimal\.test\.yml: 11 passed, 0 failed, 0 skipped \(guest poweroff/);
   });
 
-  it('the root is a mount of its own over the initramfs (runc can pivot away from it)', async () => {
-    // mountinfo: ID PARENT MAJ:MIN ROOT MOUNTPOINT ...; "/" is not the kernel's first mount
-    const lines = (await consoleRun(vm, onHost('cat /proc/1/mountinfo'))).trim().split('\n');
-    const ids = new Set(lines.map((l) => l.split(' ')[0]));
-    const root = lines.filter((l) => l.split(' ')[4] === '/');
-    expect(root.length, lines.join('\n')).toBe(1);
-    const [, parent, , fsRoot] = root[0]!.split(' ');
-    // its parent (the initramfs) is outside this root, hence not listed
-    expect(ids.has(parent!)).toBe(false);
-    expect(fsRoot).toBe('/');
-    // the onboot container ran under runc, which pivot_roots: proof it works on this root
-    expect(initLines(vm.console)).toContain('coracle: onboot 000-dhcpcd exited 0');
-  });
-
-  it('powers off cleanly on the ACPI button', async () => {
-    const r = await powerdown(vm);
-    expect(r.reason).toBe('poweroff');
-    expect(r.status).toBe(0);
-    expectInOrder(initLines(vm.console), ['coracle: shutdown', 'coracle: service getty stopped', 'coracle: shutdown complete']);
+  it('writes the JUnit report and the whole console log', async () => {
+    const xml = await readFile(join(dir, 'junit.xml'), 'utf8');
+    expect(xml).toContain('<testsuite name="examples/minimal.test.yml" tests="11" failures="0" errors="0" skipped="0"');
+    expect(xml.match(/<testcase /g)).toHaveLength(11);
+    const log = await readFile(join(dir, 'console.log'), 'utf8');
+    expect(log).toContain('coracle: agent listening on /dev/vport');
+    expect(log).toContain('coracle: shutdown complete');
   });
 });

@@ -250,6 +250,23 @@ describe('coracle build (fixture images)', () => {
     expect(segs.filter((n) => n.includes('.tmp'))).toEqual([]);
   });
 
+  it('--json prints the outputs with their sizes and digests and the images each reference resolved to', async () => {
+    const out = join(dir, 'out-json');
+    const r = ok(await build(out, '--json'));
+    const doc = JSON.parse(r.stdout) as { schemaVersion: number; name: string; formats: string[]; outputs: { path: string; size: number; digest: string }[]; images: { image: string; reference: string; digest: string }[] };
+    expect(doc.schemaVersion).toBe(1);
+    expect(doc.name).toBe('t');
+    expect(doc.formats).toEqual(['kernel+initrd']);
+    expect(doc.outputs.map((o) => o.path)).toEqual(['t-kernel', 't-vmlinux', 't-initrd.img', 't-cmdline', 't-images.json'].map((f) => join(out, f)));
+    for (const o of doc.outputs) {
+      const bytes = await readFile(o.path);
+      expect(o.size, o.path).toBe(bytes.length);
+      expect(o.digest, o.path).toBe(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+    }
+    expect(doc.images.map((i) => i.image).sort()).toEqual(['fx/init:1', 'fx/kernel:1', 'fx/tool:1', 'fx/web:1']);
+    for (const i of doc.images) expect(i.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
   it('--format tar writes the root filesystem with boot/kernel and boot/cmdline', async () => {
     const out = join(dir, 'out-tar');
     const r = ok(await build(out, '--format', 'tar'));

@@ -26,14 +26,15 @@ export function registerBuildCommands(program: Command): void {
       .option('--runtime <name>', 'OCI runtime in the guest: crun or runc (over the spec\'s runtime:; default crun when an init image holds it)')
       .option('--debian-cache <dir>', '@pkg: builds: apt state and .deb cache (default $CORACLE_DEBIAN_CACHE or <cache>/debian)')
       .option('--sources <file>', '@pkg: builds: deb822 apt sources to resolve packages against')
-      .option('--allow-outside-sources', 'let files: sources read host files outside the spec\'s folder (absolute, ../, ~/ paths)'),
+      .option('--allow-outside-sources', 'let files: sources read host files outside the spec\'s folder (absolute, ../, ~/ paths)')
+      .option('--json', 'print the outputs (path, size, digest) and the images used as JSON on stdout'),
     true,
   ).action(
     async (
       specs: string[],
       opts: {
         dir: string; name?: string; format: string[]; platform?: string; pull?: boolean; compression: string; level?: string; mirror?: string[]; insecure?: boolean;
-        pkgBuild: boolean; lock?: boolean; locked?: boolean; debianCache?: string; sources?: string; runtime?: string; allowOutsideSources?: boolean;
+        pkgBuild: boolean; lock?: boolean; locked?: boolean; debianCache?: string; sources?: string; runtime?: string; allowOutsideSources?: boolean; json?: boolean;
       },
       cmd: Command,
     ) => {
@@ -83,7 +84,18 @@ export function registerBuildCommands(program: Command): void {
       if (r.lockFile && opts.lock) reporter.info(`wrote ${r.lockFile}`);
       const cached = r.segments.filter((s) => s.cached).length;
       reporter.info(`built ${r.name} in ${((Date.now() - started) / 1000).toFixed(1)} s (${r.segments.length} segments, ${cached} cached)`);
-      for (const o of r.outputs) process.stdout.write(`${o}\n`);
+      if (opts.json) {
+        const { JSON_SCHEMA_VERSION, describeOutputs, printJson } = await import('../../report/json.js');
+        printJson({
+          schemaVersion: JSON_SCHEMA_VERSION,
+          name: r.name,
+          formats,
+          outputs: await describeOutputs(r.outputs),
+          images: r.images,
+          ...(r.lockFile ? { lockFile: r.lockFile } : {}),
+          durationMs: Date.now() - started,
+        } satisfies import('../../report/json.js').BuildJson);
+      } else for (const o of r.outputs) process.stdout.write(`${o}\n`);
     },
   );
 }

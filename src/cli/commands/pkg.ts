@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CoracleError } from '../../errors.js';
+import { formatPlatform } from '../../oci/platform.js';
 import { formatReference, parseReference } from '../../oci/ref.js';
 import type { PkgOptions } from '../../pkg/build.js';
 import { storeRootFrom } from '../options.js';
@@ -101,14 +102,18 @@ export function registerPkgCommands(program: Command): void {
     pkg
       .command('show-tag')
       .description('print the full reference each image would be built as')
-      .argument('<dir...>', 'image folders'),
-  ).action(async (dirs: string[], flags: PkgFlags, cmd: Command) => {
+      .argument('<dir...>', 'image folders')
+      .option('--json', 'print [{definition, reference, tag, platform}] as JSON'),
+  ).action(async (dirs: string[], flags: PkgFlags & { json?: boolean }, cmd: Command) => {
     const [{ openStore }, { planPackage }] = await Promise.all([import('../../oci/store/layout-store.js'), import('../../pkg/build.js')]);
     const root = storeRootFrom(cmd);
     const store = await openStore(root);
+    const shown: import('../../report/json.js').ShowTagJson[] = [];
     for (const dir of dirs) {
       const plan = await planPackage(dir, { store, ...pkgOptions(flags, root) });
-      process.stdout.write(`${plan.ref}\n`);
+      if (flags.json) shown.push({ definition: dir, reference: plan.ref, tag: plan.tag, platform: formatPlatform(plan.platform) });
+      else process.stdout.write(`${plan.ref}\n`);
     }
+    if (flags.json) (await import('../../report/json.js')).printJson(shown);
   });
 }

@@ -93,9 +93,11 @@ export function registerRegistryCommands(program: Command): void {
       .argument('<ref>', 'image reference')
       .option('--platform <os/arch[/variant]>', 'platform to show from a multi-platform image (default: this machine)')
       .option('--raw', 'print the manifest or index exactly as stored or served')
-      .option('--remote', 'ask the registry even when the store has the image'),
+      .option('--remote', 'ask the registry even when the store has the image')
+      .option('--json', 'the default output, named for scripts: {reference, digest, manifest, config}'),
     true,
-  ).action(async (ref: string, opts: AccessFlags & { platform?: string; raw?: boolean; remote?: boolean }, cmd: Command) => {
+  ).action(async (ref: string, opts: AccessFlags & { platform?: string; raw?: boolean; remote?: boolean; json?: boolean }, cmd: Command) => {
+    if (opts.raw && opts.json) throw new CoracleError('inspect: --raw and --json ask for different documents: give one');
     const [{ openStore }, { inspectImage }] = await Promise.all([
       import('../../oci/store/layout-store.js'),
       import('../../oci/transfer/inspect.js'),
@@ -113,7 +115,7 @@ export function registerRegistryCommands(program: Command): void {
       if (!r.raw.toString('utf8').endsWith('\n')) process.stdout.write('\n');
       return;
     }
-    const out = { reference: r.reference, digest: r.digest, manifest: r.manifest, config: r.config };
+    const out = { reference: r.reference, digest: r.digest, source: r.source, manifest: r.manifest, config: r.config };
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   });
 }
