@@ -326,6 +326,26 @@ func servicesStop() int {
 	}
 	sort.Slice(svcs, func(i, j int) bool { return svcs[i].name < svcs[j].name })
 	deadline := time.After(timeout)
+	// A SIGTERM that reaches a service before it has set its handler (just
+	// started when the poweroff came) is lost: the first process of a PID
+	// namespace ignores what it does not handle. Send it again each second.
+	stopResend := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopResend:
+				return
+			case <-tick.C:
+				for _, s := range svcs {
+					if s.exit != nil {
+						s.task.Kill(ctx, syscall.SIGTERM)
+					}
+				}
+			}
+		}
+	}()
 	killed := map[string]bool{}
 	for _, s := range svcs {
 		if s.exit == nil {
@@ -344,6 +364,7 @@ func servicesStop() int {
 			killed[s.name] = true
 		}
 	}
+	close(stopResend)
 	for _, s := range svcs {
 		if s.task == nil {
 			continue
