@@ -47,7 +47,8 @@ describe('coracle pull / inspect', () => {
     expect(r.exitCode).toBe(0);
     expect(reg.requests.length).toBe(before); // answered from the store
     const j = JSON.parse(r.stdout);
-    expect(Object.keys(j)).toEqual(['reference', 'digest', 'manifest', 'config']);
+    expect(Object.keys(j)).toEqual(['reference', 'digest', 'source', 'manifest', 'config']);
+    expect(j.source).toBe('store');
     expect(j.reference).toBe('docker.io/library/alpine:3.20');
     expect(j.digest).toBe(img.manifestDigest);
     expect(j.manifest.layers[0].digest).toBe(img.layerDigest);
