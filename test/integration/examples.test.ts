@@ -11,7 +11,8 @@ import { projectRoot, runCli } from '../helpers/cli.js';
 const dir = join(projectRoot, 'examples');
 
 describe('examples', async () => {
-  const specs = (await readdir(dir)).filter((f) => f.endsWith('.yml')).sort();
+  // system specs only: NAME.test.yml are `coracle test` files, NAME.user-data.yml cloud-init user-data
+  const specs = (await readdir(dir)).filter((f) => f.endsWith('.yml') && !f.endsWith('.test.yml') && !f.endsWith('.user-data.yml')).sort();
 
   it('has the three documented examples', () => {
     expect(specs).toEqual(expect.arrayContaining(['minimal.yml', 'sshd.yml', 'web.yml']));

@@ -41,29 +41,29 @@ export async function convertRaw(out: string, c: ConvertInput, making: string): 
 async function fixVmdk(path: string, cid: string): Promise<void> {
   const h = await open(path, 'r+');
   try {
-    // The embedded descriptor sits in the first sectors of a monolithicSparse
-    // file, as NUL-padded text. qemu-img prints the CID without leading zeros
-    // (1 to 8 digits), so the text is rewritten in place, padded to its old length.
-    const head = Buffer.alloc(64 * 1024);
-    const { bytesRead } = await h.read(head, 0, head.length, 0);
-    const startAt = head.subarray(0, bytesRead).indexOf('# Disk DescriptorFile', 0, 'latin1');
-    if (startAt < 0) throw new CoracleError(`${path}: qemu-img wrote a VMDK without an embedded descriptor`);
-    let endAt = head.indexOf(0, startAt);
-    if (endAt < 0 || endAt > bytesRead) endAt = bytesRead;
-    const text = head.subarray(startAt, endAt).toString('latin1');
+    // A monolithicSparse file embeds its descriptor as NUL-padded text in the
+    // sectors its header names (descriptorOffset, descriptorSize). qemu-img
+    // prints the CID without leading zeros (1 to 8 digits), so the text is
+    // rewritten whole within that area.
+    const header = Buffer.alloc(512);
+    await h.read(header, 0, 512, 0);
+    if (header.toString('latin1', 0, 4) !== 'KDMV') throw new CoracleError(`${path}: qemu-img wrote no VMDK sparse header`);
+    const offset = Number(header.readBigUInt64LE(28)) * 512;
+    const size = Number(header.readBigUInt64LE(36)) * 512;
+    if (offset === 0 || size === 0 || size > 1 << 20) throw new CoracleError(`${path}: qemu-img wrote a VMDK without an embedded descriptor`);
+    const area = Buffer.alloc(size);
+    await h.read(area, 0, size, offset);
+    const nul = area.indexOf(0);
+    const text = area.toString('latin1', 0, nul < 0 ? size : nul);
     let n = 0;
     const fixed = text.replace(/(^|\n)CID=[0-9a-f]{1,8}(?=\n)/g, (_m, pre: string) => {
       n++;
       return `${pre}CID=${cid}`;
     });
     if (n === 0) throw new CoracleError(`${path}: qemu-img wrote a VMDK without a CID line`);
-    let pad = 0;
-    while (endAt + pad < bytesRead && head[endAt + pad] === 0) pad++;
-    const out = Buffer.from(fixed, 'latin1');
-    if (out.length > endAt - startAt + pad) throw new CoracleError(`${path}: the VMDK descriptor has no room for the fixed CID`);
-    const region = Buffer.alloc(Math.max(endAt - startAt, out.length));
-    out.copy(region);
-    await h.write(region, 0, region.length, startAt);
+    const out = Buffer.alloc(size);
+    if (out.write(fixed, 'latin1') !== Buffer.byteLength(fixed, 'latin1') || fixed.length >= size) throw new CoracleError(`${path}: the VMDK descriptor has no room for the fixed CID`);
+    await h.write(out, 0, size, offset);
   } finally {
     await h.close();
   }
