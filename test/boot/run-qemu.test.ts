@@ -3,38 +3,15 @@
  * the console on stdout, --publish from the host, Ctrl-C for a clean
  * shutdown (status 0), a second Ctrl-C to kill (137), a panic (status 2).
  */
-import { execa, type ResultPromise } from 'execa';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectRoot } from '../helpers/cli.js';
+import { startCli as startCliProcess } from '../helpers/cli-process.js';
 import { buildDevImage, devCacheDir, type BootImage } from '../helpers/dev-initrd.js';
 import { BOOT_TIMEOUT_MS, freePort, SHUTDOWN_TIMEOUT_MS } from '../helpers/qemu.js';
 
-function startCli(args: string[]): { proc: ResultPromise; out: () => string; waitFor: (re: RegExp, ms: number) => Promise<void> } {
-  const proc = execa(process.execPath, ['--import', 'tsx', join(projectRoot, 'src', 'cli.ts'), ...args], {
-    cwd: projectRoot,
-    reject: false,
-    stdin: 'pipe',
-    all: true,
-    env: { CI: '1', CORACLE_CACHE: join(devCacheDir(), 'cli-cache') },
-  });
-  let text = '';
-  proc.all!.setEncoding('utf8');
-  proc.all!.on('data', (d: string) => (text += d));
-  const waitFor = (re: RegExp, ms: number) =>
-    new Promise<void>((resolve, reject) => {
-      const deadline = Date.now() + ms;
-      const tick = () => {
-        if (re.test(text)) return resolve();
-        if (proc.exitCode !== null || Date.now() > deadline) return reject(new Error(`no ${re} in CLI output:\n${text.slice(-3000)}`));
-        setTimeout(tick, 200);
-      };
-      tick();
-    });
-  return { proc, out: () => text, waitFor };
-}
+const startCli = (args: string[]) => startCliProcess(args, { CORACLE_CACHE: join(devCacheDir(), 'cli-cache') });
 
 let dir: string;
 let img: BootImage;
