@@ -62,7 +62,10 @@ export async function layoutKernel(root: string, mtime: number, opts: KernelLayo
       dropped.push(d);
     }
   }
-  const compressed = opts.compressModules ? await compressModules(join(modules, 'kernel')) : 0;
+  // A kernel with everything built in (images/kernel-lean) has no kernel/ tree to compress.
+  const moduleTree = join(modules, 'kernel');
+  const hasModuleTree = await stat(moduleTree).then((s) => s.isDirectory(), () => false);
+  const compressed = opts.compressModules && hasModuleTree ? await compressModules(moduleTree) : 0;
   // depmod writes modules.dep, modules.alias, ... (and their .bin forms) for modprobe.
   const r = await execa('depmod', ['-b', root, version], { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0) throw new CoracleError(`kernel: depmod failed: ${r.stderr.trim()}`);
