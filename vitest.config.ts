@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 // Unit tests are fast and use fakes where useful; integration tests run the
 // real registry, skopeo, umoci, runc/containerd; boot tests run QEMU.
 // Two cores: keep concurrency low so QEMU boots are not starved.
-// *.lean.test.ts (the compiled lean kernel) run from vitest.lean.config.ts.
+// integration/kernel-lean.test.ts compiles the lean kernel (about 12 minutes of
+// both cores, once per store) before the boot group boots it.
 export default defineConfig({
   test: {
     projects: [
@@ -11,7 +12,6 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
-          exclude: ['**/*.lean.test.ts', '**/node_modules/**'],
           testTimeout: 30_000,
           sequence: { groupOrder: 0 },
         },
@@ -20,7 +20,6 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          exclude: ['**/*.lean.test.ts', '**/node_modules/**'],
           testTimeout: 300_000,
           hookTimeout: 300_000,
           maxWorkers: 2,
@@ -42,7 +41,6 @@ export default defineConfig({
         test: {
           name: 'boot',
           include: ['test/boot/**/*.test.ts'],
-          exclude: ['**/*.lean.test.ts', '**/node_modules/**'],
           testTimeout: 600_000,
           hookTimeout: 900_000,
           maxWorkers: 1,

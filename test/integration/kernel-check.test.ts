@@ -3,7 +3,7 @@
  * (images/kernel), the lean kernel's fragments merged over allnoconfig by
  * the kernel's own merge_config.sh, and a real config with one required
  * option taken out. The compiled lean kernel image is checked by
- * kernel-lean.lean.test.ts (see vitest.lean.config.ts).
+ * kernel-lean.test.ts.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -2,8 +2,8 @@
  * examples/web.yml on Coracle's lean kernel (images/kernel-lean: Debian's
  * linux-source-6.1 built from kernel-config/, no loadable module): boots to
  * every service, serves HTTP to the host, powers off cleanly. The same spec
- * on the cloud kernel with trimmed modules is system-web.test.ts. Run by
- * `npx vitest run -c vitest.lean.config.ts` (see there why not by `npm test`).
+ * on the cloud kernel with trimmed modules is system-web.test.ts. The image
+ * is compiled by integration/kernel-lean.test.ts, which runs first.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

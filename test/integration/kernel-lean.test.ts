@@ -1,9 +1,9 @@
 /**
  * The compiled lean kernel image (images/kernel-lean: Debian's
  * linux-source-6.1 built from kernel-config/): `coracle kernel check` passes
- * it and finds every VM driver built in. Compiles the kernel on first use;
- * run by `npx vitest run -c vitest.lean.config.ts` (not part of `npm test`:
- * see vitest.lean.config.ts).
+ * it and finds every VM driver built in. Compiles the kernel on first use
+ * (about 12 minutes of both cores on a 2-core machine, once per store), in
+ * the integration group, so the boot group's system-lean.test.ts finds it.
  */
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
