@@ -18,7 +18,7 @@ import { LINUXKIT_CONFIG_LABEL } from '../oci/types.js';
 import { generateRuntimeConfig, stableJson, type IdMap } from '../runtime/index.js';
 import type { Mount } from '../runtime/types.js';
 import { parseLabelCached } from './parse-cache.js';
-import { parseDuration } from '../spec/rules.js';
+import { parseGoDuration } from '../spec/rules.js';
 import type { ImageEntry, SystemSpec } from '../spec/types.js';
 import type { ResolvedBuildImage } from './images.js';
 import { imageUserResolver } from './passwd.js';
@@ -50,7 +50,7 @@ export function coracleConf(entry: ImageEntry): string | undefined {
   const lines: string[] = [];
   if (entry.restart !== undefined) lines.push(`restart=${entry.restart}`);
   if (entry.timeout !== undefined) {
-    const ms = parseDuration(entry.timeout);
+    const ms = parseGoDuration(entry.timeout);
     if (ms === undefined) throw new CoracleError(`internal: timeout "${entry.timeout}" was not validated`);
     lines.push(`timeout=${ms / 1000}`);
   }
