@@ -3,7 +3,9 @@
  * init expects: `containers/onboot/NNN-name/`, `containers/onshutdown/NNN-name/`,
  * `containers/services/name/`, each holding config.json (OCI runtime spec,
  * absolute root.path), runtime.json (LinuxKit's runtime key) and the image's
- * files. The image files of every bundle go to the roots segments (see
+ * files, and coracle.conf when the entry sets one of Coracle's per-section keys
+ * (a service's `restart=POLICY`, an onboot or onshutdown container's
+ * `timeout=SECONDS`; read by the guest init). The image files of every bundle go to the roots segments (see
  * roots.ts), where identical files across containers are stored once; the
  * bundle's own segment holds only what its configuration generates.
  */
@@ -16,6 +18,7 @@ import { LINUXKIT_CONFIG_LABEL } from '../oci/types.js';
 import { generateRuntimeConfig, stableJson, type IdMap } from '../runtime/index.js';
 import type { Mount } from '../runtime/types.js';
 import { parseLabelCached } from './parse-cache.js';
+import { parseGoDuration } from '../spec/rules.js';
 import type { ImageEntry, SystemSpec } from '../spec/types.js';
 import type { ResolvedBuildImage } from './images.js';
 import { imageUserResolver } from './passwd.js';
@@ -33,11 +36,25 @@ export interface ContainerPlan {
   image: ResolvedBuildImage;
   configJson: string;
   runtimeJson: string;
+  /** coracle.conf (`key=value` lines), absent when the entry sets none of its keys. */
+  coracleConf?: string;
   /** Directory of the bundle holding the image's files. */
   unpackDir: string;
   mountpoints: string[];
   /** Content key of the bundle's own segment (config.json, runtime.json, mount points): changes whenever any byte of it would. */
   key: string;
+}
+
+/** The guest init's per-bundle settings; undefined when there are none (the guest's defaults apply). */
+export function coracleConf(entry: ImageEntry): string | undefined {
+  const lines: string[] = [];
+  if (entry.restart !== undefined) lines.push(`restart=${entry.restart}`);
+  if (entry.timeout !== undefined) {
+    const ms = parseGoDuration(entry.timeout);
+    if (ms === undefined) throw new CoracleError(`internal: timeout "${entry.timeout}" was not validated`);
+    lines.push(`timeout=${ms / 1000}`);
+  }
+  return lines.length > 0 ? lines.join('\n') + '\n' : undefined;
 }
 
 function bundlePath(section: Section, index: number, name: string): string {
@@ -92,10 +109,23 @@ export async function planContainers(input: PlanInput): Promise<ContainerPlan[]>
       volumeSources(gen.runtime.mounts, volumes);
       const configJson = stableJson(gen.config) + '\n';
       const runtimeJson = stableJson(gen.runtime) + '\n';
-      const key = createHash('sha256')
-        .update(JSON.stringify(['coracle-bundle/2', bundle, gen.mountpoints, configJson, runtimeJson]))
-        .digest('hex');
-      plans.push({ section, entry, bundle, image, configJson, runtimeJson, mountpoints: gen.mountpoints, key, unpackDir: gen.unpackDir });
+      const conf = coracleConf(entry);
+      // (without a coracle.conf the key is the one earlier builds cached under)
+      const keyParts: unknown[] = ['coracle-bundle/2', bundle, gen.mountpoints, configJson, runtimeJson];
+      if (conf !== undefined) keyParts.push(conf);
+      const key = createHash('sha256').update(JSON.stringify(keyParts)).digest('hex');
+      plans.push({
+        section,
+        entry,
+        bundle,
+        image,
+        configJson,
+        runtimeJson,
+        ...(conf !== undefined ? { coracleConf: conf } : {}),
+        mountpoints: gen.mountpoints,
+        key,
+        unpackDir: gen.unpackDir,
+      });
     }
   }
   return plans;
@@ -110,6 +140,8 @@ export function bundleEntries(plan: ContainerPlan): InitrdEntry[] {
   const out: InitrdEntry[] = dirChain(plan.bundle, DIR);
   out.push({ path: `${plan.bundle}/config.json`, type: 'file', mode: 0o644, uid: 0, gid: 0, data: { kind: 'buffer', data: Buffer.from(plan.configJson) } });
   out.push({ path: `${plan.bundle}/runtime.json`, type: 'file', mode: 0o644, uid: 0, gid: 0, data: { kind: 'buffer', data: Buffer.from(plan.runtimeJson) } });
+  if (plan.coracleConf !== undefined)
+    out.push({ path: `${plan.bundle}/coracle.conf`, type: 'file', mode: 0o644, uid: 0, gid: 0, data: { kind: 'buffer', data: Buffer.from(plan.coracleConf) } });
   const dirs = new Set([...plan.mountpoints, plan.unpackDir]);
   for (const d of [...dirs].sort()) out.push({ path: `${plan.bundle}/${d}`, type: 'dir', ...DIR });
   // config.json etc. sort after the directories they live in; keep parents first overall.

@@ -36,10 +36,10 @@ function mount(m: RawMount): MountSpec {
 }
 
 /** The per-container fields of a validated entry or label, keys renamed, mounts converted. */
-export function imageConfigFields(raw: Omit<RawImageLabel, 'name' | 'image'>): ImageConfigFields {
+export function imageConfigFields(raw: Omit<RawImageLabel, 'name' | 'image'> & { restart?: unknown; timeout?: unknown }): ImageConfigFields {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
-    if (value === undefined || key === 'name' || key === 'image') continue;
+    if (value === undefined || key === 'name' || key === 'image' || key === 'restart' || key === 'timeout') continue;
     const field = YAML_KEY_TO_FIELD[key] ?? key;
     if (key === 'mounts') out[field] = (value as RawMount[]).map(mount);
     else if (key === 'runtime') {
@@ -57,7 +57,10 @@ export function imageEntry(raw: RawImageEntry, loc: Locator): ImageEntry {
     const field = (YAML_KEY_TO_FIELD[key] ?? key) as keyof typeof fieldLocs;
     fieldLocs[field] = loc([key], 'key');
   }
-  return { name: raw.name, image: raw.image, ...imageConfigFields(raw), loc: loc([]), fieldLocs };
+  const out: ImageEntry = { name: raw.name, image: raw.image, ...imageConfigFields(raw), loc: loc([]), fieldLocs };
+  if (raw.restart !== undefined) out.restart = raw.restart;
+  if (raw.timeout !== undefined) out.timeout = raw.timeout;
+  return out;
 }
 
 export function kernel(raw: RawKernel, loc: Locator): KernelSpec {

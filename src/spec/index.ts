@@ -11,6 +11,7 @@ export {
   KNOWN_CAPABILITIES,
   KNOWN_RLIMITS,
   ROOTFS_PROPAGATIONS,
+  RESTART_POLICIES,
   parseBind,
   parseOctalMode,
   type BindSpec,
@@ -18,6 +19,8 @@ export {
 export {
   systemSpecSchema,
   imageEntrySchema,
+  serviceEntrySchema,
+  phaseEntrySchema,
   imageLabelSchema,
   imageConfigShape,
   kernelSchema,

@@ -6,8 +6,9 @@ import { rememberLocator } from './locators.js';
 import { at, closest, describeValue, issuesToDiagnostics } from './messages.js';
 import {
   fileSchema,
-  imageEntrySchema,
   imageRefSchema,
+  phaseEntrySchema,
+  serviceEntrySchema,
   kernelSchema,
   runtimeSchema,
   trustSchema,
@@ -117,7 +118,7 @@ export function parseSpecFile(text: string, file: string): ParsedFile {
 
   for (const section of ['onboot', 'onshutdown', 'services'] as const) {
     list(section).forEach((item, i) => {
-      const raw = c.check(imageEntrySchema, item, [section, i]);
+      const raw = c.check(section === 'services' ? serviceEntrySchema : phaseEntrySchema, item, [section, i]);
       if (!raw) {
         if (isPlainObject(item) && typeof item.name === 'string') brokenContainers.add(item.name);
         return;

@@ -171,3 +171,33 @@ export function mountProblem(m: { type?: string; source?: string; destination?: 
   if (!destination) return { message: `mount of type "${type}" needs a "destination"` };
   return undefined;
 }
+
+/** `restart:` of a service (Coracle's key): when the guest init starts it again after it exits. */
+export const RESTART_POLICIES = ['no', 'on-failure', 'always'] as const;
+
+const DURATION_UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/;
+
+/**
+ * A duration as Go writes one (`30s`, `1m30s`, `500ms`) in milliseconds;
+ * undefined when it is not one. Unlike test files' durations
+ * (src/testing/duration.ts), a spec's need a unit: LinuxKit-style YAML
+ * elsewhere reads a bare number as nanoseconds or seconds depending on the tool.
+ */
+export function parseGoDuration(v: string): number | undefined {
+  if (!DURATION.test(v)) return undefined;
+  let ms = 0;
+  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNITS[m[2]!]!;
+  return Math.round(ms);
+}
+
+/** `timeout:` of an onboot or onshutdown container: a positive duration. */
+export function durationProblem(v: unknown): string | undefined {
+  const hint = 'expected a duration such as "30s", "2m" or "1m30s"';
+  if (typeof v === 'number') return `invalid timeout ${v}: ${hint} (a number has no unit)`;
+  if (typeof v !== 'string') return `invalid timeout: ${hint}`;
+  const ms = parseGoDuration(v);
+  if (ms === undefined) return `invalid timeout "${v}": ${hint}`;
+  if (ms < 1) return `invalid timeout "${v}": must be longer than 0`;
+  return undefined;
+}

@@ -10,6 +10,8 @@ import {
   platformProblem,
   isSeccompProfilePath,
   rlimitProblem,
+  durationProblem,
+  RESTART_POLICIES,
   ROOTFS_PROPAGATIONS,
   seccompProblem,
   tmpfsProblem,
@@ -234,6 +236,37 @@ export const imageEntrySchema = z.strictObject({
   ...imageConfigShape,
 });
 
+/**
+ * Coracle's per-section keys (the spec's, never an image label's): a
+ * service's `restart:` policy, an onboot or onshutdown container's
+ * `timeout:` (a duration, after which it is killed).
+ */
+const restartPolicy = z.unknown().superRefine((v, ctx) => {
+  if (typeof v !== 'string' || !(RESTART_POLICIES as readonly string[]).includes(v))
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        `invalid restart policy ${typeof v === 'string' ? `"${v}"` : JSON.stringify(v)}: expected ${RESTART_POLICIES.map((p) => `"${p}"`).join(', ')}` +
+        // a YAML 1.1 reader takes an unquoted no for false
+        (typeof v === 'boolean' ? ' (quote "no")' : ''),
+    });
+}).transform((v) => v as (typeof RESTART_POLICIES)[number]);
+
+const phaseTimeout = z.unknown().superRefine((v, ctx) => {
+  const m = durationProblem(v);
+  if (m) ctx.addIssue({ code: 'custom', message: m });
+}).transform((v) => v as string);
+
+export const serviceEntrySchema = z.strictObject({
+  ...imageEntrySchema.shape,
+  restart: restartPolicy.optional(),
+});
+
+export const phaseEntrySchema = z.strictObject({
+  ...imageEntrySchema.shape,
+  timeout: phaseTimeout.optional(),
+});
+
 /** The `org.mobyproject.config` label: the same keys, but name and image belong to the spec. */
 export const imageLabelSchema = z.strictObject({
   name: z.unknown().optional(),
@@ -306,9 +339,9 @@ export const runtimeSchema = z.enum(['crun', 'runc']);
 export const systemSpecSchema = z.strictObject({
   kernel: kernelSchema.optional(),
   init: z.array(imageRefSchema).optional(),
-  onboot: z.array(imageEntrySchema).optional(),
-  onshutdown: z.array(imageEntrySchema).optional(),
-  services: z.array(imageEntrySchema).optional(),
+  onboot: z.array(phaseEntrySchema).optional(),
+  onshutdown: z.array(phaseEntrySchema).optional(),
+  services: z.array(serviceEntrySchema).optional(),
   files: z.array(fileSchema).optional(),
   volumes: z.array(volumeSchema).optional(),
   trust: trustSchema.optional(),
@@ -316,7 +349,7 @@ export const systemSpecSchema = z.strictObject({
 });
 
 export type RawSystemSpec = z.infer<typeof systemSpecSchema>;
-export type RawImageEntry = z.infer<typeof imageEntrySchema>;
+export type RawImageEntry = z.infer<typeof imageEntrySchema> & { restart?: z.infer<typeof serviceEntrySchema>['restart']; timeout?: string };
 export type RawImageLabel = z.infer<typeof imageLabelSchema>;
 export type RawFile = z.infer<typeof fileSchema>;
 export type RawVolume = z.infer<typeof volumeSchema>;

@@ -61,7 +61,11 @@ export function imageConfigToDocument(cfg: ImageConfigFields): Record<string, un
 }
 
 function imageDoc(e: ImageEntry): Record<string, unknown> {
-  return { name: e.name, image: e.image, ...imageConfigToDocument(e) };
+  const out: Record<string, unknown> = { name: e.name, image: e.image, ...imageConfigToDocument(e) };
+  // Coracle's keys, after LinuxKit's
+  if (e.restart !== undefined) out.restart = e.restart;
+  if (e.timeout !== undefined) out.timeout = e.timeout;
+  return out;
 }
 
 function fileDoc(f: FileEntry): Record<string, unknown> {

@@ -234,10 +234,19 @@ export interface ImageEntry extends ImageConfigFields {
   /** Where the entry (its list item) starts. */
   loc: SourceLocation;
   /** Where each key present in the entry was written, by field name (e.g. `capabilitiesAdd`). */
-  fieldLocs?: Partial<Record<ImageConfigKey | 'name' | 'image', SourceLocation>>;
+  fieldLocs?: Partial<Record<ImageConfigKey | 'name' | 'image' | 'restart' | 'timeout', SourceLocation>>;
   /** The profile file `seccomp` names, read and checked by loadSpecs. */
   seccompProfile?: Seccomp;
+  /**
+   * Coracle, services only: when the guest init starts the service again
+   * after it exits; unset means `on-failure` (decided by the guest init).
+   */
+  restart?: RestartPolicy;
+  /** Coracle, onboot and onshutdown only: a duration as written (`30s`), after which the container is killed. */
+  timeout?: string;
 }
+
+export type RestartPolicy = 'no' | 'on-failure' | 'always';
 
 export interface KernelSpec {
   /** Kernel image reference; absent when no spec file named one. */

@@ -254,6 +254,35 @@ services:
     expect(await k(base.replace('name: b', 'name: c'))).not.toEqual(k0);
   });
 
+  it('restart: and timeout: land in the bundle\'s coracle.conf (and its key); without them there is none', async () => {
+    const y = `
+onboot:
+  - name: slow
+    image: fx/tool:1
+    timeout: 1m30s
+  - name: quick
+    image: fx/tool:1
+services:
+  - name: web
+    image: fx/tool:1
+    restart: always
+  - name: plain
+    image: fx/tool:1
+`;
+    const p = await plan(y);
+    const conf = async (bundle: string) => {
+      const e = (await entriesOf(p, bundle)).find((x) => x.path === `${bundle}/coracle.conf`);
+      return e && e.type === 'file' && e.data.kind === 'buffer' ? e.data.data.toString() : undefined;
+    };
+    expect(await conf('containers/onboot/000-slow')).toBe('timeout=90\n');
+    expect(await conf('containers/services/web')).toBe('restart=always\n');
+    expect(await conf('containers/onboot/001-quick')).toBeUndefined();
+    expect(await conf('containers/services/plain')).toBeUndefined();
+    const other = await plan(y.replace('restart: always', 'restart: "no"'));
+    expect(other.plans[2]!.key).not.toBe(p.plans[2]!.key);
+    expect(other.plans.filter((x, i) => x.key !== p.plans[i]!.key).length).toBe(1);
+  });
+
   it('segment keys differ per bundle and change when the config does', async () => {
     const a = await plan(yaml);
     const b = await plan(yaml.replace('MODE=yaml', 'MODE=other'));

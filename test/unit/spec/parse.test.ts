@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DiagnosticsError, formatDiagnostic } from '../../../src/errors.js';
-import { locationIn, parseSpec } from '../../../src/spec/index.js';
+import { locationIn, parseImageLabelConfig, parseSpec } from '../../../src/spec/index.js';
 import { projectRoot } from '../../helpers/cli.js';
 
 const EVERY = 'test/fixtures/specs/valid/every-key.yml';
@@ -225,5 +225,46 @@ describe('parseSpec: warnings and edge cases', () => {
 
   it('names the file and position for a tab-indented document', () => {
     expect(errors('services:\n\t- name: a\n', 'tab.yml')[0]).toMatch(/^tab\.yml:2:1: YAML: /);
+  });
+});
+
+describe('parseSpec: Coracle\'s restart: and timeout: keys', () => {
+  const svc = (restart: string) => `services:\n  - name: web\n    image: alpine:3.20\n    restart: ${restart}\n`;
+  const boot = (timeout: string) => `onboot:\n  - name: slow\n    image: alpine:3.20\n    timeout: ${timeout}\n`;
+
+  it('accepts the three policies on a service and keeps where the key was written', () => {
+    for (const p of ['no', '"no"', 'on-failure', 'always']) {
+      const { spec } = parseSpec(svc(p), 'spec.yml');
+      expect(spec.services[0]!.restart).toBe(p.replace(/"/g, ''));
+      expect(spec.services[0]!.fieldLocs?.restart).toEqual({ file: 'spec.yml', line: 4, col: 5 });
+    }
+    expect(parseSpec('services:\n  - name: web\n    image: alpine:3.20\n', 'spec.yml').spec.services[0]!.restart).toBeUndefined();
+  });
+
+  it('an invalid policy is an error at FILE:LINE:COL', () => {
+    expect(errors(svc('sometimes'))).toEqual(['spec.yml:4:14: services[0].restart: invalid restart policy "sometimes": expected "no", "on-failure", "always"']);
+    expect(errors(svc('3'))).toEqual(['spec.yml:4:14: services[0].restart: invalid restart policy 3: expected "no", "on-failure", "always"']);
+    expect(errors(svc('false'))).toEqual(['spec.yml:4:14: services[0].restart: invalid restart policy false: expected "no", "on-failure", "always" (quote "no")']);
+  });
+
+  it('accepts a duration as timeout: on onboot and onshutdown', () => {
+    expect(parseSpec(boot('30s'), 'spec.yml').spec.onboot[0]!.timeout).toBe('30s');
+    expect(parseSpec(boot('1m30s'), 'spec.yml').spec.onboot[0]!.timeout).toBe('1m30s');
+    expect(parseSpec(boot('500ms').replace('onboot', 'onshutdown'), 'spec.yml').spec.onshutdown[0]!.timeout).toBe('500ms');
+  });
+
+  it('an invalid timeout is an error at FILE:LINE:COL', () => {
+    expect(errors(boot('30'))).toEqual(['spec.yml:4:14: onboot[0].timeout: invalid timeout 30: expected a duration such as "30s", "2m" or "1m30s" (a number has no unit)']);
+    expect(errors(boot('soon'))).toEqual(['spec.yml:4:14: onboot[0].timeout: invalid timeout "soon": expected a duration such as "30s", "2m" or "1m30s"']);
+    expect(errors(boot('0s'))).toEqual(['spec.yml:4:14: onboot[0].timeout: invalid timeout "0s": must be longer than 0']);
+  });
+
+  it('each key belongs to its section', () => {
+    expect(errors(boot('30s').replace('onboot', 'services'))).toEqual(['spec.yml:4:5: services[0]: unknown key "timeout"']);
+    expect(errors(svc('always').replace('services', 'onboot'))).toEqual(['spec.yml:4:5: onboot[0]: unknown key "restart"']);
+  });
+
+  it('a label cannot set them: they are the spec\'s', () => {
+    expect(() => parseImageLabelConfig('{"restart":"always"}', 'x/y:1')).toThrow(/restart/);
   });
 });

@@ -5,7 +5,8 @@
 //	coracle-runtime prepare BUNDLE      mkdir, mounts, cgroups (before start)
 //	coracle-runtime bindns BUNDLE PID   bind the task's namespaces (after start)
 //	coracle-runtime services start      wait for containerd, start every service
-//	coracle-runtime services stop       SIGTERM, SIGKILL after STOP_TIMEOUT, delete
+//	coracle-runtime services supervise  restart services that exit, by policy (stays running)
+//	coracle-runtime services stop       the supervisor stopped, then SIGTERM, SIGKILL after STOP_TIMEOUT, delete
 //
 // Not supported (reported on stderr, the container still starts):
 // `interfaces` and `namespace`.
@@ -46,6 +47,8 @@ func main() {
 		switch os.Args[2] {
 		case "start":
 			os.Exit(servicesStart())
+		case "supervise":
+			os.Exit(servicesSupervise())
 		case "stop":
 			os.Exit(servicesStop())
 		}
@@ -72,7 +75,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: coracle-runtime prepare BUNDLE | bindns BUNDLE PID | services start|stop")
+	fmt.Fprintln(os.Stderr, "usage: coracle-runtime prepare BUNDLE | bindns BUNDLE PID | services start|supervise|stop")
 	os.Exit(2)
 }
 

@@ -286,6 +286,8 @@ func processAlive(pidFile string) bool {
 // still running after STOP_TIMEOUT seconds (default 10), then every task and
 // container deleted. One line per service, in name order.
 func servicesStop() int {
+	// nothing may start a service again while they stop
+	stopSupervisor()
 	timeout := 10 * time.Second
 	if v, err := strconv.Atoi(os.Getenv("STOP_TIMEOUT")); err == nil && v >= 0 {
 		timeout = time.Duration(v) * time.Second

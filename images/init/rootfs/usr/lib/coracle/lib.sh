@@ -149,9 +149,16 @@ load_boot_conf() {
 	export RUNTIME
 }
 
+# bundle_conf BUNDLE KEY: KEY's value in BUNDLE/coracle.conf (written by
+# `coracle build` for the spec's restart: and timeout: keys), else empty.
+bundle_conf() {
+	[ -r "$1/coracle.conf" ] && sed -n "s/^$2=//p" "$1/coracle.conf"
+}
+
 # run_phase onboot|onshutdown: run each bundle in name order under the OCI
 # runtime, output to the console and /var/log/PHASE/NAME.log. A failure is
-# logged and the next one runs.
+# logged and the next one runs; one still running after its coracle.conf
+# timeout (seconds) is killed.
 run_phase() {
 	phase=$1
 	dir=/containers/$phase
@@ -162,11 +169,30 @@ run_phase() {
 		name=${b##*/}
 		prepare_bundle "$b" "$name" || continue
 		log "$phase $name started"
+		timeout=$(bundle_conf "$b" timeout)
+		watchdog=
+		if [ -n "$timeout" ]; then
+			# killed (with everything it started) when still running after
+			# `timeout:`; the boot goes on as after a failure
+			rm -f /run/coracle/timed-out
+			(
+				sleep "$timeout"
+				: >/run/coracle/timed-out
+				$RUNTIME kill --all "$name" KILL >/dev/null 2>&1 || $RUNTIME kill "$name" KILL >/dev/null 2>&1
+			) &
+			watchdog=$!
+		fi
 		(
 			set -o pipefail
 			$RUNTIME run --bundle "$b" "$name" </dev/null 2>&1 | tee "/var/log/$phase/$name.log"
 		)
 		rc=$?
+		if [ -n "$watchdog" ]; then
+			kill "$watchdog" 2>/dev/null
+			wait "$watchdog" 2>/dev/null
+			[ -e /run/coracle/timed-out ] && log "$phase $name killed after ${timeout}s (timeout)"
+			rm -f /run/coracle/timed-out
+		fi
 		# `run` removes its container on exit; delete only what is left (a
 		# runc call costs a Go start, seconds under emulation).
 		[ -d "/run/$RUNTIME/$name" ] && $RUNTIME delete -f "$name" >/dev/null 2>&1
@@ -201,7 +227,12 @@ start_services() {
 	launch_containerd
 	coracle-runtime services start
 	case $? in
-	0) return 0 ;;
+	0)
+		# restarts services that exit, by their restart policy, until
+		# `services stop` stops it
+		setsid coracle-runtime services supervise </dev/null &
+		return 0
+		;;
 	3)
 		# containerd died or did not serve within a minute
 		tail -n 20 /var/log/containerd.log
