@@ -7,7 +7,6 @@
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { CoracleError } from '../errors.js';
 import { dirChain } from '../initrd/tree.js';
 import type { InitrdEntry } from '../initrd/types.js';
@@ -151,6 +150,8 @@ async function depmodFiles(version: string, base: string, byPath: Map<string, In
       if (e) await write(`${base}/${n}`, e);
     }
     await mkdir(join(root, base), { recursive: true });
+    // execa only when the modules segment is built (a cache miss), not on every build's start-up
+    const { execa } = await import('execa');
     const r = await execa('depmod', ['-b', root, version], { reject: false, stdin: 'ignore' }).catch((e: NodeJS.ErrnoException) => ({ exitCode: -1, stderr: e.code === 'ENOENT' ? 'depmod not found (install kmod)' : e.message }));
     if (r.exitCode !== 0) throw new CoracleError(`${what}: depmod failed: ${String(r.stderr).trim()}`);
     const out: Array<[string, Buffer]> = [];

@@ -2,6 +2,9 @@
 import type { Command } from 'commander';
 import { CoracleError } from '../errors.js';
 import { VERSION } from './version.js';
+import { commandName } from './command-name.js';
+
+export { commandName };
 
 type Register = (program: Command) => void;
 
@@ -26,16 +29,6 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   kernel: async () => (await import('./commands/kernel.js')).registerKernelCommands,
   test: async () => (await import('./commands/test.js')).registerTestCommands,
 };
-
-/** The command word of `argv` (after global options), if any. */
-export function commandName(argv: readonly string[]): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--cache') i++;
-    else if (!a.startsWith('--cache=')) return a.startsWith('-') ? undefined : a;
-  }
-  return undefined;
-}
 
 /** The program with the commands `argv` needs: the one it names, or all of them (help, an unknown word). */
 export async function createProgram(argv: readonly string[] = []): Promise<Command> {

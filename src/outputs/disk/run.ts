@@ -1,5 +1,4 @@
 /** Running the Debian tools: fixed time and locale, a failure is one line naming the tool and what it said. */
-import { execa } from 'execa';
 import { basename } from 'node:path';
 import { CoracleError } from '../../errors.js';
 
@@ -12,6 +11,8 @@ export interface ToolRun {
 }
 
 export async function runTool(tool: string, args: readonly string[], run: ToolRun): Promise<string> {
+  // loaded here, not with the module: every build imports the disk formats, few make one
+  const { execa } = await import('execa');
   const r = await execa(tool, args, {
     reject: false,
     env: { SOURCE_DATE_EPOCH: String(run.epoch), LC_ALL: 'C', TZ: 'UTC', MTOOLS_SKIP_CHECK: '1' },

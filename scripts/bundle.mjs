@@ -1,0 +1,56 @@
+// Packs the compiled CLI (dist/, from tsc) and its dependencies into one
+// CommonJS file, dist/bundle/coracle.cjs, that bin/coracle.js runs through
+// V8's code cache: a command then reads and compiles one file instead of
+// resolving, reading and compiling ~150 modules (most of a warm rebuild's
+// time was module loading). dist/ stays as it is: the library API, and the
+// CLI's fallback whenever the bundle is missing or older than dist/.
+// Dependencies are resolved from the project's node_modules.
+import { readFile, rename, stat, writeFile, mkdir } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// node scripts/bundle.mjs [DIST]: DIST is tsc's output folder (default dist/)
+const dist = process.argv[2] ? resolve(process.argv[2]) : join(root, 'dist');
+const outDir = join(dist, 'bundle');
+const entry = join(dist, 'cli', 'main.js');
+
+// import.meta.url in a bundled file means that file's own place (parse-cache
+// hashes the spec modules beside it; disk outputs find boot/ from it): each
+// becomes the URL of the original file, relative to the bundle's folder.
+const metaUrl = {
+  name: 'import-meta-url',
+  setup(b) {
+    b.onLoad({ filter: /\.[cm]?js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!text.includes('import.meta.url')) return undefined;
+      const rel = JSON.stringify(relative(outDir, args.path));
+      return { contents: text.replaceAll('import.meta.url', `__coracleFileUrl(${rel})`), loader: 'js' };
+    });
+  },
+};
+
+await mkdir(outDir, { recursive: true });
+const tmp = join(outDir, `coracle.cjs.tmp-${process.pid}`);
+await build({
+  entryPoints: [entry],
+  outfile: tmp,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  // whitespace and syntax only: names stay (stack traces, class names), the file halves
+  legalComments: 'inline',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  keepNames: true,
+  logLevel: 'warning',
+  plugins: [metaUrl],
+  // top level of the bundle, where `require` is Node's (a module may shadow it)
+  banner: { js: '"use strict";\nconst __coracleFileUrl = (rel) => require("node:url").pathToFileURL(require("node:path").join(__dirname, rel)).href;' },
+});
+// the bundle is only used while dist/cli/main.js is the file it was made from (tsc rewrites it every time)
+const { mtimeMs } = await stat(entry);
+await rename(tmp, join(outDir, 'coracle.cjs'));
+await writeFile(join(outDir, 'stamp.json'), `${JSON.stringify({ main: mtimeMs })}\n`);

@@ -1,0 +1,87 @@
+/**
+ * Running the CLI from dist/bundle/coracle.cjs (scripts/bundle.mjs) through
+ * V8's code cache: the bundle is one file to read, and the functions a
+ * command compiled last time are read back instead of compiled again. Node
+ * 20 has no module compile cache, so the bundle is CommonJS, compiled with
+ * vm.Script and its cachedData. One cache file per command word (a `build`
+ * and a `run` compile different functions), written whole (temporary name,
+ * rename) after the command when there was none or V8 refused it (another
+ * Node, another bundle: V8 checks the source and its flags itself).
+ *
+ * The bundle is used only while it was made from the dist/ in place: tsc
+ * rewrites dist/cli/main.js on every compile, and the bundle's stamp records
+ * that file's mtime. Otherwise (no bundle, an older one) the caller runs
+ * dist/cli/main.js as it is.
+ */
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import vm from 'node:vm';
+import { commandName } from './command-name.js';
+
+type Main = (argv: string[]) => Promise<number>;
+
+/** Where cache files live: $CORACLE_CODE_CACHE, else beside the default store's folder. */
+export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CORACLE_CODE_CACHE) return env.CORACLE_CODE_CACHE;
+  const base = env.XDG_CACHE_HOME ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+  return join(base, 'coracle-code-cache');
+}
+
+/** The bundle file, when it was made from the dist/ beside it; undefined otherwise. */
+export function currentBundle(distDir: string): string | undefined {
+  try {
+    const stamp = JSON.parse(readFileSync(join(distDir, 'bundle', 'stamp.json'), 'utf8')) as { main?: number };
+    if (stamp.main !== statSync(join(distDir, 'cli', 'main.js')).mtimeMs) return undefined;
+    return join(distDir, 'bundle', 'coracle.cjs');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cache file's name for this command word, Node and bundle. */
+export function cacheFileName(command: string | undefined, bundleStat: { size: number; mtimeMs: number }): string {
+  const word = command !== undefined && /^[a-z][a-z-]*$/.test(command) ? command : 'other';
+  return `${word}-${process.version}-${process.arch}-${bundleStat.size}-${Math.trunc(bundleStat.mtimeMs)}.v8`;
+}
+
+/** Load the bundle (with the code cache when one fits) and run its main; returns the exit code. */
+export async function runBundle(bundle: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const command = commandName(argv);
+  const source = readFileSync(bundle, 'utf8').replace(/^#!.*/, '');
+  const cacheFile = env.CORACLE_CODE_CACHE === 'off' ? undefined : join(codeCacheDir(env), cacheFileName(command, statSync(bundle)));
+  let cachedData: Buffer | undefined;
+  if (cacheFile !== undefined) {
+    try {
+      cachedData = readFileSync(cacheFile);
+    } catch {
+      cachedData = undefined;
+    }
+  }
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: bundle,
+    ...(cachedData ? { cachedData } : {}),
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const mod = { exports: {} as { main?: Main } };
+  (script.runInThisContext() as (...a: unknown[]) => void)(mod.exports, createRequire(bundle), mod, bundle, dirname(bundle));
+  const code = await mod.exports.main!(argv);
+  if (cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) saveCache(cacheFile, script.createCachedData());
+  return code;
+}
+
+/** Best effort: a cache that cannot be written only costs the next start-up. Older files of the same command go. */
+function saveCache(file: string, data: Buffer): void {
+  try {
+    const dir = dirname(file);
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${file}.tmp-${process.pid}`;
+    writeFileSync(tmp, data);
+    renameSync(tmp, file);
+    const word = basename(file).split('-v')[0]!;
+    for (const n of readdirSync(dir)) if (n !== basename(file) && n.startsWith(`${word}-v`) && n.endsWith('.v8')) rmSync(join(dir, n), { force: true });
+  } catch {
+    /* read-only home, full disk: run without a cache */
+  }
+}
