@@ -102,7 +102,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const asked = opts.format ?? 'kernel+initrd';
   const formats: readonly OutputFormat[] = [...new Set<OutputFormat>(typeof asked === 'string' ? [asked as OutputFormat] : (asked as readonly OutputFormat[]))];
   const diskFormats = formats.filter(isDiskFormat);
-  const compression = opts.compression ?? 'zstd';
+  const compression = opts.compression ?? 'lz4';
   const platform: Platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
   const store = opts.store;
   const cacheRoot = join(store.root, 'build-cache');

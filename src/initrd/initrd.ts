@@ -12,6 +12,13 @@ function isBuilt(s: SegmentInput | BuiltSegment): s is BuiltSegment {
   return 'path' in s && 'key' in s && 'cached' in s;
 }
 
+/** The kernel's LZ4 unpacker reads to the end of the image: nothing but LZ4 may follow an LZ4 segment. */
+export function checkLz4Last(segments: ReadonlyArray<Pick<BuiltSegment, 'name' | 'compression'>>): void {
+  const first = segments.findIndex((s) => s.compression === 'lz4');
+  const after = first < 0 ? undefined : segments.slice(first).find((s) => s.compression !== 'lz4');
+  if (after) throw new Error(`internal: initrd segment ${after.name} (${after.compression}) follows the lz4 segment ${segments[first]!.name}: lz4 segments must come last`);
+}
+
 /**
  * Build every segment not built yet (each cached on its own), then write
  * their concatenation to `outPath` through a temporary file and a rename: a
@@ -42,6 +49,7 @@ export async function writeInitrd(
     built.push(await writeSegment(s.entries, so));
   }
 
+  checkLz4Last(built);
   await mkdir(dirname(outPath), { recursive: true });
   const tmp = join(dirname(outPath), `.${basename(outPath)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   const hash = createHash('sha256');

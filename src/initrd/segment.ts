@@ -4,7 +4,8 @@
  * bytes, stored in a cache under the digest of what it holds. The kernel
  * unpacks concatenated archives one after the other, skipping zero bytes
  * between them; compressed ones are detected by magic, so gzip, zstd and
- * uncompressed segments may be mixed.
+ * uncompressed segments may be mixed. lz4 segments are not padded and must
+ * come last: the kernel's LZ4 unpacker consumes the rest of the initrd.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -28,7 +29,7 @@ export const SEGMENT_ALIGN = 512;
 /** Bump when the bytes written for the same input change. */
 const FORMAT_VERSION = 'coracle-initrd-segment/3';
 
-const EXT: Record<Compression, string> = { gzip: 'cpio.gz', zstd: 'cpio.zst', none: 'cpio' };
+const EXT: Record<Compression, string> = { gzip: 'cpio.gz', zstd: 'cpio.zst', lz4: 'cpio.lz4', none: 'cpio' };
 
 /** $SOURCE_DATE_EPOCH when set to an integer, else 0. */
 export function defaultMtime(): number {
@@ -66,6 +67,19 @@ async function existingSize(path: string): Promise<number | undefined> {
 interface SegmentMeta {
   archiveSize: number;
   entries: number;
+  /** The segment file's size as written (older entries lack it). */
+  size?: number;
+}
+
+/**
+ * Whether a cached segment file is whole: the size its metadata recorded,
+ * or (metadata written before sizes were) a padded, non-empty size.
+ * Unpadded lz4 segments always have their size recorded.
+ */
+function isWhole(size: number | undefined, meta: SegmentMeta | undefined, compression: Compression): boolean {
+  if (size === undefined || size === 0) return false;
+  if (meta?.size !== undefined) return meta.size === size;
+  return compression !== 'lz4' && size % SEGMENT_ALIGN === 0;
 }
 
 async function writeMeta(segmentPath: string, meta: SegmentMeta): Promise<void> {
@@ -97,9 +111,9 @@ export async function cachedSegment(
   const k = segmentKey({ key }, { compression: opts.compression, level, dedupe: opts.dedupe ?? false });
   const path = join(opts.cacheDir, `${k}.${EXT[opts.compression]}`);
   const size = await existingSize(path);
-  if (size === undefined || size === 0 || size % SEGMENT_ALIGN !== 0) return undefined;
+  if (size === undefined) return undefined;
   const meta = await readMeta(path);
-  if (meta === undefined) return undefined;
+  if (meta === undefined || !isWhole(size, meta, opts.compression)) return undefined;
   return { name: opts.name ?? 'segment', path, key: k, compression: opts.compression, size, archiveSize: meta.archiveSize, entries: meta.entries, cached: true };
 }
 
@@ -127,9 +141,10 @@ export async function writeSegment(entries: readonly InitrdEntry[], opts: Segmen
   const rawSize = archiveSize(plan);
 
   const size = await existingSize(path);
-  if (size !== undefined && size % SEGMENT_ALIGN === 0 && size > 0) {
-    if ((await readMeta(path)) === undefined) await writeMeta(path, { archiveSize: rawSize, entries: normalized.length });
-    return { name, path, key, compression, size, archiveSize: rawSize, entries: normalized.length, cached: true };
+  const meta = size !== undefined ? await readMeta(path) : undefined;
+  if (isWhole(size, meta, compression)) {
+    if (meta === undefined) await writeMeta(path, { archiveSize: rawSize, entries: normalized.length, size: size! });
+    return { name, path, key, compression, size: size!, archiveSize: rawSize, entries: normalized.length, cached: true };
   }
 
   await sweepOnce(opts.cacheDir);
@@ -138,9 +153,11 @@ export async function writeSegment(entries: readonly InitrdEntry[], opts: Segmen
     const written = await compressToFile(newcStream(plan), tmp, compression, level);
     if (written !== rawSize) throw new Error(`internal: archive of ${name} is ${written} bytes, planned ${rawSize}`);
     const compressedSize = (await stat(tmp)).size;
-    const pad = (SEGMENT_ALIGN - (compressedSize % SEGMENT_ALIGN)) % SEGMENT_ALIGN;
+    // The kernel's LZ4 unpacker reads to the end of the initrd (legacy LZ4 has no end
+    // mark; it skips the magic of the next stream but not zeros): no padding after lz4.
+    const pad = compression === 'lz4' ? 0 : (SEGMENT_ALIGN - (compressedSize % SEGMENT_ALIGN)) % SEGMENT_ALIGN;
     if (pad > 0) await appendFile(tmp, Buffer.alloc(pad));
-    await writeMeta(path, { archiveSize: rawSize, entries: normalized.length });
+    await writeMeta(path, { archiveSize: rawSize, entries: normalized.length, size: compressedSize + pad });
     await rename(tmp, path);
     return { name, path, key, compression, size: compressedSize + pad, archiveSize: rawSize, entries: normalized.length, cached: false };
   } catch (e) {

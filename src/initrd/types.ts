@@ -64,7 +64,7 @@ export interface InitrdEntry {
   replace?: boolean;
 }
 
-export type Compression = 'gzip' | 'zstd' | 'none';
+export type Compression = 'gzip' | 'zstd' | 'lz4' | 'none';
 
 export interface SegmentOptions {
   compression: Compression;

@@ -41,8 +41,8 @@ export const REQUIREMENTS: readonly RequirementGroup[] = [
   {
     level: 'required',
     title: 'init file systems',
-    why: 'the init unpacks the initrd and mounts proc, sysfs, devtmpfs, devpts, tmpfs, mqueue; writable containers get an overlay',
-    options: on('BLK_DEV_INITRD', 'PROC_FS', 'SYSFS', 'DEVTMPFS', 'TMPFS', 'UNIX98_PTYS', 'POSIX_MQUEUE', 'OVERLAY_FS'),
+    why: 'the kernel unpacks the initrd (lz4 by default, `build --compression zstd` otherwise) and the init mounts proc, sysfs, devtmpfs, devpts, tmpfs, mqueue; writable containers get an overlay',
+    options: on('BLK_DEV_INITRD', 'RD_LZ4', 'PROC_FS', 'SYSFS', 'DEVTMPFS', 'TMPFS', 'UNIX98_PTYS', 'POSIX_MQUEUE', 'OVERLAY_FS'),
   },
   {
     level: 'required',

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/oci/store/layout-store.js';
 import { layerTar, writeImage } from '../helpers/oci-fixtures.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
-import { parseNewc, zstdFrameLength } from '../unit/initrd/kernel-unpack.js';
+import { lz4LegacyStreams, parseNewc, zstdFrameLength } from '../unit/initrd/kernel-unpack.js';
 
 let dir: string;
 let store: string;
@@ -101,11 +101,20 @@ const builtLine = (r: CliResult): { total: number; cached: number } => {
   return { total: Number(m[1]), cached: Number(m[2]) };
 };
 
-/** Split an initrd into its raw newc archives (none or zstd segments, zero padding between). */
-function archives(img: Buffer): Array<{ format: 'cpio' | 'zstd'; data: Buffer }> {
-  const out: Array<{ format: 'cpio' | 'zstd'; data: Buffer }> = [];
+/**
+ * Split an initrd into its raw newc archives: none or zstd segments with zero
+ * padding between, or lz4 segments back to back up to the end (the kernel's
+ * LZ4 unpacker reads the rest of the image).
+ */
+function archives(img: Buffer): Array<{ format: 'cpio' | 'zstd' | 'lz4'; data: Buffer }> {
+  const out: Array<{ format: 'cpio' | 'zstd' | 'lz4'; data: Buffer }> = [];
   let pos = 0;
   while (pos < img.length) {
+    if (pos + 4 <= img.length && img.readUInt32LE(pos) === 0x184c2102) {
+      for (const st of lz4LegacyStreams(img.subarray(pos)))
+        out.push({ format: 'lz4', data: execFileSync('lz4', ['-d', '-c', '-q'], { input: img.subarray(pos + st.offset, pos + st.offset + st.length), maxBuffer: 1 << 30 }) });
+      break;
+    }
     if (img[pos] === 0) {
       pos++;
       continue;
@@ -152,13 +161,13 @@ describe('coracle build (fixture images)', () => {
     expect(await readFile(join(a, 't-vmlinux'), 'utf8')).toBe('ELF-vmlinux');
   });
 
-  it('the initrd extracts with GNU cpio (uncompressed and zstd segments) and holds the system', async () => {
-    for (const compression of ['none', 'zstd']) {
+  it('the initrd extracts with GNU cpio (uncompressed, zstd and lz4 segments) and holds the system', async () => {
+    for (const compression of ['none', 'zstd', 'lz4']) {
       const out = join(dir, `out-${compression}`);
       ok(await build(out, '--compression', compression));
       const { root, formats } = await extract(join(out, 't-initrd.img'));
       // init image, modules, the container roots, 3 bundles, files
-      expect(formats).toEqual(Array(7).fill(compression === 'none' ? 'cpio' : 'zstd'));
+      expect(formats).toEqual(Array(7).fill(compression === 'none' ? 'cpio' : compression));
       const r = (p: string) => readFile(join(root, p), 'utf8');
       expect(await r('init')).toBe('#!/bin/sh\necho hi\n');
       expect((await stat(join(root, 'init'))).mode & 0o7777).toBe(0o755);
@@ -306,7 +315,7 @@ describe('coracle build (fixture images)', () => {
 
     const bad = await runCli(['--cache', store, 'build', spec, '--compression', 'lz9']);
     expect(bad.exitCode).toBe(1);
-    expect(bad.stderr.trim()).toMatch(/^[^\n]*--compression: "lz9" is not one of zstd, gzip, none$/);
+    expect(bad.stderr.trim()).toMatch(/^[^\n]*--compression: "lz9" is not one of lz4, zstd, gzip, none$/);
   });
 
   it('copies of the build agree: a build from a copied spec folder gives the same initrd', async () => {

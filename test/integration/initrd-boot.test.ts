@@ -1,7 +1,7 @@
 /**
  * The kernel accepts what the initrd writer makes: Debian's cloud kernel
- * boots, under QEMU (TCG), an initrd of five concatenated segments (gzip,
- * zstd, plain, zstd, gzip) holding busybox-static with hardlinked applets, a
+ * boots, under QEMU (TCG), an initrd of six concatenated segments (gzip,
+ * zstd, plain, zstd, then two lz4 streams back to back at the end) holding busybox-static with hardlinked applets, a
  * deduplicated file pair, device nodes, a file replacing a hardlink of an
  * earlier segment, and an /init that reports what it sees, then powers off.
  */
@@ -34,7 +34,7 @@ const INIT = `#!/bin/sh
 export PATH=/bin
 mount -t proc proc /proc
 echo "CORACLE-INITRD init running"
-echo "CORACLE-INITRD marker=$(cat /etc/marker) plain=$(cat /etc/plain) last=$(cat /etc/last)"
+echo "CORACLE-INITRD marker=$(cat /etc/marker) plain=$(cat /etc/plain) lz4=$(cat /etc/lz4) last=$(cat /etc/last)"
 echo "CORACLE-INITRD links busybox=$(stat -c %i:%h /bin/busybox) sh=$(stat -c %i /bin/sh) stat=$(stat -c %i /bin/stat)"
 echo "CORACLE-INITRD dedupe a=$(stat -c %i:%h /data/a) b=$(stat -c %i /data/b) content=$(cat /data/b)"
 echo "CORACLE-INITRD console=$(stat -c %F:%t:%T /dev/console) null=$(stat -c %F:%t:%T /dev/null) loop=$(stat -c %F:%t:%T /dev/loop7)"
@@ -45,7 +45,7 @@ poweroff -f
 `;
 
 describe('initrd boot', () => {
-  it('boots a kernel with concatenated gzip + zstd + plain segments, hardlinks and device nodes', async () => {
+  it('boots a kernel with concatenated gzip + zstd + plain + lz4 segments, hardlinks and device nodes', async () => {
     const applets = ['sh', 'mount', 'cat', 'stat', 'echo', 'poweroff', 'readlink', 'true'];
     const segments: SegmentInput[] = [
       {
@@ -69,13 +69,17 @@ describe('initrd boot', () => {
       { name: 'plain', compression: 'none', entries: [text('etc/plain', 'from-plain')] },
       // bin/true is a hardlink to busybox in 'base': without `replace` the kernel would write this over busybox itself
       { name: 'replace', compression: 'zstd', entries: [{ ...text('bin/true', 'replaced-true'), replace: true }] },
-      { name: 'init', compression: 'gzip', entries: [text('init', INIT, 0o755), text('etc/last', 'from-last-gzip')] },
+      // lz4 last (the kernel's LZ4 unpacker reads to the end), two streams with nothing between them
+      { name: 'lz4-a', compression: 'lz4', entries: [text('etc/lz4', 'from-lz4')] },
+      { name: 'init', compression: 'lz4', entries: [text('init', INIT, 0o755), text('etc/last', 'from-last-lz4')] },
     ];
     const out = join(work, 'initrd.img');
     const r = await writeInitrd(segments, out, { compression: 'gzip', cacheDir: join(work, 'cache') });
-    expect(r.segments.map((s) => s.compression)).toEqual(['gzip', 'zstd', 'none', 'zstd', 'gzip']);
+    expect(r.segments.map((s) => s.compression)).toEqual(['gzip', 'zstd', 'none', 'zstd', 'lz4', 'lz4']);
     const img = await readFile(out);
-    expect(img.length % 512).toBe(0);
+    // padded segments up to the first lz4 one, which starts on a boundary
+    expect(r.segments.slice(0, 4).reduce((n, s) => n + s.size, 0) % 512).toBe(0);
+    expect(img.length).toBe(r.segments.reduce((n, s) => n + s.size, 0));
 
     const q = await execa('qemu-system-x86_64', [
       '-accel', 'tcg', '-m', '256', '-smp', '1', '-nographic', '-no-reboot', '-nodefaults', '-serial', 'stdio', '-net', 'none',
@@ -85,7 +89,7 @@ describe('initrd boot', () => {
     if (process.env.CORACLE_SHOW_BOOT) console.log(log.split('\n').filter((l) => l.includes('CORACLE')).join('\n'));
     expect(q.timedOut, log).toBe(false);
     expect(log).toContain('CORACLE-INITRD init running');
-    expect(log).toContain('CORACLE-INITRD marker=from-zstd plain=from-plain last=from-last-gzip');
+    expect(log).toContain('CORACLE-INITRD marker=from-zstd plain=from-plain lz4=from-lz4 last=from-last-lz4');
     const links = /links busybox=(\d+):(\d+) sh=(\d+) stat=(\d+)/.exec(log);
     expect(links, log).not.toBeNull();
     // busybox + its applets, less bin/true which the later segment replaced
@@ -100,5 +104,15 @@ describe('initrd boot', () => {
     expect(log).toContain('modes init=755 secret=600:42:43 symlink=busybox');
     expect(log).toContain('CORACLE-INITRD replaced true=replaced-true links=1');
     expect(log).toContain('CORACLE-INITRD done');
+  });
+});
+
+describe('lz4 segments', () => {
+  it('must come last: a segment of another kind after one is refused before anything is written', async () => {
+    const segments: SegmentInput[] = [
+      { name: 'a', compression: 'lz4', entries: [text('a', 'a')] },
+      { name: 'b', compression: 'zstd', entries: [text('b', 'b')] },
+    ];
+    await expect(writeInitrd(segments, join(work, 'bad.img'), { compression: 'lz4', cacheDir: join(work, 'cache') })).rejects.toThrow(/segment b \(zstd\) follows the lz4 segment a/);
   });
 });

@@ -5,7 +5,7 @@ import { OUTPUT_FORMATS, type OutputFormat } from '../../outputs/formats.js';
 import { storeRootFrom } from '../options.js';
 import { accessOptions, registryAccess } from './registry.js';
 
-const COMPRESSIONS: readonly Compression[] = ['zstd', 'gzip', 'none'];
+const COMPRESSIONS: readonly Compression[] = ['lz4', 'zstd', 'gzip', 'none'];
 
 export function registerBuildCommands(program: Command): void {
   accessOptions(
@@ -18,8 +18,8 @@ export function registerBuildCommands(program: Command): void {
       .option('--format <format>', `output format, repeatable: ${OUTPUT_FORMATS.join(', ')} (default kernel+initrd)`, (v: string, prev: string[]) => [...prev, v], [] as string[])
       .option('--platform <os/arch[/variant]>', 'platform of the images (default: this machine)')
       .option('--pull', 'ask registries for every image, even those in the local store')
-      .option('--compression <kind>', `initrd segment compression: ${COMPRESSIONS.join(', ')}`, 'zstd')
-      .option('--level <n>', 'compression level (gzip 1-9, zstd 1-19)')
+      .option('--compression <kind>', `initrd segment compression: ${COMPRESSIONS.join(', ')}`, 'lz4')
+      .option('--level <n>', 'compression level (gzip 1-9, zstd 1-19, lz4 1-12)')
       .option('--no-pkg-build', 'refuse to build a missing @pkg: image definition instead of building it into the store')
       .option('--lock', 'write NAME.lock.yml beside the spec: the digest of every image the build used')
       .option('--locked', 'build from exactly the digests in NAME.lock.yml; fail naming any image it lacks')

@@ -45,7 +45,7 @@ export interface Node {
 }
 
 export interface Unpacked {
-  segments: Array<{ offset: number; format: 'cpio' | 'gzip' | 'zstd'; records: CpioRecord[] }>;
+  segments: Array<{ offset: number; format: 'cpio' | 'gzip' | 'zstd' | 'lz4'; records: CpioRecord[] }>;
   nodes: Map<string, Node>;
 }
 
@@ -85,6 +85,36 @@ function gzipLength(buf: Buffer): { data: Buffer; length: number } {
   if (flg & 2) p += 2;
   const r = inflateRawSync(buf.subarray(p), { info: true }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
   return { data: r.buffer, length: p + r.engine.bytesWritten + 8 };
+}
+
+const LZ4_LEGACY_MAGIC = 0x184c2102;
+
+/**
+ * The legacy LZ4 streams from the start of `buf` to its end, as the kernel's
+ * unlz4 reads them: a stream is the magic, then blocks (a 32-bit size and
+ * that many bytes); the magic where a block size would be starts the next
+ * stream; the input must end exactly after a block. A zero size (padding)
+ * is what the kernel fails on ("Decoding failed").
+ */
+export function lz4LegacyStreams(buf: Buffer): Array<{ offset: number; length: number }> {
+  if (buf.length < 4 || buf.readUInt32LE(0) !== LZ4_LEGACY_MAGIC) throw new Error('not a legacy LZ4 stream');
+  const streams: Array<{ offset: number; length: number }> = [{ offset: 0, length: 0 }];
+  let pos = 4;
+  while (pos < buf.length) {
+    if (pos + 4 > buf.length) throw new Error(`legacy LZ4: ${buf.length - pos} bytes after the last block`);
+    const size = buf.readUInt32LE(pos);
+    if (size === LZ4_LEGACY_MAGIC) {
+      streams.at(-1)!.length = pos - streams.at(-1)!.offset;
+      streams.push({ offset: pos, length: 0 });
+      pos += 4;
+      continue;
+    }
+    if (size === 0) throw new Error(`legacy LZ4: a zero block size at ${pos} (padding the kernel cannot read)`);
+    pos += 4 + size;
+  }
+  if (pos !== buf.length) throw new Error('legacy LZ4: the last block runs past the end');
+  streams.at(-1)!.length = pos - streams.at(-1)!.offset;
+  return streams;
 }
 
 export function zstdFrameLength(buf: Buffer): number {
@@ -161,6 +191,17 @@ export function kernelUnpack(img: Buffer): Unpacked {
       apply(records);
       pos += length;
       continue;
+    }
+    if (img.readUInt32LE(pos) === LZ4_LEGACY_MAGIC) {
+      // the kernel's LZ4 unpacker takes the rest of the image: every stream must be LZ4, with nothing between
+      for (const st of lz4LegacyStreams(img.subarray(pos))) {
+        const data = execFileSync('lz4', ['-d', '-c', '-q'], { input: img.subarray(pos + st.offset, pos + st.offset + st.length), maxBuffer: 1 << 30 });
+        const { records, length: cpioLen } = parseNewc(data);
+        if (data.subarray(cpioLen).some((b) => b !== 0)) throw new Error(`junk after the archive in the lz4 stream at ${pos + st.offset}`);
+        segments.push({ offset: pos + st.offset, format: 'lz4', records });
+        apply(records);
+      }
+      break;
     }
     let data: Buffer;
     let length: number;

@@ -32,7 +32,7 @@ describe('kernel config check', () => {
     const text = formatCheckResult(r, 'x.config');
     expect(text).toMatch(/^kernel config: x\.config\n\nRequired:\n/);
     expect(text).toMatch(/CONFIG_OVERLAY_FS +MISSING/);
-    expect(text).toContain('required: 49/50 (missing: OVERLAY_FS)');
+    expect(text).toContain('required: 50/51 (missing: OVERLAY_FS)');
   });
 
   it('hardening options wanted off fail when set', () => {
