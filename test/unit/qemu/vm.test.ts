@@ -60,6 +60,8 @@ describe('QemuVm', () => {
     const q = await fake('quiet', 'echo hello; sleep 1000');
     const vm = new QemuVm(opts(q));
     vm.start().catch(() => undefined);
+    // the tail must hold "hello" before the 500 ms start: a loaded machine may start the fake late
+    await vm.waitForConsole(/hello/, 20_000);
     await expect(vm.waitForConsole(/never/, 500)).rejects.toThrow(/did not match \/never\/ within 500 ms[\s\S]*hello/);
     vm.kill();
     expect(await vm.wait()).toMatchObject({ reason: 'killed', status: 137 });
