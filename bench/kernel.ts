@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { writeInitrd } from '../src/initrd/index.js';
 import { defaultStoreRoot } from '../src/oci/store/location.js';
+import { compiledCli } from './compiled-cli.js';
 import { median, table, writeSection } from './results.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -49,13 +50,7 @@ const VARIANTS: Variant[] = [
   { id: 'lean', title: '(c) lean kernel (images/kernel-lean)', overlay: `kernel:\n  image: "@pkg:${join(root, 'images', 'kernel-lean')}"\n` },
 ];
 
-async function compileCli(): Promise<string> {
-  const out = join(work, 'dist');
-  await mkdir(out, { recursive: true });
-  await execa(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.json'), '--outDir', out, '--declaration', 'false'], { reject: false, cwd: root });
-  if (!existsSync(join(out, 'cli.js'))) throw new Error('tsc did not produce the CLI');
-  return join(out, 'cli.js');
-}
+const compileCli = (): Promise<string> => compiledCli(work);
 
 let CLI = '';
 const userStore = process.env.CORACLE_CACHE ?? defaultStoreRoot();

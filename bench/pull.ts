@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startRegistry, skopeoCopy, skopeoPolicyArgs } from '../test/helpers/registry.js';
 import { makeImageLayout } from '../test/helpers/images.js';
+import { compiledCli } from './compiled-cli.js';
 import { median, table, writeSection } from './results.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -34,18 +35,7 @@ const RUNS = arg('runs', 5);
 const TOTAL_MB = arg('mb', 100);
 const LAYERS = arg('layers', 4);
 
-/** Compile the CLI to bench/work/dist (emits even if unrelated files have type errors). */
-async function buildCli(): Promise<string> {
-  const out = join(root, 'bench', 'work', 'dist');
-  await mkdir(out, { recursive: true });
-  await execa(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.json'), '--outDir', out, '--declaration', 'false'], {
-    reject: false,
-    cwd: root,
-  });
-  const cli = join(out, 'cli.js');
-  if (!existsSync(cli)) throw new Error('tsc did not produce bench/work/dist/cli.js');
-  return cli;
-}
+const buildCli = (): Promise<string> => compiledCli(join(root, 'bench', 'work', 'pull-cli'));
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();

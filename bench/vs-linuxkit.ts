@@ -34,6 +34,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { defaultStoreRoot } from '../src/oci/store/location.js';
+import { compiledCli } from './compiled-cli.js';
 import { median, table, writeSection } from './results.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -53,22 +54,7 @@ const log = (s: string): void => console.log(`bench vs-linuxkit: ${s}`);
 const secs = (ms: number): string => (ms / 1000).toFixed(2);
 const ratio = (a: number, b: number): string => (a / b).toFixed(3);
 
-/**
- * Compile the CLI to bench/work/vs-linuxkit/dist (emits even if unrelated
- * files have type errors), bundle it as npm's build does, and run it the way
- * a user does: through a copy of bin/coracle.js beside that dist/.
- */
-async function buildCli(): Promise<string> {
-  const out = join(work, 'dist');
-  await mkdir(out, { recursive: true });
-  await execa(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.json'), '--outDir', out, '--declaration', 'false'], { reject: false, cwd: root });
-  if (!existsSync(join(out, 'cli', 'main.js'))) throw new Error('tsc did not produce bench/work/vs-linuxkit/dist/cli/main.js');
-  await execa(process.execPath, [join(root, 'scripts', 'bundle.mjs'), out], { cwd: root });
-  const cli = join(work, 'bin', 'coracle.js');
-  await mkdir(dirname(cli), { recursive: true });
-  await copyFile(join(root, 'bin', 'coracle.js'), cli);
-  return cli;
-}
+const buildCli = (): Promise<string> => compiledCli(work);
 
 // ---- LinuxKit --------------------------------------------------------------
 
