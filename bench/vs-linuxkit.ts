@@ -310,7 +310,7 @@ async function main(): Promise<void> {
   for (const t of tools) sizes.set(t.label, await size(t));
   rows.push([
     'initrd (MB)',
-    ...tools.map((t) => `${(sizes.get(t.label)! / 1e6).toFixed(1)} ${t.label === 'LinuxKit' ? 'gzip' : 'zstd'}`),
+    ...tools.map((t) => `${(sizes.get(t.label)! / 1e6).toFixed(1)} ${t.label === 'LinuxKit' ? 'gzip' : 'lz4'}`),
     ...(lkT ? [ratio(sizes.get(cor.label)!, sizes.get(lkT.label)!), '≤ 0.8'] : []),
     ...(bef ? [ratio(sizes.get(cor.label)!, sizes.get(bef.label)!)] : []),
   ]);
