@@ -119,9 +119,12 @@ describe('faults from a misbehaving registry', () => {
     const r = await runCli(['--cache', cache, 'pull', ref], { env: isolated });
     expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(r.exitCode, r.stderr).toBe(0);
-    // the cut really happened, then a second GET of that blob succeeded
+    // the cut really happened, then a second GET of that blob asked for the rest
     const gets = fs.requests.filter((q) => q.method === 'GET' && q.path.endsWith(`/blobs/${layer}`));
-    expect(gets.map((q) => q.status)).toEqual([206, 200]);
+    expect(gets.map((q) => [q.status, q.cut?.action, q.range])).toEqual([
+      [200, 'reset', undefined],
+      [206, undefined, `bytes=${gets[0]!.cut!.after}-`],
+    ]);
     const view = await readLayout(cache);
     expect(view.find(ref)?.digest).toBe(img.built.manifestDigest);
     expect(view.blobs.has(layer)).toBe(true);
