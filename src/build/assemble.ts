@@ -31,6 +31,7 @@ import { isDiskFormat, writeOutputs, type OutputFormat, type OutputSet } from '.
 import { checkDiskFormats } from '../outputs/disk/index.js';
 import { unpackImage, type DroppedEntry } from './unpack.js';
 import { droppedReports, layerPolicy, layerPolicyKey } from './layer-policy.js';
+import { buildCacheDir, diskImageCacheDir } from './cache-dirs.js';
 import { writeWhole } from '../files/write-whole.js';
 import { resolvePackageRefs, type PackageRefOptions } from './packages.js';
 import { lockKey, lockedTarget, readSystemLock, systemLockPath, writeSystemLock, type LockedImage } from './system-lock.js';
@@ -106,7 +107,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const compression = opts.compression ?? 'zstd';
   const platform: Platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
   const store = opts.store;
-  const cacheRoot = join(store.root, 'build-cache');
+  const cacheRoot = buildCacheDir(store.root);
   const segCache = join(cacheRoot, 'segments');
 
   // Fail before the work, not after it, when the outputs cannot go where asked.
@@ -246,7 +247,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     ...(kernel?.ucode ? { ucode: kernel.ucode } : {}),
     // what the outputs hold, so a rebuild keeps the unchanged ones instead of copying them again
     stampFile: join(cacheRoot, 'outputs', `${sha([resolve(opts.outDir), name])}.json`),
-    diskCacheDir: join(cacheRoot, 'images'),
+    diskCacheDir: diskImageCacheDir(store.root),
     ...(spec.kernel?.image ? { kernelName: `kernel image ${spec.kernel.image}` } : {}),
     ...(formats.includes('tar') ? { rootfs: () => mergedRootfs(components) } : {}),
   };
