@@ -6,7 +6,10 @@ import type { LayerPolicy, SystemSpec } from '../spec/types.js';
  * setuid/setgid files in image layers, and the one-line reports of what it
  * dropped.
  *
- * Default: drop both. A device node in an image is at best useless (the
+ * Default: drop both. The character devices anyone may use anyway (null,
+ * zero, full, random, urandom, tty, console, ptmx: Docker's default device
+ * set, see isHarmlessDevice) are kept under every policy. Any other device
+ * node in an image is at best useless (the
  * guest's /dev is a devtmpfs, and runc's device cgroup denies nodes a
  * container was not granted) and at worst a world-writable /dev/mem in the
  * host's root, where init images land. Setuid/setgid bits do nothing in

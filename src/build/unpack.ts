@@ -89,6 +89,18 @@ export interface UnpackOptions {
 
 const SETID_BITS = 0o6000;
 
+/**
+ * Character devices any process may use anyway, kept whatever the policy:
+ * null, zero, full, random, urandom (1,3/5/7/8/9), tty, console, ptmx
+ * (5,0/1/2): the set Docker's default device cgroup allows. An init image's
+ * /dev/console is what the kernel opens as init's first console.
+ */
+const HARMLESS_CHAR = new Set(['1,3', '1,5', '1,7', '1,8', '1,9', '5,0', '5,1', '5,2']);
+
+export function isHarmlessDevice(type: 'char' | 'block', major: number, minor: number): boolean {
+  return type === 'char' && HARMLESS_CHAR.has(`${major},${minor}`);
+}
+
 /** A layer entry after path checks: what it does to the tree. */
 type Change =
   | { kind: 'whiteout'; path: string }
@@ -194,6 +206,7 @@ function toChange(tree: FsTree, image: string, layer: string, h: TarEntry, data:
     case 'char':
     case 'block': {
       const detail = `${h.type} ${h.devmajor},${h.devminor}`;
+      if (isHarmlessDevice(h.type, h.devmajor, h.devminor)) return { kind: 'entry', entry: { ...meta, type: h.type, rdev: { major: h.devmajor, minor: h.devminor } } };
       if (policy.layers.devices === 'refuse') fail(image, layer, h.path, `is a ${h.type === 'char' ? 'character' : 'block'} device node (${h.devmajor},${h.devminor}): refused (layers: devices: refuse)`);
       if (policy.layers.devices === 'drop') {
         policy.onDropped?.({ kind: 'device', layer, path, detail });

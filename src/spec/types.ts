@@ -313,7 +313,8 @@ export interface VolumeEntry {
 
 /**
  * `layers:` (Coracle's key): what a build does with device nodes (char,
- * block) and with setuid/setgid files found in image layers. `keep`: as the
+ * block; the harmless null, zero, full, random, urandom, tty, console and
+ * ptmx are always kept) and with setuid/setgid files found in image layers. `keep`: as the
  * image has them; `drop`: devices left out, setuid/setgid bits cleared (the
  * file stays), each reported; `refuse`: the build fails naming image, layer
  * and entry. Default drop for both (see DEFAULT_LAYER_POLICY).

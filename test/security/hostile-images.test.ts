@@ -182,6 +182,8 @@ describe('device nodes and setuid files', () => {
       { path: 'bin/wall', data: 'ELF', mode: 0o2755 },
       { path: 'bin/sh', data: 'ELF', mode: 0o755 },
       { path: 'var/mail', type: 'dir', mode: 0o2775 },
+      { path: 'dev/null', type: 'char', major: 1, minor: 3, mode: 0o666 },
+      { path: 'dev/console', type: 'char', major: 5, minor: 1, mode: 0o600 },
     ],
   });
   async function unpackWith(layers: LayerPolicy | undefined): Promise<{ tree: FsTree; dropped: DroppedEntry[]; ref: string }> {
@@ -212,6 +214,9 @@ describe('device nodes and setuid files', () => {
     expect(t.get('bin/sh')?.mode).toBe(0o755);
     // a setgid directory (group inheritance, e.g. Debian's /var/mail) is not a way up: left alone
     expect(t.get('var/mail')?.mode).toBe(0o2775);
+    // devices anyone may use anyway (Docker's default set) stay: an init image's /dev/console is init's first console
+    expect(t.get('dev/null')).toMatchObject({ type: 'char', rdev: { major: 1, minor: 3 } });
+    expect(t.get('dev/console')).toMatchObject({ type: 'char', rdev: { major: 5, minor: 1 } });
     expect(dropped.map((d) => [d.kind, d.layer.replace(/\(sha256:[0-9a-f]+\)/, '(sha)'), d.path, d.detail])).toEqual([
       ['device', 'layer 2 (sha)', 'dev/sda', 'block 8,0'],
       ['device', 'layer 2 (sha)', 'tmp/mem', 'char 1,1'],
@@ -236,6 +241,10 @@ describe('device nodes and setuid files', () => {
   it('refuse: the first such entry fails the unpack, naming image, layer and entry', async () => {
     const dev = await unpackWith({ devices: 'refuse', setuid: 'keep' }).catch((e: Error) => e.message);
     expect(dev).toMatch(/^image hostile\/p\d+:1: layer 2 \(sha256:[0-9a-f]{12}\): entry "dev\/sda" is a block device node \(8,0\): refused \(layers: devices: refuse\)$/);
+    // null and console are not refused: the first refused entry is dev/sda, whatever the order
+    const harmless = await writeImage(store, `hostile/p${n++}:1`, { layers: [{ entries: [{ path: 'dev/null', type: 'char', major: 1, minor: 3 }, { path: 'dev/console', type: 'char', major: 5, minor: 1 }] }] });
+    const t = await unpackImage(store, { name: 'harmless', manifest: harmless.manifest, config: harmless.config }, { layers: { devices: 'refuse', setuid: 'refuse' } });
+    expect(t.get('dev/console')?.type).toBe('char');
     const suid = await unpackWith({ devices: 'keep', setuid: 'refuse' }).catch((e: Error) => e.message);
     expect(suid).toMatch(/^image hostile\/p\d+:1: layer 2 \(sha256:[0-9a-f]{12}\): entry "bin\/su" is setuid \(mode 4755\): refused \(layers: setuid: refuse\)$/);
   });
