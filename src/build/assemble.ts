@@ -29,7 +29,9 @@ import { kernelParts, modulesEntries, type KernelParts } from './kernel.js';
 import { ETC_MODULES_FILE, initModuleLists, parseModuleList, trimModules, type InitModuleLists } from './modules.js';
 import { isDiskFormat, writeOutputs, type OutputFormat, type OutputSet } from '../outputs/index.js';
 import { checkDiskFormats } from '../outputs/disk/index.js';
-import { unpackImage } from './unpack.js';
+import { unpackImage, type DroppedEntry } from './unpack.js';
+import { droppedReports, layerPolicy, layerPolicyKey } from './layer-policy.js';
+import { buildCacheDir, diskImageCacheDir } from './cache-dirs.js';
 import { writeWhole } from '../files/write-whole.js';
 import { resolvePackageRefs, type PackageRefOptions } from './packages.js';
 import { lockKey, lockedTarget, readSystemLock, systemLockPath, writeSystemLock, type LockedImage } from './system-lock.js';
@@ -105,7 +107,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const compression = opts.compression ?? 'lz4';
   const platform: Platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
   const store = opts.store;
-  const cacheRoot = join(store.root, 'build-cache');
+  const cacheRoot = buildCacheDir(store.root);
   const segCache = join(cacheRoot, 'segments');
 
   // Fail before the work, not after it, when the outputs cannot go where asked.
@@ -133,11 +135,18 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     ...(opts.insecure !== undefined ? { insecure: opts.insecure } : {}),
   });
   const img = (ref: string): ResolvedBuildImage => images.get(ref)!;
+  // Devices and setuid/setgid files in layers: one policy for the build, in every image-made segment's key.
+  const layers = layerPolicy(spec);
+  const policyKey = layerPolicyKey(layers);
   const trees = new Map<string, Promise<FsTree>>();
   const loadTree = (i: ResolvedBuildImage): Promise<FsTree> => {
     let t = trees.get(i.descriptor.digest);
     if (!t) {
-      t = unpackImage(store, { name: i.reference, manifest: i.manifest, config: i.config });
+      const dropped: DroppedEntry[] = [];
+      t = unpackImage(store, { name: i.reference, manifest: i.manifest, config: i.config }, { layers, onDropped: (d) => dropped.push(d) }).then((tree) => {
+        for (const line of droppedReports(i.reference, dropped)) reporter.warn(line);
+        return tree;
+      });
       trees.set(i.descriptor.digest, t);
     }
     return t;
@@ -163,8 +172,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     // Init images after the first may land on paths an earlier one holds.
     components.push(
       i === 0
-        ? { name: `init/${i}`, key: sha(['coracle-init/1', image.descriptor.digest]), entries: async () => (await loadTree(image)).entries() }
-        : { name: `init/${i}`, key: sha(['coracle-init/1', image.descriptor.digest, 'replace']), entries: async () => replacing((await loadTree(image)).entries()) },
+        ? { name: `init/${i}`, key: sha(['coracle-init/1', image.descriptor.digest, policyKey]), entries: async () => (await loadTree(image)).entries() }
+        : { name: `init/${i}`, key: sha(['coracle-init/1', image.descriptor.digest, policyKey, 'replace']), entries: async () => replacing((await loadTree(image)).entries()) },
     );
   }
   const files = await filesEntries({ spec, ids, existingDirs: initDirs, ...(opts.allowOutsideSources ? { allowOutsideSources: true } : {}) });
@@ -179,14 +188,14 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const askedRuntime = opts.runtime ? { runtime: opts.runtime, option: true } : spec.runtime ? { runtime: spec.runtime, ...(spec.runtimeLoc ? { loc: spec.runtimeLoc } : {}) } : undefined;
   const blocker = containerdBlocker(plans.filter((p) => p.section === 'onboot'));
   const bootConf: BootConf = { runtime: chooseRuntime(askedRuntime, runtimes), containerdEarly: blocker === undefined, ...(blocker ? { containerdAfter: blocker } : {}) };
-  for (const group of planRoots(plans)) components.push({ name: group.name, key: group.key, entries: () => rootsEntries(group, loadTree) });
+  for (const group of planRoots(plans)) components.push({ name: group.name, key: sha([group.key, policyKey]), entries: () => rootsEntries(group, loadTree) });
   for (const plan of plans) components.push({ name: plan.bundle.replace(/^containers\//, ''), key: plan.key, entries: async () => bundleEntries(plan) });
   for (const v of spec.volumes) {
     const dir = `${VOLUMES_DIR}/${v.name}`;
     const image = v.image ? img(v.image) : undefined;
     components.push({
       name: `volumes/${v.name}`,
-      key: sha(['coracle-volume/1', dir, image?.descriptor.digest ?? null]),
+      key: sha(['coracle-volume/1', dir, image?.descriptor.digest ?? null, image ? policyKey : null]),
       entries: async () => [...dirChain(dir), ...(image ? (await loadTree(image)).entries({ prefix: dir }) : [])],
     });
   }
@@ -238,7 +247,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     ...(kernel?.ucode ? { ucode: kernel.ucode } : {}),
     // what the outputs hold, so a rebuild keeps the unchanged ones instead of copying them again
     stampFile: join(cacheRoot, 'outputs', `${sha([resolve(opts.outDir), name])}.json`),
-    diskCacheDir: join(cacheRoot, 'images'),
+    diskCacheDir: diskImageCacheDir(store.root),
     ...(spec.kernel?.image ? { kernelName: `kernel image ${spec.kernel.image}` } : {}),
     ...(formats.includes('tar') ? { rootfs: () => mergedRootfs(components) } : {}),
   };

@@ -11,6 +11,11 @@
  * The unpacked size of an image (sum of its file sizes) is capped, by
  * default at 8 GiB (CORACLE_MAX_UNPACKED_SIZE, bytes or with K/M/G): a
  * decompression bomb is refused by its declared sizes before it is read.
+ *
+ * Device nodes and setuid/setgid files are treated as the `layers` policy
+ * says (kept when none is given): kept, dropped (the device left out, the
+ * bits cleared) and told to `onDropped`, or refused with an error naming
+ * the image, layer and entry.
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -19,6 +24,7 @@ import { FsTree } from '../initrd/tree.js';
 import type { DataSource, InitrdEntry } from '../initrd/types.js';
 import { openLayerTar } from '../oci/layer.js';
 import type { Descriptor, Digest, ImageConfig, ImageManifest } from '../oci/types.js';
+import type { LayerPolicy } from '../spec/types.js';
 import { readTar, type TarEntry } from '../tar/index.js';
 
 const WHITEOUT = '.wh.';
@@ -61,6 +67,38 @@ export interface ImageToUnpack {
   name: string;
   manifest: ImageManifest;
   config: ImageConfig;
+}
+
+/** An entry the layer policy changed: a device left out, or a file's setuid/setgid bits cleared. */
+export interface DroppedEntry {
+  kind: 'device' | 'setuid';
+  /** `layer N (sha256:…)` */
+  layer: string;
+  path: string;
+  /** `char 1,1` / `block 8,0`, or the file's mode before (octal, e.g. `4755`). */
+  detail: string;
+}
+
+export interface UnpackOptions {
+  maxUnpackedSize?: number;
+  /** Devices and setuid/setgid files: kept (the default here), dropped or refused. */
+  layers?: LayerPolicy;
+  /** Told about each entry the policy dropped or changed. */
+  onDropped?: (d: DroppedEntry) => void;
+}
+
+const SETID_BITS = 0o6000;
+
+/**
+ * Character devices any process may use anyway, kept whatever the policy:
+ * null, zero, full, random, urandom (1,3/5/7/8/9), tty, console, ptmx
+ * (5,0/1/2): the set Docker's default device cgroup allows. An init image's
+ * /dev/console is what the kernel opens as init's first console.
+ */
+const HARMLESS_CHAR = new Set(['1,3', '1,5', '1,7', '1,8', '1,9', '5,0', '5,1', '5,2']);
+
+export function isHarmlessDevice(type: 'char' | 'block', major: number, minor: number): boolean {
+  return type === 'char' && HARMLESS_CHAR.has(`${major},${minor}`);
 }
 
 /** A layer entry after path checks: what it does to the tree. */
@@ -122,7 +160,7 @@ function resolveParents(tree: FsTree, image: string, layer: string, raw: string,
   return [...out, parts[parts.length - 1]!];
 }
 
-function toChange(tree: FsTree, image: string, layer: string, h: TarEntry, data: DataSource | undefined): Change | undefined {
+function toChange(tree: FsTree, image: string, layer: string, h: TarEntry, data: DataSource | undefined, policy: Policy): Change | undefined {
   const parts = components(image, layer, h.path);
   if (parts.length === 0) return undefined; // the root itself
   const base = parts[parts.length - 1]!;
@@ -139,8 +177,16 @@ function toChange(tree: FsTree, image: string, layer: string, h: TarEntry, data:
   switch (h.type) {
     case 'directory':
       return { kind: 'entry', entry: { ...meta, type: 'dir' } };
-    case 'file':
+    case 'file': {
+      if (meta.mode & SETID_BITS && policy.layers.setuid !== 'keep') {
+        const octal = meta.mode.toString(8).padStart(4, '0');
+        const bits = [meta.mode & 0o4000 ? 'setuid' : '', meta.mode & 0o2000 ? 'setgid' : ''].filter(Boolean).join(' and ');
+        if (policy.layers.setuid === 'refuse') fail(image, layer, h.path, `is ${bits} (mode ${octal}): refused (layers: setuid: refuse)`);
+        policy.onDropped?.({ kind: 'setuid', layer, path, detail: octal });
+        meta.mode &= ~SETID_BITS;
+      }
       return { kind: 'entry', entry: { ...meta, type: 'file', data: data ?? { kind: 'buffer', data: Buffer.alloc(0) } } };
+    }
     case 'symlink':
       return { kind: 'entry', entry: { ...meta, type: 'symlink', linkTarget: h.linkpath } };
     case 'hardlink': {
@@ -158,14 +204,30 @@ function toChange(tree: FsTree, image: string, layer: string, h: TarEntry, data:
       return { kind: 'entry', entry: { ...meta, type: 'hardlink', linkTarget: t } };
     }
     case 'char':
-    case 'block':
+    case 'block': {
+      const detail = `${h.type} ${h.devmajor},${h.devminor}`;
+      if (isHarmlessDevice(h.type, h.devmajor, h.devminor)) return { kind: 'entry', entry: { ...meta, type: h.type, rdev: { major: h.devmajor, minor: h.devminor } } };
+      if (policy.layers.devices === 'refuse') fail(image, layer, h.path, `is a ${h.type === 'char' ? 'character' : 'block'} device node (${h.devmajor},${h.devminor}): refused (layers: devices: refuse)`);
+      if (policy.layers.devices === 'drop') {
+        policy.onDropped?.({ kind: 'device', layer, path, detail });
+        return undefined;
+      }
       return { kind: 'entry', entry: { ...meta, type: h.type, rdev: { major: h.devmajor, minor: h.devminor } } };
+    }
     case 'fifo':
       return { kind: 'entry', entry: { ...meta, type: 'fifo' } };
     default:
       fail(image, layer, h.path, `has tar type "${h.typeflag}", which an image layer cannot hold`);
   }
 }
+
+/** The layer policy in force while an image is applied. */
+interface Policy {
+  layers: LayerPolicy;
+  onDropped: ((d: DroppedEntry) => void) | undefined;
+}
+
+const KEEP_ALL: LayerPolicy = { devices: 'keep', setuid: 'keep' };
 
 /** What is left of an image's unpacked-size cap. */
 interface SizeBudget {
@@ -272,11 +334,11 @@ async function readLayer(
  * through a symlink the same layer created earlier is checked (and followed)
  * like one through a lower layer's symlink.
  */
-function applyLayer(tree: FsTree, image: string, layerName: string, items: Array<{ header: TarEntry; data?: DataSource }>): void {
+function applyLayer(tree: FsTree, image: string, layerName: string, items: Array<{ header: TarEntry; data?: DataSource }>, policy: Policy): void {
   const isWhiteout = (h: TarEntry): boolean => (h.path.replace(/\/+$/, '').split('/').pop() ?? '').startsWith(WHITEOUT);
   for (const it of items) {
     if (!isWhiteout(it.header)) continue;
-    const c = toChange(tree, image, layerName, it.header, it.data);
+    const c = toChange(tree, image, layerName, it.header, it.data, policy);
     if (c?.kind === 'opaque') {
       if (c.dir === '') {
         for (const e of tree.entries()) if (!e.path.includes('/')) tree.delete(e.path);
@@ -285,7 +347,7 @@ function applyLayer(tree: FsTree, image: string, layerName: string, items: Array
   }
   for (const it of items) {
     if (isWhiteout(it.header)) continue;
-    const c = toChange(tree, image, layerName, it.header, it.data);
+    const c = toChange(tree, image, layerName, it.header, it.data, policy);
     if (c?.kind !== 'entry') continue;
     try {
       tree.set(c.entry);
@@ -297,14 +359,15 @@ function applyLayer(tree: FsTree, image: string, layerName: string, items: Array
 }
 
 /** Every layer of an image applied in order, each verified against its digest and diff_id. */
-export async function unpackImage(source: UnpackSource, image: ImageToUnpack, opts: { maxUnpackedSize?: number } = {}): Promise<FsTree> {
+export async function unpackImage(source: UnpackSource, image: ImageToUnpack, opts: UnpackOptions = {}): Promise<FsTree> {
   const tree = new FsTree();
+  const policy: Policy = { layers: opts.layers ?? KEEP_ALL, onDropped: opts.onDropped };
   const budget: SizeBudget = { cap: opts.maxUnpackedSize ?? maxUnpackedSize(), used: 0 };
   const diffIds = image.config.rootfs?.diff_ids ?? [];
   for (const [i, layer] of image.manifest.layers.entries()) {
     const layerName = `layer ${i + 1} (${layer.digest.slice(0, 19)})`;
     const items = await readLayer(source, layer, `image ${image.name}: ${layerName}`, diffIds[i], budget);
-    applyLayer(tree, image.name, layerName, items);
+    applyLayer(tree, image.name, layerName, items, policy);
   }
   return tree;
 }

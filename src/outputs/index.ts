@@ -13,7 +13,7 @@
  * keeps them and only its tail is rewritten (see replaceTail below).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { defaultMtime, writeInitrd, type BuiltSegment, type InitrdEntry } from '../initrd/index.js';
 import { CoracleError } from '../errors.js';
@@ -190,7 +190,12 @@ function outputError(dir: string, e: unknown): unknown {
 async function wholeInitrd(segments: BuiltSegment[], cacheDir: string): Promise<string> {
   const key = createHash('sha256').update(JSON.stringify(['initrd', ...segments.map((s) => s.key)])).digest('hex');
   const file = join(cacheDir, 'initrd', `${key}.img`);
-  if (await stat(file).then((s) => s.isFile(), () => false)) return file;
+  if (await stat(file).then((s) => s.isFile(), () => false)) {
+    // In use: `coracle cache prune` keeps entries touched within its grace period (only its content is read).
+    const now = new Date();
+    await utimes(file, now, now).catch(() => undefined);
+    return file;
+  }
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {

@@ -30,6 +30,17 @@ export function mergeSpecs(specs: readonly SystemSpec[]): SystemSpec {
       out.runtime = s.runtime;
       if (s.runtimeLoc) out.runtimeLoc = s.runtimeLoc;
     }
+    // each `layers:` key likewise
+    for (const key of ['devices', 'setuid'] as const) {
+      const v = s.layers?.[key];
+      if (v === undefined) continue;
+      out.layers ??= { locs: {} };
+      out.layers[key] = v;
+      out.layers.locs ??= {};
+      const loc = s.layers?.locs?.[key];
+      if (loc) out.layers.locs[key] = loc;
+      else delete out.layers.locs[key];
+    }
   }
   return out;
 }

@@ -11,6 +11,7 @@ import {
   serviceEntrySchema,
   kernelSchema,
   runtimeSchema,
+  layersSchema,
   trustSchema,
   volumeSchema,
   type RawFile,
@@ -19,7 +20,7 @@ import { locate, locator, parseYaml, type Path, type YamlSource } from './source
 import type { SystemSpec } from './types.js';
 import { validateSpec } from './validate.js';
 
-export const TOP_LEVEL_KEYS = ['kernel', 'init', 'onboot', 'onshutdown', 'services', 'files', 'volumes', 'trust', 'runtime'] as const;
+export const TOP_LEVEL_KEYS = ['kernel', 'init', 'onboot', 'onshutdown', 'services', 'files', 'volumes', 'trust', 'runtime', 'layers'] as const;
 
 /** One file, parsed and checked on its own (no cross-references yet). */
 export interface ParsedFile {
@@ -105,6 +106,19 @@ export function parseSpecFile(text: string, file: string): ParsedFile {
     if (r) {
       spec.runtime = r;
       spec.runtimeLoc = locate(src, ['runtime']);
+    }
+  }
+
+  if (root.layers !== undefined) {
+    const l = c.check(layersSchema, root.layers, ['layers']);
+    if (l) {
+      const layers: NonNullable<SystemSpec['layers']> = { locs: {} };
+      for (const key of ['devices', 'setuid'] as const) {
+        if (l[key] === undefined) continue;
+        layers[key] = l[key];
+        layers.locs![key] = locate(src, ['layers', key]);
+      }
+      spec.layers = layers;
     }
   }
 

@@ -336,6 +336,15 @@ export const trustSchema = z.strictObject({
 /** The guest's OCI runtime (a Coracle key, not LinuxKit's). */
 export const runtimeSchema = z.enum(['crun', 'runc']);
 
+/** What becomes of an entry kind in image layers (`layers:`, a Coracle key). */
+export const LAYER_TREATMENTS = ['keep', 'drop', 'refuse'] as const;
+
+/** `layers:`: device nodes and setuid/setgid files in image layers (a Coracle key). */
+export const layersSchema = z.strictObject({
+  devices: z.enum(LAYER_TREATMENTS).optional(),
+  setuid: z.enum(LAYER_TREATMENTS).optional(),
+});
+
 export const systemSpecSchema = z.strictObject({
   kernel: kernelSchema.optional(),
   init: z.array(imageRefSchema).optional(),
@@ -346,6 +355,7 @@ export const systemSpecSchema = z.strictObject({
   volumes: z.array(volumeSchema).optional(),
   trust: trustSchema.optional(),
   runtime: runtimeSchema.optional(),
+  layers: layersSchema.optional(),
 });
 
 export type RawSystemSpec = z.infer<typeof systemSpecSchema>;

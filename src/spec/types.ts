@@ -311,6 +311,28 @@ export interface VolumeEntry {
   loc: SourceLocation;
 }
 
+/**
+ * `layers:` (Coracle's key): what a build does with device nodes (char,
+ * block; the harmless null, zero, full, random, urandom, tty, console and
+ * ptmx are always kept) and with setuid/setgid files found in image layers. `keep`: as the
+ * image has them; `drop`: devices left out, setuid/setgid bits cleared (the
+ * file stays), each reported; `refuse`: the build fails naming image, layer
+ * and entry. Default drop for both (see DEFAULT_LAYER_POLICY).
+ */
+export type LayerTreatment = 'keep' | 'drop' | 'refuse';
+
+export interface LayerPolicy {
+  devices: LayerTreatment;
+  setuid: LayerTreatment;
+}
+
+export interface LayersSpec {
+  devices?: LayerTreatment;
+  setuid?: LayerTreatment;
+  /** Where each key was written. */
+  locs?: { devices?: SourceLocation; setuid?: SourceLocation };
+}
+
 export interface SystemSpec {
   kernel?: KernelSpec;
   init: string[];
@@ -324,6 +346,8 @@ export interface SystemSpec {
   /** The OCI runtime the guest uses (Coracle's key); absent: crun when an init image holds it, else runc. */
   runtime?: 'crun' | 'runc';
   runtimeLoc?: SourceLocation;
+  /** Device nodes and setuid/setgid files in image layers (Coracle's key); absent: DEFAULT_LAYER_POLICY. */
+  layers?: LayersSpec;
   /** Accepted for compatibility and ignored (a warning says so). */
   trust?: unknown;
 }

@@ -1,7 +1,9 @@
 // A small registry (the read side of the distribution API, plus enough of the
 // write side to accept a push) that misbehaves on purpose: blobs whose bytes
 // do not match their digest, 5xx/429 before success, Basic auth required,
-// unknown manifests. It serves images from OCI layouts made with images.ts.
+// unknown manifests, bodies cut part-way. It serves images from OCI layouts
+// made with images.ts, and blob Range requests (`bytes=N-`) as the
+// distribution registry does (206), or answers them wrongly on purpose.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
@@ -22,9 +24,13 @@ export interface Failure {
    * in the middle of a blob). `truncate`: the real headers, half the body,
    * then a clean close (before Content-Length). `stall`: the real headers and
    * half the body, then nothing, the connection held open. The body ones
-   * apply to manifest and blob GETs.
+   * apply to manifest and blob GETs (a ranged blob GET: its part).
    */
   action?: 'status' | 'reset' | 'truncate' | 'stall';
+  /** Body bytes sent before a reset/truncate/stall (default half the body). */
+  cutAfter?: number;
+  /** The bytes sent before the cut have their first byte flipped (bad bytes that never reach the end). */
+  corruptCut?: boolean;
 }
 
 export interface FaultServerOptions {
@@ -44,12 +50,24 @@ export interface FaultServerOptions {
    * in the middle of a pull.
    */
   bearer?: { revokeAfter: number };
+  /**
+   * How blob GETs with `Range: bytes=N-` are answered: `honour` (default:
+   * 206 with its Content-Range, 416 past the end), `ignore` (200 and the
+   * whole blob, as a server without range support), `wrong` (206 with the
+   * bytes and Content-Range of the whole blob: not the range asked for).
+   */
+  ranges?: 'honour' | 'ignore' | 'wrong';
 }
 
 export interface RecordedRequest {
   method: string;
   path: string;
+  /** The status sent (a body cut part-way still sent its 200 or 206). */
   status: number;
+  /** The request's Range header. */
+  range?: string;
+  /** The body was cut part-way: how, and after how many bytes. */
+  cut?: { action: 'reset' | 'truncate' | 'stall'; after: number };
 }
 
 export interface FaultServer {
@@ -100,14 +118,19 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
       res.writeHead(status, { 'Docker-Distribution-API-Version': 'registry/2.0', ...headers });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
-    let bodyFault: 'reset' | 'truncate' | 'stall' | undefined;
-    /** Headers and half the body, then the fault. */
-    const partial = (headers: Record<string, string | number>, body: Buffer, fault: 'reset' | 'truncate' | 'stall'): void => {
-      rec.status = 206; // recorded as a partial answer
-      res.writeHead(200, { 'Docker-Distribution-API-Version': 'registry/2.0', ...headers, 'Content-Length': body.length });
-      res.write(body.subarray(0, Math.floor(body.length / 2)), () => {
-        if (fault === 'reset') setTimeout(() => res.socket?.destroy(), 20);
-        else if (fault === 'truncate') setTimeout(() => res.socket?.end(), 20);
+    let bodyFault: (typeof failures)[number] | undefined;
+    /** The real headers and part of the body, then the fault. */
+    const partial = (status: number, headers: Record<string, string | number>, body: Buffer, fault: (typeof failures)[number]): void => {
+      const action = fault.action as 'reset' | 'truncate' | 'stall';
+      const after = Math.min(body.length, fault.cutAfter ?? Math.floor(body.length / 2));
+      rec.status = status;
+      rec.cut = { action, after };
+      res.writeHead(status, { 'Docker-Distribution-API-Version': 'registry/2.0', ...headers, 'Content-Length': body.length });
+      const sent = Buffer.from(body.subarray(0, after));
+      if (fault.corruptCut && sent.length > 0) sent[0] ^= 0xff;
+      res.write(sent, () => {
+        if (action === 'reset') setTimeout(() => res.socket?.destroy(), 20);
+        else if (action === 'truncate') setTimeout(() => res.socket?.end(), 20);
         // stall: nothing more; stop() closes the connection
       });
     };
@@ -115,7 +138,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
       if (f.match.test(`${rec.method} ${rec.path}`) && f.seen < f.times) {
         f.seen++;
         if (f.action === 'reset' || f.action === 'truncate' || f.action === 'stall') {
-          bodyFault = f.action;
+          bodyFault = f;
           break;
         }
         const status = f.status ?? 500;
@@ -172,7 +195,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
       if (!entry) return send(404, { 'Content-Type': 'application/json' }, errorBody('MANIFEST_UNKNOWN', 'manifest unknown'));
       let body = await readFile(blobPath(repo, entry.digest));
       if ((opts.corruptManifests ?? []).includes(entry.digest)) body = Buffer.concat([body, Buffer.from(' ')]);
-      if (bodyFault && req.method === 'GET') return partial({ 'Content-Type': entry.mediaType, 'Docker-Content-Digest': entry.digest }, body, bodyFault);
+      if (bodyFault && req.method === 'GET') return partial(200, { 'Content-Type': entry.mediaType, 'Docker-Content-Digest': entry.digest }, body, bodyFault);
       return send(200, { 'Content-Type': entry.mediaType, 'Content-Length': body.length, 'Docker-Content-Digest': entry.digest }, body);
     }
     m = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]{64})$/.exec(rec.path);
@@ -189,8 +212,24 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
         body = Buffer.from(body);
         body[body.length - 1] ^= 0xff;
       }
-      if (bodyFault && req.method === 'GET') return partial({ 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': m[2] }, body, bodyFault);
-      return send(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length, 'Docker-Content-Digest': m[2] }, body);
+      const headers: Record<string, string | number> = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': m[2] };
+      let status = 200;
+      const range = /^bytes=(\d+)-$/.exec(rec.range ?? '');
+      if (range && req.method === 'GET' && (opts.ranges ?? 'honour') !== 'ignore') {
+        const start = Number(range[1]);
+        if (opts.ranges === 'wrong') {
+          status = 206;
+          headers['Content-Range'] = `bytes 0-${body.length - 1}/${body.length}`;
+        } else if (start >= body.length) {
+          return send(416, { 'Content-Range': `bytes */${body.length}` });
+        } else {
+          status = 206;
+          headers['Content-Range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
+          body = body.subarray(start);
+        }
+      }
+      if (bodyFault && req.method === 'GET') return partial(status, headers, body, bodyFault);
+      return send(status, { ...headers, 'Content-Length': body.length }, body);
     }
     // Minimal upload support, so pushes to a failing server get as far as the fault.
     m = /^\/v2\/(.+)\/blobs\/uploads\/([^/]*)$/.exec(rec.path);
@@ -216,6 +255,7 @@ export async function startFaultServer(opts: FaultServerOptions = {}): Promise<F
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const rec: RecordedRequest = { method: req.method ?? 'GET', path, status: 0 };
+    if (typeof req.headers.range === 'string') rec.range = req.headers.range;
     requests.push(rec);
     handle(req, res, rec).catch((e: unknown) => {
       rec.status = 599;

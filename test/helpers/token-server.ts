@@ -29,6 +29,7 @@ export interface TokenRequest {
   account: string | null;
   /** Whether valid Basic credentials came with the request. */
   authenticated: boolean;
+  /** 0 for a request held without an answer (stall). */
   status: number;
 }
 
@@ -39,6 +40,11 @@ export interface TokenServer {
   certPath: string;
   /** Every request the server answered, in order (for assertions). */
   requests: TokenRequest[];
+  /**
+   * The next `times` requests (Infinity: all) are accepted, read and never
+   * answered, the connection held open: a token server that hangs.
+   */
+  stall(times: number): void;
   stop(): Promise<void>;
 }
 
@@ -101,6 +107,7 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
   const x5c = pemToX5c(await readFile(certPath, 'utf8'));
   const expiresIn = opts.expiresIn ?? 300;
   const requests: TokenRequest[] = [];
+  let stalls = 0;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://token.invalid');
@@ -124,6 +131,10 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
       status: 0,
     };
     requests.push(record);
+    if (stalls > 0) {
+      stalls--;
+      return; // no answer; stop() closes the connection
+    }
     if (url.pathname !== '/token') {
       record.status = 404;
       res.writeHead(404).end();
@@ -166,6 +177,9 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     realm: `http://127.0.0.1:${port}/token`,
     certPath,
     requests,
+    stall: (times) => {
+      stalls = times;
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -59,8 +59,12 @@ describe('registry bodies cut or stalled part-way', () => {
         expect(r.stderr).not.toMatch(/^\s+at /m);
         expect(r.exitCode, r.stderr).toBe(0);
         expect(Date.now() - t0).toBeLessThan(30_000);
-        const statuses = fs.requests.filter((q) => (what === 'manifest' ? manifestPath : blobPath()).test(`${q.method} ${q.path}`)).map((q) => q.status);
-        expect(statuses.slice(0, 2)).toEqual([206, 200]);
+        const answers = fs.requests
+          .filter((q) => (what === 'manifest' ? manifestPath : blobPath()).test(`${q.method} ${q.path}`))
+          .map((q) => `${q.status}${q.cut ? ` ${q.cut.action}` : ''}${q.range ? ` ${q.range}` : ''}`);
+        // a manifest is asked for again; a blob's rest is asked for with a Range (see faults-resume.test.ts)
+        const cutAt = fs.requests.find((q) => q.cut)?.cut?.after;
+        expect(answers.slice(0, 2)).toEqual(what === 'manifest' ? [`200 ${action}`, '200'] : [`200 ${action}`, `206 bytes=${cutAt}-`]);
         expect((await readLayout(cache)).find(ref)?.digest).toBe(img.built.manifestDigest);
         await expectWholeOrNothing(cache);
       });

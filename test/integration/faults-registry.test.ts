@@ -119,9 +119,12 @@ describe('faults from a misbehaving registry', () => {
     const r = await runCli(['--cache', cache, 'pull', ref], { env: isolated });
     expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(r.exitCode, r.stderr).toBe(0);
-    // the cut really happened, then a second GET of that blob succeeded
+    // the cut really happened, then a second GET of that blob asked for the rest
     const gets = fs.requests.filter((q) => q.method === 'GET' && q.path.endsWith(`/blobs/${layer}`));
-    expect(gets.map((q) => q.status)).toEqual([206, 200]);
+    expect(gets.map((q) => [q.status, q.cut?.action, q.range])).toEqual([
+      [200, 'reset', undefined],
+      [206, undefined, `bytes=${gets[0]!.cut!.after}-`],
+    ]);
     const view = await readLayout(cache);
     expect(view.find(ref)?.digest).toBe(img.built.manifestDigest);
     expect(view.blobs.has(layer)).toBe(true);
@@ -234,6 +237,56 @@ describe('faults from the real registry', () => {
       await expectNothingStored(cache, ref, img.built.layerDigests);
     });
   }
+
+  describe('a token server that accepts and never answers', () => {
+    let creds: DockerConfig;
+    beforeAll(async () => {
+      creds = await dockerConfigFor(token, 'auths');
+    });
+    afterAll(async () => {
+      token.tokenServer!.stall(0);
+      await creds?.cleanup();
+    });
+    // A bound of 1 s per token request here (CORACLE_REGISTRY_IDLE_TIMEOUT; 30 s by default).
+    const env = () => ({ ...isolated, ...creds.env, CORACLE_REGISTRY_IDLE_TIMEOUT: '1' });
+
+    it('always: the pull fails in one line naming the realm, in bounded time, nothing stored', async () => {
+      const ts = token.tokenServer!;
+      ts.stall(Infinity);
+      const before = ts.requests.length;
+      const cache = await newDir();
+      const ref = `${token.host}/faults/app:v1`;
+      const t0 = Date.now();
+      const r = await runCli(['--cache', cache, 'pull', ref], { env: env(), timeout: 120_000 });
+      const took = Date.now() - t0;
+      ts.stall(0);
+      expect(r.exitCode).not.toBe(0);
+      const line = oneLineError(r.stderr);
+      expect(line).toContain(`token server (realm ${ts.realm})`);
+      expect(line).toContain('stopped sending (no data for 1 s)');
+      expect(line).toContain(token.host);
+      // each attempt held for the 1 s bound, then tried again (3 retries), then given up
+      const held = ts.requests.slice(before);
+      expect(held.length).toBe(4);
+      expect(held.every((q) => q.status === 0)).toBe(true);
+      expect(took).toBeLessThan(30_000);
+      await expectNothingStored(cache, ref, img.built.layerDigests);
+    });
+
+    it('once: the token request is made again and the pull succeeds', async () => {
+      const ts = token.tokenServer!;
+      ts.stall(1);
+      const before = ts.requests.length;
+      const cache = await newDir();
+      const ref = `${token.host}/faults/app:v1`;
+      const r = await runCli(['--cache', cache, 'pull', ref], { env: env(), timeout: 120_000 });
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(ts.requests.slice(before).map((q) => q.status).slice(0, 2)).toEqual([0, 200]);
+      expect((await readLayout(cache)).find(ref)?.digest).toBe(img.built.manifestDigest);
+      expect(await corruptBlobsIn(cache)).toEqual([]);
+    });
+  });
 
   it('push without credentials is refused in one line and the registry gains nothing', async () => {
     const cache = await newDir();

@@ -7,9 +7,11 @@
  * through `coracle build` (one-line error naming image, layer and entry;
  * nothing written outside the output folder and store; no output at all).
  *
- * Treatment of devices and setuid: kept as the image has them (LinuxKit and
- * Docker do the same) and confined to the container's own root; runc's
- * device cgroup denies device nodes the container was not granted.
+ * Treatment of devices and setuid: the spec's `layers:` key, `keep` (as
+ * LinuxKit and Docker do: confined to the container's own root, runc's
+ * device cgroup denies nodes the container was not granted), `drop` (the
+ * default: devices left out, setuid/setgid bits cleared, each reported
+ * naming image, layer and entry) or `refuse` (one-line error naming them).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -20,7 +22,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unpackImage } from '../../src/build/unpack.js';
+import { unpackImage, type DroppedEntry } from '../../src/build/unpack.js';
+import { droppedReports } from '../../src/build/layer-policy.js';
+import type { LayerPolicy } from '../../src/spec/types.js';
 import type { FsTree } from '../../src/initrd/tree.js';
 import { openStore, type LayoutStore } from '../../src/oci/store/layout-store.js';
 import { MediaType, type ImageConfig, type ImageManifest } from '../../src/oci/types.js';
@@ -60,10 +64,10 @@ async function unpackError(layers: FixtureLayer[]): Promise<string> {
 }
 
 /** A spec with the usual kernel and init and one service using `image`; built into a fresh folder. */
-async function build(image: string, env: Record<string, string> = {}, args: string[] = []): Promise<{ r: CliResult; out: string }> {
+async function build(image: string, env: Record<string, string> = {}, args: string[] = [], extra = ''): Promise<{ r: CliResult; out: string }> {
   const sd = await mkdtemp(join(dir, 'spec-'));
   const spec = join(sd, 's.yml');
-  await writeFile(spec, `kernel:\n  image: fx/kernel:1\n  cmdline: console=ttyS0\ninit:\n  - fx/init:1\nservices:\n  - name: svc\n    image: ${image}\n`);
+  await writeFile(spec, `kernel:\n  image: fx/kernel:1\n  cmdline: console=ttyS0\ninit:\n  - fx/init:1\nservices:\n  - name: svc\n    image: ${image}\n${extra}`);
   const out = join(sd, 'out');
   const r = await runCli(['--cache', storeDir, 'build', spec, '-o', out, ...args], { env });
   return { r, out };
@@ -170,35 +174,138 @@ describe('whiteout tricks', () => {
 });
 
 describe('device nodes and setuid files', () => {
-  it('are kept as the image has them, inside the container root only', async () => {
-    const t = await unpack([
-      {
-        entries: [
-          { path: 'dev/sda', type: 'block', major: 8, minor: 0, mode: 0o660 },
-          { path: 'tmp/mem', type: 'char', major: 1, minor: 1, mode: 0o600 },
-          { path: 'bin/su', data: 'ELF', mode: 0o4755 },
-          { path: 'bin/wall', data: 'ELF', mode: 0o2755 },
-        ],
-      },
-    ]);
-    expect(t.get('dev/sda')).toMatchObject({ type: 'block', rdev: { major: 8, minor: 0 } });
-    expect(t.get('bin/su')?.mode).toBe(0o4755);
-    expect(t.get('bin/wall')?.mode).toBe(0o2755);
+  const layer = (): FixtureLayer => ({
+    entries: [
+      { path: 'dev/sda', type: 'block', major: 8, minor: 0, mode: 0o660 },
+      { path: 'tmp/mem', type: 'char', major: 1, minor: 1, mode: 0o666 },
+      { path: 'bin/su', data: 'ELF', mode: 0o4755 },
+      { path: 'bin/wall', data: 'ELF', mode: 0o2755 },
+      { path: 'bin/sh', data: 'ELF', mode: 0o755 },
+      { path: 'var/mail', type: 'dir', mode: 0o2775 },
+      { path: 'dev/null', type: 'char', major: 1, minor: 3, mode: 0o666 },
+      { path: 'dev/console', type: 'char', major: 5, minor: 1, mode: 0o600 },
+    ],
+  });
+  async function unpackWith(layers: LayerPolicy | undefined): Promise<{ tree: FsTree; dropped: DroppedEntry[]; ref: string }> {
+    const ref = `hostile/p${n++}:1`;
+    const img = await writeImage(store, ref, { layers: [{ entries: [{ path: 'etc/x', data: 'x' }] }, layer()] });
+    const dropped: DroppedEntry[] = [];
+    const tree = await unpackImage(store, { name: ref, manifest: img.manifest, config: img.config }, { ...(layers ? { layers } : {}), onDropped: (d) => dropped.push(d) });
+    return { tree, dropped, ref };
+  }
+
+  it('unpackImage without a policy, or with keep: kept as the image has them, inside the container root only', async () => {
+    for (const policy of [undefined, { devices: 'keep', setuid: 'keep' } as const]) {
+      const { tree: t, dropped } = await unpackWith(policy);
+      expect(t.get('dev/sda')).toMatchObject({ type: 'block', rdev: { major: 8, minor: 0 } });
+      expect(t.get('tmp/mem')).toMatchObject({ type: 'char', rdev: { major: 1, minor: 1 } });
+      expect(t.get('bin/su')?.mode).toBe(0o4755);
+      expect(t.get('bin/wall')?.mode).toBe(0o2755);
+      expect(dropped).toEqual([]);
+    }
   });
 
-  it('through `coracle build` they stay under the container\'s rootfs in the initrd', async () => {
-    await writeImage(store, 'hostile/dev:1', {
-      layers: [{ entries: [{ path: 'dev/sda', type: 'block', major: 8, minor: 0 }, { path: 'bin/su', data: 'ELF', mode: 0o4755 }] }],
-      config: { Cmd: ['/bin/su'] },
+  it('drop: devices left out, setuid/setgid bits cleared (the files kept), each reported with its layer', async () => {
+    const { tree: t, dropped, ref } = await unpackWith({ devices: 'drop', setuid: 'drop' });
+    expect(t.get('dev/sda')).toBeUndefined();
+    expect(t.get('tmp/mem')).toBeUndefined();
+    expect(t.get('bin/su')).toMatchObject({ type: 'file', mode: 0o755 });
+    expect(t.get('bin/wall')).toMatchObject({ type: 'file', mode: 0o755 });
+    expect(t.get('bin/sh')?.mode).toBe(0o755);
+    // a setgid directory (group inheritance, e.g. Debian's /var/mail) is not a way up: left alone
+    expect(t.get('var/mail')?.mode).toBe(0o2775);
+    // devices anyone may use anyway (Docker's default set) stay: an init image's /dev/console is init's first console
+    expect(t.get('dev/null')).toMatchObject({ type: 'char', rdev: { major: 1, minor: 3 } });
+    expect(t.get('dev/console')).toMatchObject({ type: 'char', rdev: { major: 5, minor: 1 } });
+    expect(dropped.map((d) => [d.kind, d.layer.replace(/\(sha256:[0-9a-f]+\)/, '(sha)'), d.path, d.detail])).toEqual([
+      ['device', 'layer 2 (sha)', 'dev/sda', 'block 8,0'],
+      ['device', 'layer 2 (sha)', 'tmp/mem', 'char 1,1'],
+      ['setuid', 'layer 2 (sha)', 'bin/su', '4755'],
+      ['setuid', 'layer 2 (sha)', 'bin/wall', '2755'],
+    ]);
+    const lines = droppedReports(ref, dropped);
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(new RegExp(`^image ${ref}: dropped 2 device nodes \\(layers: devices: drop\\): layer 2 \\(sha256:[0-9a-f]{12}\\): dev/sda \\(block 8,0\\), tmp/mem \\(char 1,1\\)$`));
+    expect(lines[1]).toMatch(/: cleared the setuid\/setgid bits of 2 files \(layers: setuid: drop\): layer 2 \(sha256:[0-9a-f]{12}\): bin\/su \(4755\), bin\/wall \(2755\)$/);
+  });
+
+  it('each kind on its own: devices drop with setuid keep, and the reverse', async () => {
+    const a = await unpackWith({ devices: 'drop', setuid: 'keep' });
+    expect(a.tree.get('dev/sda')).toBeUndefined();
+    expect(a.tree.get('bin/su')?.mode).toBe(0o4755);
+    const b = await unpackWith({ devices: 'keep', setuid: 'drop' });
+    expect(b.tree.get('dev/sda')?.type).toBe('block');
+    expect(b.tree.get('bin/su')?.mode).toBe(0o755);
+  });
+
+  it('refuse: the first such entry fails the unpack, naming image, layer and entry', async () => {
+    const dev = await unpackWith({ devices: 'refuse', setuid: 'keep' }).catch((e: Error) => e.message);
+    expect(dev).toMatch(/^image hostile\/p\d+:1: layer 2 \(sha256:[0-9a-f]{12}\): entry "dev\/sda" is a block device node \(8,0\): refused \(layers: devices: refuse\)$/);
+    // null and console are not refused: the first refused entry is dev/sda, whatever the order
+    const harmless = await writeImage(store, `hostile/p${n++}:1`, { layers: [{ entries: [{ path: 'dev/null', type: 'char', major: 1, minor: 3 }, { path: 'dev/console', type: 'char', major: 5, minor: 1 }] }] });
+    const t = await unpackImage(store, { name: 'harmless', manifest: harmless.manifest, config: harmless.config }, { layers: { devices: 'refuse', setuid: 'refuse' } });
+    expect(t.get('dev/console')?.type).toBe('char');
+    const suid = await unpackWith({ devices: 'keep', setuid: 'refuse' }).catch((e: Error) => e.message);
+    expect(suid).toMatch(/^image hostile\/p\d+:1: layer 2 \(sha256:[0-9a-f]{12}\): entry "bin\/su" is setuid \(mode 4755\): refused \(layers: setuid: refuse\)$/);
+  });
+
+  describe('through `coracle build`', () => {
+    beforeAll(async () => {
+      await writeImage(store, 'hostile/dev:1', { layers: [layer()], config: { Cmd: ['/bin/su'] } });
     });
-    const { r, out } = await build('hostile/dev:1', {}, ['--compression', 'none']);
-    expect(r.exitCode, r.stderr).toBe(0);
-    const img = await readFile(join(out, 's-initrd.img'));
-    const names = cpioNames(img);
-    const dev = names.filter((x) => x.name.endsWith('dev/sda'));
-    expect(dev.length).toBe(1);
-    expect(dev[0]!.name).toMatch(/^containers\/services\/svc\/(rootfs|lower)\/dev\/sda$/);
-    expect(names.every((x) => !x.name.startsWith('/') && !x.name.split('/').includes('..'))).toBe(true);
+    const inInitrd = async (out: string) => {
+      const names = cpioNames(await readFile(join(out, 's-initrd.img')));
+      const under = (p: string) => names.filter((x) => x.name.endsWith(`/${p}`));
+      expect(names.every((x) => !x.name.startsWith('/') && !x.name.split('/').includes('..'))).toBe(true);
+      return { dev: under('dev/sda'), mem: under('tmp/mem'), su: under('bin/su'), wall: under('bin/wall') };
+    };
+
+    it('by default (no layers: key) devices are dropped and setuid bits cleared, with one warning each naming image, layer and entries', async () => {
+      const { r, out } = await build('hostile/dev:1', {}, ['--compression', 'none']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const got = await inInitrd(out);
+      expect(got.dev).toEqual([]);
+      expect(got.mem).toEqual([]);
+      expect(got.su.map((x) => x.mode & 0o7777)).toEqual([0o755]);
+      expect(got.wall.map((x) => x.mode & 0o7777)).toEqual([0o755]);
+      const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning: image docker.io/hostile/dev:1: '));
+      expect(warnings).toHaveLength(2);
+      expect(warnings[0]).toMatch(/dropped 2 device nodes \(layers: devices: drop\): layer 1 \(sha256:[0-9a-f]{12}\): dev\/sda \(block 8,0\), tmp\/mem \(char 1,1\)/);
+      expect(warnings[1]).toMatch(/cleared the setuid\/setgid bits of 2 files \(layers: setuid: drop\): layer 1 \(sha256:[0-9a-f]{12}\): bin\/su \(4755\), bin\/wall \(2755\)/);
+    });
+
+    it('layers: keep keeps them, under the container\'s rootfs only; the policy is part of the segment cache key', async () => {
+      // the same image, store and cache as the default build above: a cache keyed without the policy would give the dropped root
+      const { r, out } = await build('hostile/dev:1', {}, ['--compression', 'none'], 'layers:\n  devices: keep\n  setuid: keep\n');
+      expect(r.exitCode, r.stderr).toBe(0);
+      const got = await inInitrd(out);
+      expect(got.dev.map((x) => x.name)).toEqual([expect.stringMatching(/^containers\/services\/svc\/(rootfs|lower)\/dev\/sda$/)]);
+      expect(got.dev[0]!.mode & 0o170000).toBe(0o060000);
+      expect(got.mem[0]!.mode & 0o170000).toBe(0o020000);
+      expect(got.su.map((x) => x.mode & 0o7777)).toEqual([0o4755]);
+      expect(got.wall.map((x) => x.mode & 0o7777)).toEqual([0o2755]);
+      expect(r.stderr).not.toMatch(/warning: image docker\.io\/hostile\/dev:1/);
+    });
+
+    for (const kind of ['devices', 'setuid'] as const) {
+      it(`layers: ${kind}: refuse fails in one line naming image, layer and entry, and writes no output`, async () => {
+        const { r, out } = await build('hostile/dev:1', {}, [], `layers:\n  ${kind}: refuse\n`);
+        expect(r.exitCode).not.toBe(0);
+        const line = oneLine(r.stderr);
+        expect(line).toContain('image docker.io/hostile/dev:1: layer 1 (sha256:');
+        expect(line).toContain(kind === 'devices' ? 'entry "dev/sda" is a block device node (8,0): refused (layers: devices: refuse)' : 'entry "bin/su" is setuid (mode 4755): refused (layers: setuid: refuse)');
+        expect(await readdir(out).catch(() => [])).toEqual([]);
+      });
+    }
+
+    it('a bad value or key under layers: is a FILE:LINE:COL error', async () => {
+      const bad = await build('hostile/dev:1', {}, [], 'layers:\n  devices: dorp\n');
+      expect(bad.r.exitCode).not.toBe(0);
+      expect(bad.r.stderr).toMatch(/s\.yml:10:12: layers\.devices: expected one of "keep", "drop", "refuse", got the string "dorp"$/m);
+      const key = await build('hostile/dev:1', {}, [], 'layers:\n  setgid: drop\n');
+      expect(key.r.exitCode).not.toBe(0);
+      expect(key.r.stderr).toMatch(/s\.yml:10:3: .*setgid/);
+    });
   });
 });
 

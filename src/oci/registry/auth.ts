@@ -1,7 +1,7 @@
 import { type Challenge, normaliseScopes, parseWwwAuthenticate, splitScopes } from './challenge.js';
 import type { CredentialSource, Credentials } from './credentials.js';
-import { RegistryError, describeErrorBody } from './errors.js';
-import { type FetchLike, type RetryPolicy, fetchWithRetry } from './transport.js';
+import { RegistryError, describeErrorBody, describeNetworkError } from './errors.js';
+import { type FetchLike, type RetryPolicy, fetchWithRetry, registryIdleTimeoutMs, stalledError } from './transport.js';
 
 /**
  * Bearer tokens by (registry, realm, service, scope set, user). Shared by
@@ -146,27 +146,43 @@ export class RegistryAuth {
       throw new RegistryError(`registry ${this.o.host} names a token realm that is not a URL: ${realm}`, { registry: this.o.host });
     }
     const service = ch.params.service;
+    // A token server that accepts and never answers must not hang a pull: its
+    // answer (headers and a small body) must come within the registry idle
+    // bound, else the attempt fails as a stalled connection (retried as one).
+    const idle = registryIdleTimeoutMs();
+    const bounded = (init: RequestInit): RequestInit => {
+      const ctl = new AbortController();
+      setTimeout(() => ctl.abort(stalledError(idle)), idle).unref();
+      return { ...init, signal: ctl.signal };
+    };
     let res: Response;
-    if (creds?.identityToken) {
-      // OAuth2 refresh-token grant, as docker does after a login with an identity token.
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'coracle' });
-      if (service) form.set('service', service);
-      if (scopes.length) form.set('scope', scopes.join(' '));
-      res = await fetchWithRetry(this.o.fetch, url, () => ({
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': this.o.userAgent },
-        body: form.toString(),
-      }), this.o.retry);
-    } else {
-      if (service) url.searchParams.set('service', service);
-      for (const s of scopes) url.searchParams.append('scope', s);
-      const headers: Record<string, string> = { 'user-agent': this.o.userAgent };
-      if (creds?.username !== undefined) {
-        headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password ?? ''}`).toString('base64')}`;
+    let text: string;
+    try {
+      if (creds?.identityToken) {
+        // OAuth2 refresh-token grant, as docker does after a login with an identity token.
+        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'coracle' });
+        if (service) form.set('service', service);
+        if (scopes.length) form.set('scope', scopes.join(' '));
+        res = await fetchWithRetry(this.o.fetch, url, () => bounded({
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': this.o.userAgent },
+          body: form.toString(),
+        }), this.o.retry);
+      } else {
+        if (service) url.searchParams.set('service', service);
+        for (const s of scopes) url.searchParams.append('scope', s);
+        const headers: Record<string, string> = { 'user-agent': this.o.userAgent };
+        if (creds?.username !== undefined) {
+          headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password ?? ''}`).toString('base64')}`;
+        }
+        res = await fetchWithRetry(this.o.fetch, url, () => bounded({ method: 'GET', headers }), this.o.retry);
       }
-      res = await fetchWithRetry(this.o.fetch, url, () => ({ method: 'GET', headers }), this.o.retry);
+      text = await res.text();
+    } catch (e) {
+      // withRetry has described a failed connection already; a body lost or stalled is described here.
+      const why = (e instanceof RegistryError ? e : describeNetworkError(e, url)).message;
+      throw new RegistryError(`token server (realm ${realm}): ${why} (for registry ${this.o.host})`, { registry: this.o.host, cause: e });
     }
-    const text = await res.text().catch(() => '');
     if (res.status === 401 || res.status === 403) {
       const msg = creds
         ? `${res.status} unauthorized: token server ${url.host} refused the credentials${creds.username ? ` of ${creds.username}` : ''} for ${this.o.host}`

@@ -5,6 +5,7 @@ import { RegistryAuth, TokenCache, sharedTokenCache } from './auth.js';
 import { normaliseScopes, repositoryScope } from './challenge.js';
 import { type CredentialSource, dockerCredentials } from './credentials.js';
 import { registryEndpoint } from './endpoint.js';
+import { parseContentRange, rangeFrom, rangeMismatch } from './content-range.js';
 import { DigestMismatchError, RegistryError, describeErrorBody, describeNetworkError, isRetryableNetworkError, networkErrorCode } from './errors.js';
 import { rawHeader, rawRequest, rawToResponse, type RawRequestOptions, type RawResponse } from './raw-request.js';
 import { DEFAULT_RETRY, type FetchLike, type RetryPolicy, fetchWithRetry, withRetry } from './transport.js';
@@ -273,26 +274,57 @@ export class RegistryClient {
   /**
    * GET a blob as a stream. The Docker-Content-Digest header and length are
    * checked here; the bytes themselves must be verified by whoever consumes
-   * the stream (the store does).
+   * the stream (the store does). With `offset`, only the bytes from there
+   * are asked for (`Range: bytes=N-`, to resume a download): `from` says
+   * where the stream starts, `offset` for a 206 that continues the blob, 0
+   * when the registry sent all of it (a 200, or after a 416 or a 206 for
+   * other bytes, asked again without Range), with `restart` saying why.
    */
-  async fetchBlob(repository: string, desc: Pick<Descriptor, 'digest' | 'size'>): Promise<{ stream: Readable; size: number | undefined }> {
+  async fetchBlob(
+    repository: string,
+    desc: Pick<Descriptor, 'digest' | 'size'>,
+    opts: { offset?: number } = {},
+  ): Promise<{ stream: Readable; size: number | undefined; from: number; restart?: string }> {
+    const offset = opts.offset ?? 0;
+    const url = this.url(`/v2/${repository}/blobs/${desc.digest}`);
+    const headers: Record<string, string> = offset > 0 ? { range: rangeFrom(offset) } : {};
     // The store takes the body as a push source when it can (one reused read buffer, see socket-get.ts).
-    const res = await this.request('GET', this.url(`/v2/${repository}/blobs/${desc.digest}`), repositoryScope(repository, 'pull'), {}, { pushBody: true });
+    const res = await this.request('GET', url, repositoryScope(repository, 'pull'), headers, { pushBody: true });
+    if (offset > 0 && res.status === 416) {
+      await res.discard();
+      return { ...(await this.fetchBlob(repository, desc)), restart: `the registry refused the range from byte ${offset} (416)` };
+    }
     if (!res.ok) throw await this.failure(await res.response(), `blob ${desc.digest}`, `blob unknown ${desc.digest}`);
     const header = res.header('docker-content-digest');
     if (header && header !== desc.digest) {
       res.abort();
       throw new DigestMismatchError(`blob ${desc.digest}: registry ${this.host} sent ${header} instead`);
     }
+    let from = 0;
+    let restart: string | undefined;
+    if (res.status === 206) {
+      const raw = res.header('content-range');
+      const wrong = offset > 0 ? rangeMismatch(parseContentRange(raw), raw, offset, desc.size) : '206 to a request without Range';
+      if (wrong) {
+        res.abort();
+        if (offset === 0) throw new RegistryError(`blob ${desc.digest}: registry ${this.host} answered ${wrong}`, { registry: this.host, status: 206 });
+        return { ...(await this.fetchBlob(repository, desc)), restart: `the registry answered ${wrong}` };
+      }
+      from = offset;
+    } else if (offset > 0) {
+      restart = `the registry answered ${res.status} to a Range request`;
+    }
     const lengthHeader = res.header('content-length');
     const size = lengthHeader !== null ? Number(lengthHeader) : undefined;
-    if (size !== undefined && desc.size !== undefined && size !== desc.size) {
+    const expected = desc.size !== undefined ? desc.size - from : undefined;
+    if (size !== undefined && expected !== undefined && size !== expected) {
       res.abort();
-      throw new DigestMismatchError(`blob ${desc.digest}: registry ${this.host} sent ${size} bytes, expected ${desc.size}`);
+      const what = from > 0 ? `bytes ${from}- of a blob of ${desc.size} bytes` : `bytes, expected ${desc.size}`;
+      throw new DigestMismatchError(`blob ${desc.digest}: registry ${this.host} sent ${size} ${what}`);
     }
     const stream = res.stream(size);
     if (!stream) throw new RegistryError(`blob ${desc.digest}: registry ${this.host} sent no body`, { registry: this.host });
-    return { stream, size };
+    return { stream, size, from, ...(restart ? { restart } : {}) };
   }
 
   /** GET a whole (small) blob, verified. */

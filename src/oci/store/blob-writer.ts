@@ -2,6 +2,9 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { DigestVerifier } from '../digest.js';
 import type { Digest } from '../types.js';
 import { isPushSource, type PushSource } from './push-source.js';
+import { isResumableSource, type BlobSource, type ResumableSource } from './resumable-source.js';
+
+export type { BlobSource } from './resumable-source.js';
 
 /**
  * Writes one blob's bytes to a new file while hashing and counting them: the
@@ -21,8 +24,6 @@ export interface WrittenBlob {
   size: number;
 }
 
-export type BlobSource = Iterable<Uint8Array> | AsyncIterable<Uint8Array> | PushSource;
-
 /** Bytes per file write. */
 const WRITE_BATCH = 1 << 20;
 /** File writes in flight per blob before the reading waits. */
@@ -34,21 +35,56 @@ const MIN_LEND = 64 << 10;
  * Write `source` to a new file at `path` (created exclusively), hashing it;
  * size and digest are checked against `expected` (CoracleError on a
  * mismatch, as DigestVerifier words it; the file is then left for the caller
- * to remove). Settles only once no write to `path` is in flight.
+ * to remove). A ResumableSource is asked again from the bytes it has when a
+ * part fails and it says so; the hash goes on over them. Settles only once
+ * no write to `path` is in flight.
  */
-export async function writeBlobFile(path: string, source: BlobSource, opts: BlobFileOptions): Promise<WrittenBlob> {
-  const hasher = new DigestVerifier(opts.expected, opts.what);
+export async function writeBlobFile(path: string, source: BlobSource | ResumableSource, opts: BlobFileOptions): Promise<WrittenBlob> {
   const file = await open(path, 'wx');
-  const writer = new FileWriter(file);
+  let hasher = new DigestVerifier(opts.expected, opts.what);
+  let writer = new FileWriter(file);
   try {
-    if (isPushSource(source)) await pushInto(source, hasher, writer, opts.onBytes);
-    else await iterateInto(source, hasher, writer, opts.onBytes);
-    await writer.flush();
+    if (!isResumableSource(source)) {
+      await copyInto(source, hasher, writer, opts.onBytes);
+      await writer.flush();
+    } else {
+      for (;;) {
+        const part = await source.open(hasher.size);
+        const close = (): void => (part.data as { destroy?: () => void }).destroy?.();
+        if (part.from !== hasher.size && part.from !== 0) {
+          // A broken source, not a lost connection: never resumed.
+          close();
+          throw new Error(`${opts.what}: asked for the bytes from ${hasher.size}, got them from ${part.from}`);
+        }
+        try {
+          if (part.from !== hasher.size) {
+            // The whole blob again (the server ignored the Range): start over.
+            await writer.settle();
+            await file.truncate(0);
+            writer = new FileWriter(file);
+            hasher = new DigestVerifier(opts.expected, opts.what);
+          }
+          await copyInto(part.data, hasher, writer, opts.onBytes);
+          await writer.flush();
+          break;
+        } catch (e) {
+          if (!source.resume(e, hasher.size)) throw e;
+          // Every byte hashed so far is in the file before more are appended.
+          await writer.flush();
+        } finally {
+          close();
+        }
+      }
+    }
   } finally {
     await writer.settle();
     await file.close();
   }
   return { digest: hasher.finish(), size: hasher.size };
+}
+
+function copyInto(source: BlobSource, hasher: DigestVerifier, writer: FileWriter, onBytes: ((n: number) => void) | undefined): Promise<void> {
+  return isPushSource(source) ? pushInto(source, hasher, writer, onBytes) : iterateInto(source, hasher, writer, onBytes);
 }
 
 /** Chunks the source hands over and will not touch again: written as they are, batched. */

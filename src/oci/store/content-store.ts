@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor, Digest } from '../types.js';
+import type { ResumableSource } from './resumable-source.js';
 
 /**
  * The local image store: an OCI image layout on disk (`oci-layout`,
@@ -22,10 +23,11 @@ export interface ContentStore {
   /**
    * Store bytes. With `expected`, the digest (and size when given) is
    * verified and a mismatch stores nothing. Returns the descriptor
-   * (mediaType as given, or application/octet-stream).
+   * (mediaType as given, or application/octet-stream). A ResumableSource is
+   * opened by the store and resumed from where it stopped when it says so.
    */
   writeBlob(
-    data: Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array>,
+    data: Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array> | ResumableSource,
     opts?: { expected?: { digest: Digest; size?: number }; mediaType?: string; onBytes?: (n: number) => void },
   ): Promise<Descriptor>;
   /** The descriptor a ref name points at, or undefined. */

@@ -11,6 +11,7 @@ import type { ContentStore } from './content-store.js';
 import { withLock } from './lock.js';
 import { writeBlobFile } from './blob-writer.js';
 import { isPushSource, type PushSource } from './push-source.js';
+import { isResumableSource, type ResumableSource } from './resumable-source.js';
 import { removeDeadTemps } from '../../files/leftovers.js';
 
 /** Folder (inside the layout) for blobs being written; other OCI tools ignore it. */
@@ -20,9 +21,11 @@ const LAYOUT_VERSION = '1.0.0';
 /**
  * A blob's bytes. A source that is also a PushSource (a registry response
  * read from its own socket) is read through pushTo: the socket then reads
- * straight into the file's write buffers.
+ * straight into the file's write buffers. A ResumableSource (a registry
+ * download) is opened by the store itself and asked again from where it
+ * stopped when its connection is lost.
  */
-export type BlobData = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array> | PushSource;
+export type BlobData = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array> | PushSource | ResumableSource;
 
 export interface WriteBlobOptions {
   expected?: { digest: Digest; size?: number };
@@ -61,7 +64,7 @@ export interface LayoutStore extends ContentStore {
   listTemp(): Promise<Array<{ path: string; size: number; mtimeMs: number }>>;
 }
 
-function toIterable(data: Exclude<BlobData, PushSource>): Iterable<Uint8Array> | AsyncIterable<Uint8Array> {
+function toIterable(data: Exclude<BlobData, PushSource | ResumableSource>): Iterable<Uint8Array> | AsyncIterable<Uint8Array> {
   if (typeof data === 'string') return [Buffer.from(data, 'utf8')];
   if (data instanceof Uint8Array) return [data];
   return data as AsyncIterable<Uint8Array>;
@@ -193,7 +196,7 @@ class OciLayoutStore implements LayoutStore {
     }
     const tmp = join(this.tmp, tempName('blob'));
     try {
-      const { digest, size } = await writeBlobFile(tmp, isPushSource(data) ? data : toIterable(data), {
+      const { digest, size } = await writeBlobFile(tmp, isPushSource(data) || isResumableSource(data) ? data : toIterable(data), {
         expected,
         what,
         onBytes: opts.onBytes,

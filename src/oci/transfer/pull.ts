@@ -6,6 +6,7 @@ import type { FetchedManifest, RegistryClient } from '../registry/client.js';
 import { manifestMediaType } from '../registry/client.js';
 import { DigestMismatchError, RegistryError, connectionFailure, describeNetworkError, networkErrorCode, isRetryableNetworkError } from '../registry/errors.js';
 import type { ContentStore } from '../store/content-store.js';
+import type { ResumableSource } from '../store/resumable-source.js';
 import { isIndex, type Descriptor, type ImageIndex, type ImageManifest, type Manifest, type Platform } from '../types.js';
 import { mapLimit } from './limit.js';
 import { pullSources, type RegistryAccessOptions } from './sources.js';
@@ -32,6 +33,11 @@ export interface PullResult {
   /** Bytes downloaded (blobs the store already had are not counted). */
   downloaded: number;
 }
+
+/** Parts of one blob's download at most (the first GET and the resumes). */
+const MAX_BLOB_ATTEMPTS = 6;
+/** Failed parts in a row that brought no bytes before a blob's download is given up. */
+const MAX_IDLE_ATTEMPTS = 3;
 
 export function resolvePlatform(p: Platform | string | undefined): Platform {
   if (p === undefined) return hostPlatform();
@@ -132,43 +138,57 @@ class Puller {
     if (await store.hasBlob(desc.digest)) return;
     const short = desc.digest.replace(/^sha256:/, '').slice(0, 12);
     const task = this.reporter.task(`${short} ${this.kind(desc)}`, desc.size);
-    for (let attempt = 0; ; attempt++) {
-      let got = 0;
-      try {
-        const { stream } = await client.fetchBlob(this.ref.repository, desc);
-        try {
-          await store.writeBlob(stream, {
-            expected: { digest: desc.digest, size: desc.size },
-            mediaType: desc.mediaType,
-            onBytes: (n) => {
-              got += n;
-              task.advance(n);
-            },
-          });
-        } finally {
-          stream.destroy();
-        }
-        this.downloaded += got;
-        task.done();
-        return;
-      } catch (e) {
-        // A connection lost in the middle of a body: start that blob again (bounded).
-        if (attempt < 2 && !(e instanceof RegistryError) && !(e instanceof DigestMismatchError) && networkErrorCode(e) && isRetryableNetworkError(e)) {
-          this.reporter.warn(`blob ${desc.digest}: connection lost (${networkErrorCode(e)}); downloading it again`);
+    let got = 0;
+    let attempts = 1;
+    let idle = 0;
+    let before = 0;
+    const source: ResumableSource = {
+      resumable: true,
+      open: async (offset) => {
+        const part = await client.fetchBlob(this.ref.repository, desc, { offset });
+        if (offset > 0 && part.from === 0) {
+          this.reporter.warn(`blob ${desc.digest}: ${part.restart ?? 'the registry did not resume'}; downloading it again from the start`);
           task.advance(-got);
-          continue;
+          got = 0;
         }
-        task.fail();
-        const lost = e instanceof RegistryError || e instanceof DigestMismatchError ? undefined : connectionFailure(e);
-        if (lost) {
-          const why = describeNetworkError(lost, new URL(client.endpoint)).message.replace(/^cannot connect to /, '');
-          throw new RegistryError(`blob ${desc.digest}: download failed after ${attempt + 1} attempts: ${why}`, { registry: client.host, cause: e });
-        }
-        if (e instanceof CoracleError && !e.message.includes(desc.digest)) {
-          throw new CoracleError(`blob ${desc.digest}: ${e.message}`, { cause: e });
-        }
-        throw e;
+        return { data: part.stream, from: part.from };
+      },
+      // A connection lost in the middle of a body: ask for the rest (Range).
+      // Bounded: a part that brought no bytes counts against MAX_IDLE_ATTEMPTS,
+      // and MAX_BLOB_ATTEMPTS parts in all.
+      resume: (e, have) => {
+        if (e instanceof RegistryError || e instanceof DigestMismatchError || e instanceof CoracleError) return false;
+        if (!networkErrorCode(e) || !isRetryableNetworkError(e)) return false;
+        idle = have > before ? 0 : idle + 1;
+        before = have;
+        if (idle >= MAX_IDLE_ATTEMPTS || attempts >= MAX_BLOB_ATTEMPTS) return false;
+        attempts++;
+        this.reporter.warn(`blob ${desc.digest}: connection lost after ${have} of ${desc.size} bytes (${networkErrorCode(e)}); resuming`);
+        return true;
+      },
+    };
+    try {
+      await store.writeBlob(source, {
+        expected: { digest: desc.digest, size: desc.size },
+        mediaType: desc.mediaType,
+        onBytes: (n) => {
+          got += n;
+          task.advance(n);
+        },
+      });
+      this.downloaded += got;
+      task.done();
+    } catch (e) {
+      task.fail();
+      const lost = e instanceof RegistryError || e instanceof DigestMismatchError ? undefined : connectionFailure(e);
+      if (lost) {
+        const why = describeNetworkError(lost, new URL(client.endpoint)).message.replace(/^cannot connect to /, '');
+        throw new RegistryError(`blob ${desc.digest}: download failed after ${attempts} attempts: ${why}`, { registry: client.host, cause: e });
       }
+      if (e instanceof CoracleError && !e.message.includes(desc.digest)) {
+        throw new CoracleError(`blob ${desc.digest}: ${e.message}`, { cause: e });
+      }
+      throw e;
     }
   }
 

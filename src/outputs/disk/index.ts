@@ -18,7 +18,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGzip } from 'node:zlib';
@@ -169,7 +169,13 @@ export class DiskImages {
     const key = await this.content();
     const dir = join(this.#in.cacheDir, sha([RECIPE, key, a, await toolStamp(this.#tools(a))]).slice(0, 32));
     const file = join(dir, this.#fileName(a));
-    if (await stat(file).then((s) => s.isFile(), () => false)) return file;
+    if (await stat(file).then((s) => s.isFile(), () => false)) {
+      // In use: `coracle cache prune` keeps entries touched within its grace period.
+      // The folder, not the file: outputs tell an unchanged file by its mtime.
+      const now = new Date();
+      await utimes(dir, now, now).catch(() => undefined);
+      return file;
+    }
     const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     await mkdir(tmp, { recursive: true });
     try {

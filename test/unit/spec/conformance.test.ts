@@ -20,12 +20,12 @@ const EXPECTED_FAILURES: Record<string, string[]> = {
   ],
   // LinuxKit's test 091_validate_linuxkit_yaml expects the build to fail on this unknown top-level key.
   'test/cases/000_build/091_validate_linuxkit_yaml/linuxkit.yml': [
-    'test/cases/000_build/091_validate_linuxkit_yaml/linuxkit.yml:1:1: unknown section "unknownField"; a system spec has kernel, init, onboot, onshutdown, services, files, volumes, trust, runtime',
+    'test/cases/000_build/091_validate_linuxkit_yaml/linuxkit.yml:1:1: unknown section "unknownField"; a system spec has kernel, init, onboot, onshutdown, services, files, volumes, trust, runtime, layers',
   ],
   // Not a system spec: the registry configuration the 080_mirrors test mounts into registry:3.
   'test/cases/000_build/080_mirrors/config.yml': [
     'version', 'log', 'storage', 'http', 'health', 'proxy',
-  ].map((k, i) => `test/cases/000_build/080_mirrors/config.yml:${[1, 2, 7, 16, 23, 29][i]}:1: unknown section "${k}"; a system spec has kernel, init, onboot, onshutdown, services, files, volumes, trust, runtime`),
+  ].map((k, i) => `test/cases/000_build/080_mirrors/config.yml:${[1, 2, 7, 16, 23, 29][i]}:1: unknown section "${k}"; a system spec has kernel, init, onboot, onshutdown, services, files, volumes, trust, runtime, layers`),
   // Not valid YAML: a comment line at column 0 inside a literal block scalar ends it, and the
   // next, indented line is then a stray scalar. go-yaml v3 (LinuxKit's parser) rejects it too:
   // "yaml: line 24: did not find expected key".

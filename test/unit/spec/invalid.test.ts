@@ -60,7 +60,7 @@ const EXPECTED: Record<string, string[]> = {
   ],
   'bad-metadata.yml': [`${f('bad-metadata.yml')}:3:15: files[0].metadata: expected one of "yaml", "json", got the string "toml"`],
   'not-a-mapping.yml': [
-    `${f('not-a-mapping.yml')}:1:1: a system spec is a mapping of sections (kernel, init, onboot, onshutdown, services, files, volumes, trust, runtime), got a list`,
+    `${f('not-a-mapping.yml')}:1:1: a system spec is a mapping of sections (kernel, init, onboot, onshutdown, services, files, volumes, trust, runtime, layers), got a list`,
   ],
   'empty-section.yml': [`${f('empty-section.yml')}:3:1: services: expected a list, got an empty value`],
   'several-errors.yml': [

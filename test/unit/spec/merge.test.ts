@@ -97,3 +97,23 @@ describe('merging several specs (linuxkit build a.yml b.yml)', () => {
     await expect(loadSpecs([])).rejects.toThrow('no spec file given');
   });
 });
+
+describe('layers: (devices and setuid/setgid files in image layers)', () => {
+  it('each key of a later file wins, with its location; unset keys keep the earlier value', () => {
+    const { spec } = parseSpecs([
+      { file: 'a.yml', text: 'layers:\n  devices: refuse\n  setuid: keep\n' },
+      { file: 'b.yml', text: 'layers:\n  setuid: drop\n' },
+    ]);
+    expect(spec.layers).toMatchObject({ devices: 'refuse', setuid: 'drop' });
+    expect(spec.layers?.locs).toEqual({ devices: { file: 'a.yml', line: 2, col: 12 }, setuid: { file: 'b.yml', line: 2, col: 11 } });
+  });
+
+  it('bad values and keys are FILE:LINE:COL errors', () => {
+    expect(errorsOf([{ file: 'a.yml', text: 'layers:\n  devices: yes\n  setuid: [drop]\n  nodes: drop\n' }])).toEqual([
+      'a.yml:2:12: layers.devices: expected one of "keep", "drop", "refuse", got the string "yes"',
+      'a.yml:3:11: layers.setuid: expected one of "keep", "drop", "refuse", got a list',
+      'a.yml:4:3: layers: unknown key "nodes"',
+    ]);
+    expect(errorsOf([{ file: 'a.yml', text: 'layers: drop\n' }])).toEqual(['a.yml:1:9: layers: expected a mapping, got the string "drop"']);
+  });
+});

@@ -290,3 +290,82 @@ describe('endpoints', () => {
     expect(isLoopbackHost('localhost.example.com')).toBe(false);
   });
 });
+
+describe('blob downloads resumed with Range', () => {
+  const data = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 251));
+  const digest = sha256(data);
+  const read = async (s: AsyncIterable<unknown>): Promise<Buffer> => {
+    const parts: Buffer[] = [];
+    for await (const c of s) parts.push(c as Buffer);
+    return Buffer.concat(parts);
+  };
+  /** Answer ranged GETs of the blob with `answer(start)`; plain GETs go to the fake's own handling. */
+  function ranges(reg: FakeRegistry, answer: (start: number, res: import('node:http').ServerResponse) => void): void {
+    reg.hooks.push((req, res) => {
+      const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+      if (!m) return false;
+      answer(Number(m[1]), res);
+      return true;
+    });
+  }
+
+  it('asks for bytes=N- and takes a 206 with a matching Content-Range', async () => {
+    const reg = await fake();
+    reg.blob('r', digest, data);
+    ranges(reg, (start, res) => {
+      res.writeHead(206, { 'content-range': `bytes ${start}-${data.length - 1}/${data.length}`, 'content-length': data.length - start, 'docker-content-digest': digest });
+      res.end(data.subarray(start));
+    });
+    const client = new RegistryClient({ registry: reg.host, credentials: anonymous, retry: fast });
+    const r = await client.fetchBlob('r', { digest, size: data.length }, { offset: 1234 });
+    expect(r.from).toBe(1234);
+    expect(r.restart).toBeUndefined();
+    expect((await read(r.stream)).equals(data.subarray(1234))).toBe(true);
+    expect(reg.requests.at(-1)?.headers.range).toBe('bytes=1234-');
+  });
+
+  it('a 200 to a Range request: the whole blob, from 0, with the reason', async () => {
+    const reg = await fake();
+    reg.blob('r', digest, data);
+    ranges(reg, (_start, res) => {
+      res.writeHead(200, { 'content-length': data.length }).end(data);
+    });
+    const client = new RegistryClient({ registry: reg.host, credentials: anonymous, retry: fast });
+    const r = await client.fetchBlob('r', { digest, size: data.length }, { offset: 1234 });
+    expect(r.from).toBe(0);
+    expect(r.restart).toBe('the registry answered 200 to a Range request');
+    expect((await read(r.stream)).equals(data)).toBe(true);
+  });
+
+  it('a 416 or a 206 for other bytes: asked again without Range', async () => {
+    for (const [status, range, why] of [
+      [416, `bytes */${data.length}`, 'the registry refused the range from byte 1234 (416)'],
+      [206, `bytes 1234-4000/${data.length}`, `the registry answered 206 with Content-Range "bytes 1234-4000/${data.length}" for a blob of ${data.length} bytes`],
+      [206, 'bytes 1000-4999/5000', 'the registry answered 206 from byte 1000, asked from 1234'],
+      [206, 'octets 1234-4999/5000', 'the registry answered 206 with Content-Range "octets 1234-4999/5000"'],
+    ] as const) {
+      const reg = await fake();
+      reg.blob('r', digest, data);
+      ranges(reg, (_start, res) => {
+        res.writeHead(status, { 'content-range': range }).end();
+      });
+      const client = new RegistryClient({ registry: reg.host, credentials: anonymous, retry: fast });
+      const r = await client.fetchBlob('r', { digest, size: data.length }, { offset: 1234 });
+      expect(r.from).toBe(0);
+      expect(r.restart).toBe(why);
+      expect((await read(r.stream)).equals(data)).toBe(true);
+      expect(reg.requests.filter((q) => q.path.endsWith(digest)).map((q) => q.headers.range)).toEqual(['bytes=1234-', undefined]);
+    }
+  });
+
+  it('a 206 to a request without Range is refused', async () => {
+    const reg = await fake();
+    reg.hooks.push((_req, res, url) => {
+      if (!url.pathname.endsWith(digest)) return false;
+      res.writeHead(206, { 'content-range': `bytes 0-99/${data.length}`, 'content-length': 100 }).end(data.subarray(0, 100));
+      return true;
+    });
+    const client = new RegistryClient({ registry: reg.host, credentials: anonymous, retry: fast });
+    await expect(client.fetchBlob('r', { digest, size: data.length })).rejects.toThrow(`blob ${digest}: registry ${reg.host} answered 206 to a request without Range`);
+  });
+});

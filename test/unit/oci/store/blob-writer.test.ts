@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import type { LayoutStore } from '../../../../src/oci/store/layout-store.js';
 import { writeBlobFile } from '../../../../src/oci/store/blob-writer.js';
 import type { ChunkSink, PushSource } from '../../../../src/oci/store/push-source.js';
+import type { ResumableSource } from '../../../../src/oci/store/resumable-source.js';
 import { socketGet } from '../../../../src/oci/registry/socket-get.js';
 import { CoracleError } from '../../../../src/errors.js';
 import { tempStoreEach } from '../../../helpers/temp-store.js';
@@ -180,5 +181,88 @@ describe('store.writeBlob with a push source', () => {
       expect(await blobFiles()).toEqual([]);
       expect(await tempFiles()).toEqual([]);
     });
+  });
+});
+
+describe('writeBlobFile with a resumable source', () => {
+  const lost = () => Object.assign(new Error('connection lost'), { code: 'ECONNRESET' });
+  /** A push source of data[from..] that fails with a lost connection after `cut` bytes (undefined: never). */
+  function part(data: Buffer, from: number, cut: number | undefined, lend: boolean): PushSource {
+    const end = cut === undefined ? data.length : Math.min(data.length, from + cut);
+    const inner = pushSource(data.subarray(from, end), { piece: 33_333, lend });
+    return {
+      async pushTo(sink) {
+        await inner.pushTo(sink);
+        if (end < data.length) throw lost();
+      },
+    };
+  }
+  /** Parts as `plan` says: each entry is [where the part starts (undefined: where asked), bytes before it fails]. */
+  function resumable(data: Buffer, plan: Array<[number | undefined, number | undefined]>, lend = true) {
+    const asked: number[] = [];
+    const failures: number[] = [];
+    const source: ResumableSource = {
+      resumable: true,
+      async open(offset) {
+        asked.push(offset);
+        const [start, cut] = plan[asked.length - 1] ?? [undefined, undefined];
+        const from = start ?? offset;
+        return { data: part(data, from, cut, lend), from };
+      },
+      resume(_e, have) {
+        failures.push(have);
+        return failures.length < 5;
+      },
+    };
+    return { source, asked, failures };
+  }
+
+  for (const lend of [true, false]) {
+    it(`appends the rest after a lost connection and verifies the whole blob (${lend ? 'lent memory' : 'copies'})`, async () => {
+      const data = randomBytes(3 * 1024 * 1024 + 5);
+      const r = resumable(data, [[undefined, 1_000_003], [undefined, 777_777], [undefined, undefined]], lend);
+      let progress = 0;
+      const path = join(root, `resume-${lend}`);
+      const w = await writeBlobFile(path, r.source, { what: 'blob', expected: { digest: sha(data), size: data.length }, onBytes: (n) => (progress += n) });
+      expect(w).toEqual({ digest: sha(data), size: data.length });
+      expect(r.asked).toEqual([0, 1_000_003, 1_777_780]);
+      expect(r.failures).toEqual([1_000_003, 1_777_780]);
+      expect(progress).toBe(data.length);
+      expect((await readFile(path)).equals(data)).toBe(true);
+    });
+  }
+
+  it('starts over (file truncated, hash anew) when a part comes from byte 0', async () => {
+    const data = randomBytes(2 * 1024 * 1024 + 3);
+    const r = resumable(data, [[undefined, 1_500_000], [0, undefined]]);
+    const path = join(root, 'restart');
+    const w = await writeBlobFile(path, r.source, { what: 'blob', expected: { digest: sha(data), size: data.length } });
+    expect(w.digest).toBe(sha(data));
+    expect(r.asked).toEqual([0, 1_500_000]);
+    expect((await readFile(path)).equals(data)).toBe(true);
+  });
+
+  it('a part from another offset than asked is an error', async () => {
+    const data = randomBytes(100_000);
+    const r = resumable(data, [[undefined, 40_000], [10_000, undefined]]);
+    await expect(writeBlobFile(join(root, 'other'), r.source, { what: 'blob X', expected: { digest: sha(data), size: data.length } })).rejects.toThrow(
+      'blob X: asked for the bytes from 40000, got them from 10000',
+    );
+  });
+
+  it('gives up with the error when the source says so; bytes wrong before the cut fail the digest', async () => {
+    const data = randomBytes(100_000);
+    const never: ResumableSource = { resumable: true, open: async () => ({ data: part(data, 0, 50_000, true), from: 0 }), resume: () => false };
+    await expect(writeBlobFile(join(root, 'never'), never, { what: 'blob', expected: { digest: sha(data), size: data.length } })).rejects.toThrow('connection lost');
+    // the first part's bytes differ from the blob's: the resumed rest is right, the whole is not
+    const bad = Buffer.from(data);
+    bad[10] ^= 1;
+    let n = 0;
+    const mixed: ResumableSource = {
+      resumable: true,
+      open: async (offset) => ({ data: part(n++ === 0 ? bad : data, offset, n === 1 ? 50_000 : undefined, true), from: offset }),
+      resume: () => true,
+    };
+    await expect(writeBlobFile(join(root, 'mixed'), mixed, { what: 'blob', expected: { digest: sha(data), size: data.length } })).rejects.toThrow(/blob: digest mismatch/);
   });
 });
