@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   'cloud-init': async () => (await import('./commands/cloud-init.js')).registerCloudInitCommands,
   kernel: async () => (await import('./commands/kernel.js')).registerKernelCommands,
   test: async () => (await import('./commands/test.js')).registerTestCommands,
+  logs: async () => (await import('./commands/logs.js')).registerLogsCommands,
 };
 
 /** The command word of `argv` (after global options), if any. */
