@@ -417,11 +417,17 @@ func servicesStop() int {
 			logLine("service %s stopped (not running)", s.name)
 		}
 	}
+	// each delete waits for its shim to go: all at once
 	for _, s := range svcs {
-		if s.task != nil {
-			s.task.Delete(ctx, containerd.WithProcessKill)
-		}
-		s.c.Delete(ctx)
+		wg.Add(1)
+		go func(s *svc) {
+			defer wg.Done()
+			if s.task != nil {
+				s.task.Delete(ctx, containerd.WithProcessKill)
+			}
+			s.c.Delete(ctx)
+		}(s)
 	}
+	wg.Wait()
 	return 0
 }

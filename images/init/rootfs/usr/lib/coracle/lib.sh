@@ -202,10 +202,11 @@ ceil_seconds() {
 }
 
 # shutdown_bound: seconds the whole shutdown may take: every onshutdown
-# container's timeout, the longest service stop timeout, and 30 s for the
-# supervisor, containerd and the rest.
+# container's timeout, the longest service stop timeout, and 60 s for the
+# supervisor, the containers' start and deletion, containerd and the rest
+# (seconds each under emulation).
 shutdown_bound() {
-	total=30
+	total=60
 	for b in /containers/onshutdown/*; do
 		[ -f "$b/config.json" ] || continue
 		t=$(bundle_conf "$b" timeout)
