@@ -247,14 +247,20 @@ run_phase() {
 	for b in "$dir"/*; do
 		[ -f "$b/config.json" ] || continue
 		name=${b##*/}
-		if [ "$phase" = onboot ] && [ -e "$STOP_BOOT" ]; then
-			log "onboot $name not started (power button)"
-			continue
-		fi
 		prepare_bundle "$b" "$name" || continue
 		out=/var/log/$phase/$name.log
 		logd_up && [ -p "/run/coracle/log/$phase/$name.fifo" ] && out=/run/coracle/log/$phase/$name.fifo
-		[ "$phase" = onboot ] && echo "$RUNTIME $name" >"$ONBOOT_RUNNING"
+		if [ "$phase" = onboot ]; then
+			# Named first, checked second; the button handler writes its
+			# flag first and reads the name second: either this sees the
+			# flag, or the handler sees the name and kills the container.
+			echo "$RUNTIME $name" >"$ONBOOT_RUNNING"
+			if [ -e "$STOP_BOOT" ]; then
+				rm -f "$ONBOOT_RUNNING"
+				log "onboot $name not started (power button)"
+				continue
+			fi
+		fi
 		log "$phase $name started"
 		timeout=$(bundle_conf "$b" timeout)
 		[ "$phase" = onshutdown ] && timeout=${timeout:-$ONSHUTDOWN_TIMEOUT}
