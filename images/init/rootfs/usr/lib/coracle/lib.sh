@@ -171,7 +171,7 @@ LOGD_SOCK=/run/coracle/logd.sock
 
 start_logd() {
 	command -v coracle-runtime >/dev/null 2>&1 || return 0
-	setsid coracle-runtime logd </dev/null 2>>/var/log/logd.log &
+	setsid coracle-runtime logd </dev/null 2>>/var/log/coracle-logd.log &
 	LOGD_PID=$!
 }
 
