@@ -4,6 +4,10 @@
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
+# Where `coracle build` puts the container bundles (a variable for the
+# unit tests, which run these functions on the host).
+CONTAINERS=${CONTAINERS:-/containers}
+
 # containerd namespace the services run in (one per system).
 SERVICES_NS=services.coracle
 CONTAINERD_SOCK=/run/containerd/containerd.sock
@@ -207,13 +211,13 @@ ceil_seconds() {
 # (seconds each under emulation).
 shutdown_bound() {
 	total=60
-	for b in /containers/onshutdown/*; do
+	for b in "$CONTAINERS"/onshutdown/*; do
 		[ -f "$b/config.json" ] || continue
 		t=$(bundle_conf "$b" timeout)
 		total=$((total + $(ceil_seconds "${t:-$ONSHUTDOWN_TIMEOUT}")))
 	done
 	longest=$STOP_TIMEOUT
-	for b in /containers/services/*; do
+	for b in "$CONTAINERS"/services/*; do
 		t=$(bundle_conf "$b" stop_timeout)
 		[ -n "$t" ] || continue
 		t=$(ceil_seconds "$t")
@@ -241,7 +245,7 @@ shutdown_watchdog() {
 # power button during onboot kills the one running and ends the phase.
 run_phase() {
 	phase=$1
-	dir=/containers/$phase
+	dir=$CONTAINERS/$phase
 	[ -d "$dir" ] || return 0
 	mkdir -p "/var/log/$phase"
 	for b in "$dir"/*; do
