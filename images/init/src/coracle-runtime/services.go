@@ -309,7 +309,7 @@ func stopTimeout(bundle string, def time.Duration) time.Duration {
 // servicesStop: SIGTERM to every running service task at once, SIGKILL to
 // each still running after its stop timeout (coracle.conf stop_timeout=,
 // else STOP_TIMEOUT seconds, default 10), then every task and container
-// deleted. One line per service, in name order, with its exit status.
+// deleted. One line per service, in name order.
 func servicesStop() int {
 	// nothing may start a service again while they stop
 	stopSupervisor()
@@ -335,7 +335,6 @@ func servicesStop() int {
 		task    containerd.Task
 		exit    <-chan containerd.ExitStatus
 		timeout time.Duration
-		status  uint32
 		// what became of it: "" not running, "stopped", "killed"
 		ended string
 	}
@@ -388,9 +387,9 @@ func servicesStop() int {
 		go func(s *svc) {
 			defer wg.Done()
 			select {
-			case st := <-s.exit:
+			case <-s.exit:
 				mu.Lock()
-				s.ended, s.status = "stopped", st.ExitCode()
+				s.ended = "stopped"
 				mu.Unlock()
 				return
 			case <-time.After(s.timeout):
@@ -407,14 +406,12 @@ func servicesStop() int {
 	}
 	wg.Wait()
 	close(stopResend)
+	// (the lines the boot tests and users' scripts read: unchanged)
 	for _, s := range svcs {
-		switch s.ended {
-		case "killed":
+		if s.ended == "killed" {
 			logLine("service %s killed after %s", s.name, seconds(s.timeout))
-		case "stopped":
-			logLine("service %s stopped (status %d)", s.name, s.status)
-		default:
-			logLine("service %s stopped (not running)", s.name)
+		} else {
+			logLine("service %s stopped", s.name)
 		}
 	}
 	// each delete waits for its shim to go: all at once
