@@ -4,8 +4,8 @@
  * `containers/services/name/`, each holding config.json (OCI runtime spec,
  * absolute root.path), runtime.json (LinuxKit's runtime key) and the image's
  * files, and coracle.conf when the entry sets one of Coracle's per-section keys
- * (a service's `restart=POLICY`, an onboot or onshutdown container's
- * `timeout=SECONDS`; read by the guest init). The image files of every bundle go to the roots segments (see
+ * (a service's `restart=POLICY` and `stop_timeout=SECONDS`, an onboot or
+ * onshutdown container's `timeout=SECONDS`; read by the guest init). The image files of every bundle go to the roots segments (see
  * roots.ts), where identical files across containers are stored once; the
  * bundle's own segment holds only what its configuration generates.
  */
@@ -53,6 +53,11 @@ export function coracleConf(entry: ImageEntry): string | undefined {
     const ms = parseGoDuration(entry.timeout);
     if (ms === undefined) throw new CoracleError(`internal: timeout "${entry.timeout}" was not validated`);
     lines.push(`timeout=${ms / 1000}`);
+  }
+  if (entry.stopTimeout !== undefined) {
+    const ms = parseGoDuration(entry.stopTimeout);
+    if (ms === undefined) throw new CoracleError(`internal: stop_timeout "${entry.stopTimeout}" was not validated`);
+    lines.push(`stop_timeout=${ms / 1000}`);
   }
   return lines.length > 0 ? lines.join('\n') + '\n' : undefined;
 }

@@ -28,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   'cloud-init': async () => (await import('./commands/cloud-init.js')).registerCloudInitCommands,
   kernel: async () => (await import('./commands/kernel.js')).registerKernelCommands,
   test: async () => (await import('./commands/test.js')).registerTestCommands,
+  logs: async () => (await import('./commands/logs.js')).registerLogsCommands,
 };
 
 /** The program with the commands `argv` needs: the one it names, or all of them (help, an unknown word). */

@@ -70,6 +70,18 @@ export function hostfwd(p: PublishSpec): string {
   return `hostfwd=${p.protocol}:${p.hostAddress ?? ''}:${p.hostPort}-:${p.guestPort}`;
 }
 
+/** The guest control channel's virtio-serial port (the guest agent opens it by this name). */
+export const CONTROL_PORT_NAME = 'org.coracle.control';
+
+/** QEMU arguments that attach the control port, served on `socketPath` (protocol: src/testing/control.ts). */
+export function controlChannelArgs(socketPath: string): string[] {
+  return [
+    '-device', 'virtio-serial-pci,id=coracle-serial',
+    '-chardev', `socket,id=coracle-control,path=${qemuValue(socketPath)},server=on,wait=off`,
+    '-device', `virtserialport,bus=coracle-serial.0,chardev=coracle-control,name=${CONTROL_PORT_NAME}`,
+  ];
+}
+
 export function buildQemuArgs(cfg: QemuConfig): string[] {
   const a: string[] = [];
   a.push('-machine', 'q35', '-accel', cfg.accel === 'kvm' ? 'kvm' : 'tcg');

@@ -3,11 +3,12 @@
  * library entry behind `coracle run qemu`.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { silentReporter, type Reporter } from '../progress/reporter.js';
-import type { BootFiles, BootSource, Firmware } from './args.js';
+import { controlChannelArgs, type BootFiles, type BootSource, type Firmware } from './args.js';
 import { prepareImageBoot } from './boot-image.js';
 import { ensureDisk } from './disk.js';
 import { probeKvm } from './kvm-probe.js';
@@ -46,6 +47,12 @@ export interface RunQemuOptions {
   reporter?: Reporter;
   /** called once QEMU is up: the CLI hooks Ctrl-C here */
   onStart?: (vm: QemuVm) => void;
+  /**
+   * Serve the guest control channel (`coracle logs`, `coracle test`'s exec
+   * steps) on this Unix socket while the VM runs. A path too long for a
+   * socket gets a short one under the temporary folder and a symlink here.
+   */
+  controlSocket?: string;
   extraArgs?: string[];
 }
 
@@ -88,6 +95,19 @@ export async function runQemu(opts: RunQemuOptions): Promise<RunResult> {
     seedIso = join(opts.stateDir, 'seed.iso');
     await seedIsoFromFile(seedIso, opts.userDataFile, { validate: opts.validateUserData, stateDir: opts.stateDir });
   }
+  const extraArgs = [...(opts.extraArgs ?? [])];
+  let controlTmp: string | undefined;
+  if (opts.controlSocket) {
+    let sock = opts.controlSocket;
+    await rm(sock, { force: true });
+    // Unix socket paths are limited to 107 bytes
+    if (Buffer.byteLength(sock) > 100) {
+      controlTmp = await mkdtemp(join(tmpdir(), 'coracle-ctl-'));
+      sock = join(controlTmp, 'control.sock');
+      await symlink(sock, opts.controlSocket);
+    }
+    extraArgs.unshift(...controlChannelArgs(sock));
+  }
   const sinks: Writable[] = [];
   if (opts.console) sinks.push(opts.console);
   let log: WriteStream | undefined;
@@ -107,7 +127,7 @@ export async function runQemu(opts: RunQemuOptions): Promise<RunResult> {
     seedIso,
     stateDir: opts.stateDir,
     consoleSinks: sinks,
-    extraArgs: opts.extraArgs,
+    extraArgs,
   });
   reporter.info(`booting ${shown} (${accel}, ${opts.mem ?? 1024} MiB, ${opts.cpus ?? 1} CPU)`);
   try {
@@ -117,5 +137,8 @@ export async function runQemu(opts: RunQemuOptions): Promise<RunResult> {
     return await vm.wait();
   } finally {
     if (log) await new Promise<void>((r) => log!.end(() => r()));
+    // a socket left behind would make `coracle logs` knock on a dead VM
+    if (opts.controlSocket) await rm(opts.controlSocket, { force: true }).catch(() => undefined);
+    if (controlTmp) await rm(controlTmp, { recursive: true, force: true }).catch(() => undefined);
   }
 }

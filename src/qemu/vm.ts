@@ -46,6 +46,8 @@ export interface QemuVmOptions extends Omit<QemuConfig, 'qmpSocket'> {
 }
 
 const PANIC_LINE = /Kernel panic - not syncing/;
+/** How often shutdown() and stop() press the power button again. */
+const POWER_BUTTON_REPEAT_MS = 5_000;
 
 export class QemuVm extends EventEmitter<{ console: [string]; exit: [RunResult] }> {
   private child?: ChildProcess;
@@ -223,6 +225,21 @@ export class QemuVm extends EventEmitter<{ console: [string]; exit: [RunResult] 
     await this.qmp.execute('system_powerdown');
   }
 
+  /**
+   * The power button, pressed again every few seconds until QEMU exits: a
+   * press is an edge the guest sees only if something listens, and during
+   * the kernel's boot or before its init starts acpid nothing does. The
+   * Coracle init acts on the first press it sees and ignores the rest.
+   * Returns the function that stops pressing.
+   */
+  private pressUntilDown(): () => void {
+    void this.powerdown().catch(() => undefined);
+    const again = setInterval(() => void this.powerdown().catch(() => undefined), POWER_BUTTON_REPEAT_MS);
+    const stop = () => clearInterval(again);
+    this.exited.finally(stop).catch(() => undefined);
+    return stop;
+  }
+
   async qmpCommand(command: string, args?: Record<string, unknown>): Promise<unknown> {
     if (!this.qmp) throw new Error('QMP not connected');
     return this.qmp.execute(command, args);
@@ -255,8 +272,9 @@ export class QemuVm extends EventEmitter<{ console: [string]; exit: [RunResult] 
   shutdown(timeoutMs: number, onTimeout?: () => void): Promise<RunResult> {
     if (this.result) return Promise.resolve(this.result);
     this.shuttingDown ??= (async () => {
-      await this.powerdown().catch(() => undefined);
+      const stopPressing = this.pressUntilDown();
       const t = setTimeout(() => {
+        stopPressing();
         if (this.result) return;
         onTimeout?.();
         this.stoppedHard = true;
@@ -277,12 +295,13 @@ export class QemuVm extends EventEmitter<{ console: [string]; exit: [RunResult] 
   /** Power down and wait up to `timeoutMs`, then kill. */
   async stop(timeoutMs = 60_000): Promise<RunResult> {
     if (this.result) return this.result;
-    await this.powerdown().catch(() => undefined);
+    const stopPressing = this.pressUntilDown();
     const t = setTimeout(() => this.kill(), timeoutMs);
     try {
       return await this.wait();
     } finally {
       clearTimeout(t);
+      stopPressing();
     }
   }
 }

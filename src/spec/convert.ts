@@ -36,10 +36,13 @@ function mount(m: RawMount): MountSpec {
 }
 
 /** The per-container fields of a validated entry or label, keys renamed, mounts converted. */
-export function imageConfigFields(raw: Omit<RawImageLabel, 'name' | 'image'> & { restart?: unknown; timeout?: unknown }): ImageConfigFields {
+/** Coracle's keys of an entry: not container configuration, kept apart. */
+const CORACLE_KEYS = new Set(['restart', 'timeout', 'stop_timeout']);
+
+export function imageConfigFields(raw: Omit<RawImageLabel, 'name' | 'image'> & { restart?: unknown; timeout?: unknown; stop_timeout?: unknown }): ImageConfigFields {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
-    if (value === undefined || key === 'name' || key === 'image' || key === 'restart' || key === 'timeout') continue;
+    if (value === undefined || key === 'name' || key === 'image' || CORACLE_KEYS.has(key)) continue;
     const field = YAML_KEY_TO_FIELD[key] ?? key;
     if (key === 'mounts') out[field] = (value as RawMount[]).map(mount);
     else if (key === 'runtime') {
@@ -60,6 +63,7 @@ export function imageEntry(raw: RawImageEntry, loc: Locator): ImageEntry {
   const out: ImageEntry = { name: raw.name, image: raw.image, ...imageConfigFields(raw), loc: loc([]), fieldLocs };
   if (raw.restart !== undefined) out.restart = raw.restart;
   if (raw.timeout !== undefined) out.timeout = raw.timeout;
+  if (raw.stop_timeout !== undefined) out.stopTimeout = raw.stop_timeout;
   return out;
 }
 

@@ -191,13 +191,16 @@ export function parseGoDuration(v: string): number | undefined {
   return Math.round(ms);
 }
 
-/** `timeout:` of an onboot or onshutdown container: a positive duration. */
-export function durationProblem(v: unknown): string | undefined {
+/**
+ * `timeout:` of an onboot or onshutdown container (a positive duration), or
+ * a service's `stop_timeout:` (`what`; zero allowed: SIGKILL at once).
+ */
+export function durationProblem(v: unknown, what: 'timeout' | 'stop_timeout' = 'timeout'): string | undefined {
   const hint = 'expected a duration such as "30s", "2m" or "1m30s"';
-  if (typeof v === 'number') return `invalid timeout ${v}: ${hint} (a number has no unit)`;
-  if (typeof v !== 'string') return `invalid timeout: ${hint}`;
+  if (typeof v === 'number') return `invalid ${what} ${v}: ${hint} (a number has no unit)`;
+  if (typeof v !== 'string') return `invalid ${what}: ${hint}`;
   const ms = parseGoDuration(v);
-  if (ms === undefined) return `invalid timeout "${v}": ${hint}`;
-  if (ms < 1) return `invalid timeout "${v}": must be longer than 0`;
+  if (ms === undefined) return `invalid ${what} "${v}": ${hint}`;
+  if (ms < 1 && what === 'timeout') return `invalid ${what} "${v}": must be longer than 0`;
   return undefined;
 }

@@ -238,8 +238,9 @@ export const imageEntrySchema = z.strictObject({
 
 /**
  * Coracle's per-section keys (the spec's, never an image label's): a
- * service's `restart:` policy, an onboot or onshutdown container's
- * `timeout:` (a duration, after which it is killed).
+ * service's `restart:` policy and `stop_timeout:` (SIGTERM to SIGKILL at
+ * shutdown), an onboot or onshutdown container's `timeout:` (a duration,
+ * after which it is killed).
  */
 const restartPolicy = z.unknown().superRefine((v, ctx) => {
   if (typeof v !== 'string' || !(RESTART_POLICIES as readonly string[]).includes(v))
@@ -257,9 +258,15 @@ const phaseTimeout = z.unknown().superRefine((v, ctx) => {
   if (m) ctx.addIssue({ code: 'custom', message: m });
 }).transform((v) => v as string);
 
+const stopTimeout = z.unknown().superRefine((v, ctx) => {
+  const m = durationProblem(v, 'stop_timeout');
+  if (m) ctx.addIssue({ code: 'custom', message: m });
+}).transform((v) => v as string);
+
 export const serviceEntrySchema = z.strictObject({
   ...imageEntrySchema.shape,
   restart: restartPolicy.optional(),
+  stop_timeout: stopTimeout.optional(),
 });
 
 export const phaseEntrySchema = z.strictObject({
@@ -359,7 +366,7 @@ export const systemSpecSchema = z.strictObject({
 });
 
 export type RawSystemSpec = z.infer<typeof systemSpecSchema>;
-export type RawImageEntry = z.infer<typeof imageEntrySchema> & { restart?: z.infer<typeof serviceEntrySchema>['restart']; timeout?: string };
+export type RawImageEntry = z.infer<typeof imageEntrySchema> & { restart?: z.infer<typeof serviceEntrySchema>['restart']; timeout?: string; stop_timeout?: string };
 export type RawImageLabel = z.infer<typeof imageLabelSchema>;
 export type RawFile = z.infer<typeof fileSchema>;
 export type RawVolume = z.infer<typeof volumeSchema>;

@@ -65,6 +65,7 @@ function imageDoc(e: ImageEntry): Record<string, unknown> {
   // Coracle's keys, after LinuxKit's
   if (e.restart !== undefined) out.restart = e.restart;
   if (e.timeout !== undefined) out.timeout = e.timeout;
+  if (e.stopTimeout !== undefined) out.stop_timeout = e.stopTimeout;
   return out;
 }
 

@@ -234,7 +234,7 @@ export interface ImageEntry extends ImageConfigFields {
   /** Where the entry (its list item) starts. */
   loc: SourceLocation;
   /** Where each key present in the entry was written, by field name (e.g. `capabilitiesAdd`). */
-  fieldLocs?: Partial<Record<ImageConfigKey | 'name' | 'image' | 'restart' | 'timeout', SourceLocation>>;
+  fieldLocs?: Partial<Record<ImageConfigKey | 'name' | 'image' | 'restart' | 'timeout' | 'stop_timeout', SourceLocation>>;
   /** The profile file `seccomp` names, read and checked by loadSpecs. */
   seccompProfile?: Seccomp;
   /**
@@ -244,6 +244,12 @@ export interface ImageEntry extends ImageConfigFields {
   restart?: RestartPolicy;
   /** Coracle, onboot and onshutdown only: a duration as written (`30s`), after which the container is killed. */
   timeout?: string;
+  /**
+   * Coracle, services only: a duration as written (`YAML stop_timeout:`):
+   * how long the service has between SIGTERM and SIGKILL at shutdown; unset
+   * means 10 s (decided by the guest init).
+   */
+  stopTimeout?: string;
 }
 
 export type RestartPolicy = 'no' | 'on-failure' | 'always';

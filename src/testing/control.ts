@@ -8,32 +8,50 @@
  *   guest -> host    pong ID
  *   host  -> guest   exec ID SERVICE BASE64(COMMAND)
  *   guest -> host    exit ID STATUS BASE64(OUTPUT)
+ *   host  -> guest   logs ID NAME TAIL FOLLOW      (TAIL 0: all the guest holds; FOLLOW 0|1)
+ *   guest -> host    line ID BASE64(LINE)          (one per line)
+ *   host  -> guest   stop ID                       (ends a follow)
+ *   guest -> host    end ID STATUS BASE64(MESSAGE)
  *
  * COMMAND runs as `/bin/sh -c COMMAND` in the service's container through
- * `ctr task exec`; OUTPUT is its stdout and stderr together.
+ * `ctr task exec`; OUTPUT is its stdout and stderr together. LINE is one
+ * line of a container's output as the guest's logd keeps it.
+ *
+ * IDs start with a random word: a second client of the same VM (one
+ * `coracle logs` after another) never takes a late answer meant for the
+ * first as its own.
  */
+import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { qemuValue } from '../qemu/args.js';
 
-export const CONTROL_PORT_NAME = 'org.coracle.control';
-
-/** QEMU arguments that attach the port, served on `socketPath`. */
-export function controlChannelArgs(socketPath: string): string[] {
-  return [
-    '-device', 'virtio-serial-pci,id=coracle-serial',
-    '-chardev', `socket,id=coracle-control,path=${qemuValue(socketPath)},server=on,wait=off`,
-    '-device', `virtserialport,bus=coracle-serial.0,chardev=coracle-control,name=${CONTROL_PORT_NAME}`,
-  ];
-}
+export { CONTROL_PORT_NAME, controlChannelArgs } from '../qemu/args.js';
 
 export interface ExecResult {
   status: number;
   output: string;
 }
 
+export interface LogsRequest {
+  /** the last lines only (0 or unset: all the guest holds) */
+  tail?: number;
+  /** then new lines as they come, until stop() */
+  follow?: boolean;
+  onLine: (line: string) => void;
+}
+
+export interface LogsStream {
+  /** the guest's end of the stream: status 0, or non-zero with its message (no such container ...) */
+  done: Promise<{ status: number; message: string }>;
+  /** end a follow (the guest answers with its end) */
+  stop: () => void;
+}
+
 export class ControlChannel {
   private buf = '';
   private waiters = new Map<string, (words: string[]) => void>();
+  /** handlers of requests answered by several lines (logs) */
+  private streams = new Map<string, (words: string[]) => void>();
+  private readonly idPrefix = randomBytes(4).toString('hex');
   private nextId = 0;
   private agentReady = false;
 
@@ -45,6 +63,11 @@ export class ControlChannel {
       while ((nl = this.buf.indexOf('\n')) >= 0) {
         const words = this.buf.slice(0, nl).trim().split(/\s+/);
         this.buf = this.buf.slice(nl + 1);
+        const stream = this.streams.get(words[1] ?? '');
+        if (stream) {
+          stream(words);
+          continue;
+        }
         const w = this.waiters.get(words[1] ?? '');
         if (w) {
           this.waiters.delete(words[1]!);
@@ -73,8 +96,12 @@ export class ControlChannel {
     }
   }
 
+  private newId(): string {
+    return `${this.idPrefix}.${++this.nextId}`;
+  }
+
   private request(line: (id: string) => string, timeoutMs: number): Promise<string[] | undefined> {
-    const id = String(++this.nextId);
+    const id = this.newId();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.waiters.delete(id);
@@ -105,6 +132,38 @@ export class ControlChannel {
     const words = await this.request((id) => `exec ${id} ${service} ${Buffer.from(command).toString('base64')}`, timeoutMs);
     if (!words) return undefined;
     return { status: Number(words[2]), output: Buffer.from(words[3] ?? '', 'base64').toString('utf8') };
+  }
+
+  /**
+   * A container's output lines (a service by name, an onboot or onshutdown
+   * container by name or as onboot/NNN-NAME), as the guest's logd holds them.
+   */
+  logs(name: string, req: LogsRequest): LogsStream {
+    if (!/^[^\s]+$/.test(name)) throw new Error(`not a container name: ${JSON.stringify(name)}`);
+    const id = this.newId();
+    let stopped = false;
+    const done = new Promise<{ status: number; message: string }>((resolve) => {
+      const finish = (r: { status: number; message: string }) => {
+        this.streams.delete(id);
+        this.sock.off('close', onClose);
+        resolve(r);
+      };
+      const onClose = () => finish({ status: 1, message: 'the control channel closed (the VM stopped?)' });
+      this.sock.once('close', onClose);
+      this.streams.set(id, (words) => {
+        if (words[0] === 'line') req.onLine(Buffer.from(words[2] ?? '', 'base64').toString('utf8'));
+        else if (words[0] === 'end') finish({ status: Number(words[2]), message: Buffer.from(words[3] ?? '', 'base64').toString('utf8') });
+      });
+    });
+    this.sock.write(`logs ${id} ${name} ${Math.max(0, Math.floor(req.tail ?? 0))} ${req.follow ? 1 : 0}\n`);
+    return {
+      done,
+      stop: () => {
+        if (stopped || !this.streams.has(id)) return;
+        stopped = true;
+        this.sock.write(`stop ${id}\n`);
+      },
+    };
   }
 
   close(): void {

@@ -15,7 +15,7 @@ import { runQemu } from '../qemu/run.js';
 import type { QemuVm, RunResult } from '../qemu/vm.js';
 import { silentReporter, type Reporter } from '../progress/reporter.js';
 import { ConsoleWatch } from './console-watch.js';
-import { ControlChannel, controlChannelArgs } from './control.js';
+import { ControlChannel } from './control.js';
 import { runStep, type StepContext } from './steps.js';
 import type { StepResult, TestFile, TestReport } from './types.js';
 
@@ -111,7 +111,7 @@ export async function runTest(opts: RunTestOptions): Promise<TestReport> {
     ...(opts.kvmCacheFile ? { kvmCacheFile: opts.kvmCacheFile } : {}),
     ...(opts.qemu ? { qemu: opts.qemu } : {}),
     reporter,
-    extraArgs: controlChannelArgs(controlSocket),
+    controlSocket,
     onStart,
   });
   let vm: QemuVm;

@@ -1,3 +1,7 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { commandName } from '../../src/cli/main.js';
 import { VERSION } from '../../src/cli/version.js';
@@ -25,5 +29,28 @@ describe('coracle CLI', () => {
     expect(commandName(['--cache=/s', 'images'])).toBe('images');
     expect(commandName(['--help'])).toBeUndefined();
     expect(commandName([])).toBeUndefined();
+  });
+  it('coracle logs: one-line errors without a running VM, or an agent that never answers', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'coracle-logs-cli-'));
+    try {
+      const none = await runCli(['logs', 'web', '--state', dir]);
+      expect(none.exitCode).toBe(1);
+      expect(none.stderr.trim()).toBe(`coracle: no running VM: ${join(dir, 'control.sock')} does not exist (coracle run qemu serves it while the VM runs)`);
+      // a socket nobody answers on (a guest without the agent)
+      const server = createServer(() => undefined);
+      await new Promise<void>((r) => server.listen(join(dir, 'control.sock'), r));
+      try {
+        const deaf = await runCli(['logs', 'web', '--state', dir, '--timeout', '1']);
+        expect(deaf.exitCode).toBe(1);
+        expect(deaf.stderr.trim()).toMatch(/^coracle: the guest agent did not answer within 1 s \(/);
+        expect(deaf.stderr).not.toMatch(/\n\s+at /);
+      } finally {
+        server.close();
+      }
+      const bad = await runCli(['logs', 'web', '--state', dir, '--tail', 'lots']);
+      expect(bad.stderr.trim()).toBe('coracle: --tail lots: expected a number');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -104,6 +104,8 @@ export function registerRunCommands(program: Command): void {
           userDataFile: o.data ?? o.userData,
           validateUserData: o.userData !== undefined,
           stateDir,
+          // `coracle logs` talks to the guest through it
+          controlSocket: join(stateDir, 'control.sock'),
           console: stdio ? process.stdout : undefined,
           // A terminal is handled below (raw mode); a pipe is forwarded as is.
           input: stdio && !process.stdin.isTTY ? process.stdin : undefined,

@@ -254,6 +254,11 @@ services:
     expect(await k(base.replace('name: b', 'name: c'))).not.toEqual(k0);
   });
 
+  const conf2 = async (p: Awaited<ReturnType<typeof plan>>, bundle: string) => {
+    const e = (await entriesOf(p, bundle)).find((x) => x.path === `${bundle}/coracle.conf`);
+    return e && e.type === 'file' && e.data.kind === 'buffer' ? e.data.data.toString() : undefined;
+  };
+
   it('restart: and timeout: land in the bundle\'s coracle.conf (and its key); without them there is none', async () => {
     const y = `
 onboot:
@@ -281,6 +286,9 @@ services:
     const other = await plan(y.replace('restart: always', 'restart: "no"'));
     expect(other.plans[2]!.key).not.toBe(p.plans[2]!.key);
     expect(other.plans.filter((x, i) => x.key !== p.plans[i]!.key).length).toBe(1);
+    // stop_timeout: in seconds, after restart=
+    const both = await plan(y.replace('restart: always', 'restart: always\n    stop_timeout: 1500ms'));
+    expect(await conf2(both, 'containers/services/web')).toBe('restart=always\nstop_timeout=1.5\n');
   });
 
   it('segment keys differ per bundle and change when the config does', async () => {

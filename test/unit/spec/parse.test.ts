@@ -259,6 +259,16 @@ describe('parseSpec: Coracle\'s restart: and timeout: keys', () => {
     expect(errors(boot('0s'))).toEqual(['spec.yml:4:14: onboot[0].timeout: invalid timeout "0s": must be longer than 0']);
   });
 
+  it('accepts a duration as stop_timeout: on a service, zero included', () => {
+    const stop = (d: string) => `services:\n  - name: web\n    image: alpine:3.20\n    stop_timeout: ${d}\n`;
+    const { spec } = parseSpec(stop('3s'), 'spec.yml');
+    expect(spec.services[0]!.stopTimeout).toBe('3s');
+    expect(spec.services[0]!.fieldLocs?.stop_timeout).toEqual({ file: 'spec.yml', line: 4, col: 5 });
+    expect(parseSpec(stop('0s'), 'spec.yml').spec.services[0]!.stopTimeout).toBe('0s');
+    expect(errors(stop('10'))).toEqual(['spec.yml:4:19: services[0].stop_timeout: invalid stop_timeout 10: expected a duration such as "30s", "2m" or "1m30s" (a number has no unit)']);
+    expect(errors(stop('3s').replace('services', 'onboot'))).toEqual(['spec.yml:4:5: onboot[0]: unknown key "stop_timeout"']);
+  });
+
   it('each key belongs to its section', () => {
     expect(errors(boot('30s').replace('onboot', 'services'))).toEqual(['spec.yml:4:5: services[0]: unknown key "timeout"']);
     expect(errors(svc('always').replace('services', 'onboot'))).toEqual(['spec.yml:4:5: onboot[0]: unknown key "restart"']);

@@ -27,10 +27,10 @@ describe('specToDocument (what metadata: yaml|json files hold)', () => {
   });
 
   it('writes Coracle\'s restart: and timeout: after LinuxKit\'s keys', () => {
-    const text = 'onboot:\n  - name: a\n    image: alpine:3.20\n    timeout: 1m30s\n    env: [A=1]\nservices:\n  - name: b\n    image: alpine:3.20\n    restart: "no"\n    env: [B=1]\n';
+    const text = 'onboot:\n  - name: a\n    image: alpine:3.20\n    timeout: 1m30s\n    env: [A=1]\nservices:\n  - name: b\n    image: alpine:3.20\n    stop_timeout: 3s\n    restart: "no"\n    env: [B=1]\n';
     const doc = specToDocument(parseSpec(text, 'r.yml').spec);
     expect((doc.onboot as object[])[0]).toEqual({ name: 'a', image: 'alpine:3.20', env: ['A=1'], timeout: '1m30s' });
-    expect(Object.keys((doc.services as object[])[0]!)).toEqual(['name', 'image', 'env', 'restart']);
+    expect(Object.keys((doc.services as object[])[0]!)).toEqual(['name', 'image', 'env', 'restart', 'stop_timeout']);
     expect(specToDocument(parseSpec(stringify(doc), 'r2.yml').spec)).toEqual(doc);
   });
 

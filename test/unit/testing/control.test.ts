@@ -24,14 +24,29 @@ async function fakeAgent(deaf: number): Promise<string> {
   const path = join(dir, 's');
   server = createServer((sock) => {
     let buf = '';
+    let following: string | undefined;
+    sock.on('error', () => undefined); // a client that left
     sock.on('data', (d) => {
       buf += d.toString();
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
-        const [verb, id, service, b64] = buf.slice(0, nl).split(' ');
+        const [verb, id, service, b64, extra] = buf.slice(0, nl).split(' ');
         buf = buf.slice(nl + 1);
         if (deaf-- > 0) continue;
         if (verb === 'ping') sock.write(`pong ${id}\n`);
+        if (verb === 'logs') {
+          const line = (t: string) => sock.write(`line ${id} ${Buffer.from(t).toString('base64')}\n`);
+          if (service !== 'web') sock.write(`end ${id} 1 ${Buffer.from(`no container named ${service} (logs: web)`).toString('base64')}\n`);
+          else {
+            const all = ['one', 'two words', 'three'];
+            for (const l of Number(b64) > 0 ? all.slice(-Number(b64)) : all) line(l);
+            if (extra === '1') {
+              following = id;
+              setTimeout(() => !sock.destroyed && line('later'), 50);
+            } else sock.write(`end ${id} 0 \n`);
+          }
+        }
+        if (verb === 'stop' && id === following) sock.write(`end ${id} 0 \n`);
         if (verb === 'exec') {
           const cmd = Buffer.from(b64!, 'base64').toString();
           if (cmd === 'sleep') continue;
@@ -69,6 +84,42 @@ describe('control channel', () => {
     const c2 = await ControlChannel.connect(await fakeAgent(0));
     expect(await c2.exec('getty', 'sleep', 300)).toBeUndefined();
     c2.close();
+  });
+});
+
+describe('control channel: logs', () => {
+  it('streams a container\'s lines, the last N of them, and ends', async () => {
+    const c = await ControlChannel.connect(await fakeAgent(0));
+    const lines: string[] = [];
+    const s = c.logs('web', { onLine: (l) => lines.push(l) });
+    expect(await s.done).toEqual({ status: 0, message: '' });
+    expect(lines).toEqual(['one', 'two words', 'three']);
+    const last: string[] = [];
+    await c.logs('web', { tail: 2, onLine: (l) => last.push(l) }).done;
+    expect(last).toEqual(['two words', 'three']);
+    c.close();
+  });
+
+  it('follows until stop(), then the guest ends the stream', async () => {
+    const c = await ControlChannel.connect(await fakeAgent(0));
+    const lines: string[] = [];
+    let seen!: () => void;
+    const later = new Promise<void>((r) => (seen = r));
+    const s = c.logs('web', { follow: true, onLine: (l) => (lines.push(l), l === 'later' && seen()) });
+    await later;
+    s.stop();
+    expect(await s.done).toEqual({ status: 0, message: '' });
+    expect(lines).toEqual(['one', 'two words', 'three', 'later']);
+    c.close();
+  });
+
+  it('an unknown container is the guest\'s message; a closed channel ends the stream', async () => {
+    const c = await ControlChannel.connect(await fakeAgent(0));
+    expect(await c.logs('nope', { onLine: () => undefined }).done).toEqual({ status: 1, message: 'no container named nope (logs: web)' });
+    expect(() => c.logs('two words', { onLine: () => undefined })).toThrow(/not a container name/);
+    const s = c.logs('web', { follow: true, onLine: () => undefined });
+    c.close();
+    expect((await s.done).status).toBe(1);
   });
 });
 

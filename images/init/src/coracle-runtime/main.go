@@ -6,7 +6,10 @@
 //	coracle-runtime bindns BUNDLE PID   bind the task's namespaces (after start)
 //	coracle-runtime services start      wait for containerd, start every service
 //	coracle-runtime services supervise  restart services that exit, by policy (stays running)
-//	coracle-runtime services stop       the supervisor stopped, then SIGTERM, SIGKILL after STOP_TIMEOUT, delete
+//	coracle-runtime services stop       the supervisor stopped, then SIGTERM, SIGKILL after stop_timeout, delete
+//	coracle-runtime logd                keep every container's output: ring + rotated /var/log files (stays running)
+//	coracle-runtime logs [-f] [-n N] NAME   a container's lines from logd
+//	coracle-runtime logs-agent ID NAME TAIL 0|1   the same for the control channel (coracle logs)
 //
 // Not supported (reported on stderr, the container still starts):
 // `interfaces` and `namespace`.
@@ -40,6 +43,16 @@ type runtimeConfig struct {
 const cgroupRoot = "/sys/fs/cgroup"
 
 func main() {
+	if len(os.Args) >= 2 {
+		switch os.Args[1] {
+		case "logd":
+			os.Exit(runLogd())
+		case "logs":
+			os.Exit(logsCommand(os.Args[2:]))
+		case "logs-agent":
+			os.Exit(logsAgent(os.Args[2:]))
+		}
+	}
 	if len(os.Args) < 3 {
 		usage()
 	}
@@ -75,7 +88,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: coracle-runtime prepare BUNDLE | bindns BUNDLE PID | services start|supervise|stop")
+	fmt.Fprintln(os.Stderr, "usage: coracle-runtime prepare BUNDLE | bindns BUNDLE PID | services start|supervise|stop | logd | logs [-f] [-n N] NAME")
 	os.Exit(2)
 }
 

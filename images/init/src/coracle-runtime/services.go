@@ -165,7 +165,7 @@ func startService(ctx context.Context, client *containerd.Client, bundle, name s
 	if err != nil {
 		return 0, err
 	}
-	task, err := c.NewTask(ctx, cio.LogFile(filepath.Join("/var/log", name+".log")))
+	task, err := c.NewTask(ctx, serviceLog(name))
 	if err != nil {
 		c.Delete(ctx)
 		return 0, err
@@ -183,6 +183,19 @@ func startService(ctx context.Context, client *containerd.Client, bundle, name s
 		}
 	}
 	return pid, nil
+}
+
+// serviceLog: the task's output goes to logd's FIFO for the service (ring
+// buffer and rotated /var/log/NAME.log), or straight to /var/log/NAME.log
+// when logd is not running: the shim's open of a FIFO nobody reads would
+// block the start.
+func serviceLog(name string) cio.Creator {
+	if fifo := logFifo(name); logdUp() {
+		if st, err := os.Stat(fifo); err == nil && st.Mode()&os.ModeNamedPipe != 0 {
+			return cio.LogFile(fifo)
+		}
+	}
+	return cio.LogFile(filepath.Join("/var/log", name+".log"))
 }
 
 // writableOverlay: a tmpfs upper layer over the image rootfs so writes never
@@ -282,15 +295,27 @@ func processAlive(pidFile string) bool {
 	return true
 }
 
-// servicesStop: SIGTERM to every running service task, SIGKILL to those
-// still running after STOP_TIMEOUT seconds (default 10), then every task and
-// container deleted. One line per service, in name order.
+// stopTimeout: a service's time between SIGTERM and SIGKILL at shutdown:
+// its coracle.conf stop_timeout= (the spec's stop_timeout:), else def.
+func stopTimeout(bundle string, def time.Duration) time.Duration {
+	if v, ok := bundleConf(bundle)["stop_timeout"]; ok {
+		if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
+			return time.Duration(f * float64(time.Second))
+		}
+	}
+	return def
+}
+
+// servicesStop: SIGTERM to every running service task at once, SIGKILL to
+// each still running after its stop timeout (coracle.conf stop_timeout=,
+// else STOP_TIMEOUT seconds, default 10), then every task and container
+// deleted. One line per service, in name order.
 func servicesStop() int {
 	// nothing may start a service again while they stop
 	stopSupervisor()
-	timeout := 10 * time.Second
-	if v, err := strconv.Atoi(os.Getenv("STOP_TIMEOUT")); err == nil && v >= 0 {
-		timeout = time.Duration(v) * time.Second
+	def := 10 * time.Second
+	if v, err := strconv.ParseFloat(os.Getenv("STOP_TIMEOUT"), 64); err == nil && v >= 0 {
+		def = time.Duration(v * float64(time.Second))
 	}
 	client, err := containerd.New(containerdSock, containerd.WithDefaultRuntime(shimRuntime), containerd.WithTimeout(5*time.Second))
 	if err != nil {
@@ -305,14 +330,17 @@ func servicesStop() int {
 		return 1
 	}
 	type svc struct {
-		name string
-		c    containerd.Container
-		task containerd.Task
-		exit <-chan containerd.ExitStatus
+		name    string
+		c       containerd.Container
+		task    containerd.Task
+		exit    <-chan containerd.ExitStatus
+		timeout time.Duration
+		// what became of it: "" not running, "stopped", "killed"
+		ended string
 	}
 	var svcs []*svc
 	for _, c := range containers {
-		s := &svc{name: c.ID(), c: c}
+		s := &svc{name: c.ID(), c: c, timeout: stopTimeout(filepath.Join(servicesDir, c.ID()), def)}
 		if t, err := c.Task(ctx, nil); err == nil {
 			s.task = t
 			if st, err := t.Status(ctx); err == nil && st.Status == containerd.Running {
@@ -327,10 +355,10 @@ func servicesStop() int {
 		svcs = append(svcs, s)
 	}
 	sort.Slice(svcs, func(i, j int) bool { return svcs[i].name < svcs[j].name })
-	deadline := time.After(timeout)
 	// A SIGTERM that reaches a service before it has set its handler (just
 	// started when the poweroff came) is lost: the first process of a PID
 	// namespace ignores what it does not handle. Send it again each second.
+	var mu sync.Mutex
 	stopResend := make(chan struct{})
 	go func() {
 		tick := time.NewTicker(time.Second)
@@ -340,59 +368,63 @@ func servicesStop() int {
 			case <-stopResend:
 				return
 			case <-tick.C:
+				mu.Lock()
 				for _, s := range svcs {
-					if s.exit != nil {
+					if s.exit != nil && s.ended == "" {
 						s.task.Kill(ctx, syscall.SIGTERM)
 					}
 				}
+				mu.Unlock()
 			}
 		}
 	}()
-	killed := map[string]bool{}
+	var wg sync.WaitGroup
 	for _, s := range svcs {
 		if s.exit == nil {
 			continue
 		}
-		select {
-		case <-s.exit:
-			continue
-		default:
-		}
-		select {
-		case <-s.exit:
-		case <-deadline:
-			// the deadline has passed for this one and every one after it
-			deadline = closedTimer()
-			killed[s.name] = true
-		}
-	}
-	close(stopResend)
-	for _, s := range svcs {
-		if s.task == nil {
-			continue
-		}
-		if killed[s.name] {
+		wg.Add(1)
+		go func(s *svc) {
+			defer wg.Done()
+			select {
+			case <-s.exit:
+				mu.Lock()
+				s.ended = "stopped"
+				mu.Unlock()
+				return
+			case <-time.After(s.timeout):
+			}
+			mu.Lock()
+			s.ended = "killed"
+			mu.Unlock()
 			s.task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll)
 			select {
 			case <-s.exit:
 			case <-time.After(2 * time.Second):
 			}
-			logLine("service %s killed after %ds", s.name, int(timeout/time.Second))
+		}(s)
+	}
+	wg.Wait()
+	close(stopResend)
+	// (the lines the boot tests and users' scripts read: unchanged)
+	for _, s := range svcs {
+		if s.ended == "killed" {
+			logLine("service %s killed after %s", s.name, seconds(s.timeout))
 		} else {
 			logLine("service %s stopped", s.name)
 		}
 	}
+	// each delete waits for its shim to go: all at once
 	for _, s := range svcs {
-		if s.task != nil {
-			s.task.Delete(ctx, containerd.WithProcessKill)
-		}
-		s.c.Delete(ctx)
+		wg.Add(1)
+		go func(s *svc) {
+			defer wg.Done()
+			if s.task != nil {
+				s.task.Delete(ctx, containerd.WithProcessKill)
+			}
+			s.c.Delete(ctx)
+		}(s)
 	}
+	wg.Wait()
 	return 0
-}
-
-func closedTimer() <-chan time.Time {
-	ch := make(chan time.Time)
-	close(ch)
-	return ch
 }

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/runtime/v2/runc/options"
 )
@@ -154,6 +153,8 @@ func (s *supervisor) watch(bundle string, c containerd.Container, task container
 	name := filepath.Base(bundle)
 	policy := restartPolicy(bundle, name)
 	var restarts []time.Time
+	// logd sequence before this run's first line (the first run: since boot)
+	var since uint64
 	for {
 		exit, err := task.Wait(s.ctx)
 		if err != nil {
@@ -165,8 +166,17 @@ func (s *supervisor) watch(bundle string, c containerd.Container, task container
 		if s.isStopping() {
 			return
 		}
+		// Deleted now: the shim hands the task's last output to the log
+		// before it goes, so the lines shown below are all there.
+		if _, err := task.Delete(s.ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "coracle-runtime: %s: delete the exited task: %v\n", name, err)
+		}
+		if s.isStopping() {
+			return
+		}
 		if policy == "no" || (policy == "on-failure" && code == 0) {
 			logLine("service %s exited with status %d", name, code)
+			showLastLines(name, code, since)
 			return
 		}
 		now := time.Now()
@@ -179,14 +189,18 @@ func (s *supervisor) watch(bundle string, c containerd.Container, task container
 		restarts = kept
 		if len(restarts) >= restartLimit {
 			logLine("service %s exited with status %d", name, code)
+			showLastLines(name, code, since)
 			logLine("service %s failed: restarted %d times within %dm", name, restartLimit, int(restartWindow/time.Minute))
 			return
 		}
 		delay := backoff(len(restarts))
 		restarts = append(restarts, now)
 		logLine("service %s exited with status %d; restarting in %s (restart %d of %d)", name, code, seconds(delay), len(restarts), restartLimit)
+		showLastLines(name, code, since)
 		time.Sleep(delay)
-		t, pid, err := s.restart(bundle, c, task)
+		// this run's lines are those after the mark
+		since = logdMark(name)
+		t, pid, err := s.restart(bundle, c)
 		if err == errStopping {
 			return
 		}
@@ -199,6 +213,46 @@ func (s *supervisor) watch(bundle string, c containerd.Container, task container
 	}
 }
 
+// lastLines: how much of a failed run's output the console shows.
+const lastLines = 10
+
+// showLastLines: after a non-zero exit, the run's last lines (from logd)
+// on the console, each cut to one console line.
+func showLastLines(name string, code uint32, since uint64) {
+	if code == 0 {
+		return
+	}
+	lines, err := logdTail(name, lastLines, since)
+	if err != nil || len(lines) == 0 {
+		return
+	}
+	what := "line"
+	if len(lines) > 1 {
+		what = "lines"
+	}
+	logLine("service %s output (last %d %s):", name, len(lines), what)
+	logMu.Lock()
+	defer logMu.Unlock()
+	for _, l := range lines {
+		fmt.Printf("  %s | %s\n", name, consoleText(l, 200))
+	}
+}
+
+// consoleText: at most max characters, control characters (a terminal
+// escape in a crashing service's output) shown as '?'.
+func consoleText(s string, max int) string {
+	r := []rune(s)
+	if len(r) > max {
+		r = append(r[:max], '…')
+	}
+	for i, c := range r {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			r[i] = '?'
+		}
+	}
+	return string(r)
+}
+
 var errStopping = fmt.Errorf("stopping")
 
 func (s *supervisor) isStopping() bool {
@@ -207,20 +261,16 @@ func (s *supervisor) isStopping() bool {
 	return s.stopping
 }
 
-// restart: the exited task deleted, a new one in the same container (same
-// writable layer, output appended to /var/log/NAME.log), its namespaces
-// bound again where runtime.json asks.
-func (s *supervisor) restart(bundle string, c containerd.Container, old containerd.Task) (containerd.Task, uint32, error) {
+// restart: a new task in the same container (same writable layer, output
+// to the same log), its namespaces bound again where runtime.json asks.
+func (s *supervisor) restart(bundle string, c containerd.Container) (containerd.Task, uint32, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopping {
 		return nil, 0, errStopping
 	}
 	name := filepath.Base(bundle)
-	if _, err := old.Delete(s.ctx); err != nil {
-		return nil, 0, fmt.Errorf("delete the exited task: %v", err)
-	}
-	task, err := c.NewTask(s.ctx, cio.LogFile(filepath.Join("/var/log", name+".log")))
+	task, err := c.NewTask(s.ctx, serviceLog(name))
 	if err != nil {
 		return nil, 0, err
 	}

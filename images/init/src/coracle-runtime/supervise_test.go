@@ -39,3 +39,18 @@ func TestSecondsAsTheConsoleSaysThem(t *testing.T) {
 		t.Errorf("%q", s)
 	}
 }
+
+func TestStopTimeoutFromCoracleConf(t *testing.T) {
+	dir := t.TempDir()
+	if got := stopTimeout(dir, 10*time.Second); got != 10*time.Second {
+		t.Errorf("no coracle.conf: %s", got)
+	}
+	os.WriteFile(filepath.Join(dir, "coracle.conf"), []byte("restart=always\nstop_timeout=1.5\n"), 0o644)
+	if got := stopTimeout(dir, 10*time.Second); got != 1500*time.Millisecond {
+		t.Errorf("stop_timeout=1.5: %s", got)
+	}
+	os.WriteFile(filepath.Join(dir, "coracle.conf"), []byte("stop_timeout=0\n"), 0o644)
+	if got := stopTimeout(dir, 10*time.Second); got != 0 {
+		t.Errorf("stop_timeout=0: %s", got)
+	}
+}

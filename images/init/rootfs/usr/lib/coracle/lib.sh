@@ -4,6 +4,10 @@
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
+# Where `coracle build` puts the container bundles (a variable for the
+# unit tests, which run these functions on the host).
+CONTAINERS=${CONTAINERS:-/containers}
+
 # containerd namespace the services run in (one per system).
 SERVICES_NS=services.coracle
 CONTAINERD_SOCK=/run/containerd/containerd.sock
@@ -155,21 +159,115 @@ bundle_conf() {
 	[ -r "$1/coracle.conf" ] && sed -n "s/^$2=//p" "$1/coracle.conf"
 }
 
+# An onshutdown container without a timeout: is killed after this many
+# seconds, so no container can hold the poweroff.
+ONSHUTDOWN_TIMEOUT=30
+
+# Set by the power button while the boot runs (see /etc/acpi/PWRF): rcS
+# starts nothing more and ends, so busybox init can run the shutdown.
+STOP_BOOT=/run/coracle/stop-boot
+# "RUNTIME NAME" of the onboot container running now, for the power button.
+ONBOOT_RUNNING=/run/coracle/onboot.running
+
+# logd (coracle-runtime logd): every container's output into a ring buffer
+# and rotated /var/log files, read by `coracle logs` through the agent.
+LOGD_SOCK=/run/coracle/logd.sock
+
+start_logd() {
+	command -v coracle-runtime >/dev/null 2>&1 || return 0
+	setsid coracle-runtime logd </dev/null 2>>/var/log/coracle-logd.log &
+	LOGD_PID=$!
+}
+
+# wait_logd: until logd serves (it made every container's FIFO first), at
+# most 10 s; without it, containers write straight to /var/log.
+wait_logd() {
+	[ -n "$LOGD_PID" ] || return 0
+	i=0
+	while [ ! -S "$LOGD_SOCK" ] && [ $i -lt 200 ] && kill -0 "$LOGD_PID" 2>/dev/null; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	[ -S "$LOGD_SOCK" ] || log "logs: logd not running, container output goes straight to /var/log"
+}
+
+# logd_up: logd runs (a FIFO it does not read would block its writer).
+logd_up() {
+	[ -S "$LOGD_SOCK" ] && [ -r /run/coracle/logd.pid ] && kill -0 "$(cat /run/coracle/logd.pid)" 2>/dev/null
+}
+
+# ceil_seconds 1.5 -> 2
+ceil_seconds() {
+	case $1 in
+	*.*[1-9]*) echo $((${1%%.*} + 1)) ;;
+	*.*) echo "${1%%.*}" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# shutdown_bound: seconds the whole shutdown may take: every onshutdown
+# container's timeout, the longest service stop timeout, and 60 s for the
+# supervisor, the containers' start and deletion, containerd and the rest
+# (seconds each under emulation).
+shutdown_bound() {
+	total=60
+	for b in "$CONTAINERS"/onshutdown/*; do
+		[ -f "$b/config.json" ] || continue
+		t=$(bundle_conf "$b" timeout)
+		total=$((total + $(ceil_seconds "${t:-$ONSHUTDOWN_TIMEOUT}")))
+	done
+	longest=$STOP_TIMEOUT
+	for b in "$CONTAINERS"/services/*; do
+		t=$(bundle_conf "$b" stop_timeout)
+		[ -n "$t" ] || continue
+		t=$(ceil_seconds "$t")
+		[ "$t" -gt "$longest" ] && longest=$t
+	done
+	echo $((total + longest))
+}
+
+# shutdown_watchdog: power off regardless once the bound has passed (a hung
+# containerd or a stuck kill must not keep the machine up).
+shutdown_watchdog() {
+	bound=$(shutdown_bound)
+	(
+		sleep "$bound"
+		log "shutdown not complete after ${bound}s: powering off now"
+		sync
+		poweroff -f
+	) &
+}
+
 # run_phase onboot|onshutdown: run each bundle in name order under the OCI
-# runtime, output to the console and /var/log/PHASE/NAME.log. A failure is
-# logged and the next one runs; one still running after its coracle.conf
-# timeout (seconds) is killed.
+# runtime, output to the console and (through logd) /var/log/PHASE/NAME.log.
+# A failure is logged and the next one runs; one still running after its
+# coracle.conf timeout (seconds; onshutdown: 30 without one) is killed. The
+# power button during onboot kills the one running and ends the phase.
 run_phase() {
 	phase=$1
-	dir=/containers/$phase
+	dir=$CONTAINERS/$phase
 	[ -d "$dir" ] || return 0
 	mkdir -p "/var/log/$phase"
 	for b in "$dir"/*; do
 		[ -f "$b/config.json" ] || continue
 		name=${b##*/}
 		prepare_bundle "$b" "$name" || continue
+		out=/var/log/$phase/$name.log
+		logd_up && [ -p "/run/coracle/log/$phase/$name.fifo" ] && out=/run/coracle/log/$phase/$name.fifo
+		if [ "$phase" = onboot ]; then
+			# Named first, checked second; the button handler writes its
+			# flag first and reads the name second: either this sees the
+			# flag, or the handler sees the name and kills the container.
+			echo "$RUNTIME $name" >"$ONBOOT_RUNNING"
+			if [ -e "$STOP_BOOT" ]; then
+				rm -f "$ONBOOT_RUNNING"
+				log "onboot $name not started (power button)"
+				continue
+			fi
+		fi
 		log "$phase $name started"
 		timeout=$(bundle_conf "$b" timeout)
+		[ "$phase" = onshutdown ] && timeout=${timeout:-$ONSHUTDOWN_TIMEOUT}
 		watchdog=
 		if [ -n "$timeout" ]; then
 			# killed (with everything it started) when still running after
@@ -184,9 +282,10 @@ run_phase() {
 		fi
 		(
 			set -o pipefail
-			$RUNTIME run --bundle "$b" "$name" </dev/null 2>&1 | tee "/var/log/$phase/$name.log"
+			$RUNTIME run --bundle "$b" "$name" </dev/null 2>&1 | tee "$out"
 		)
 		rc=$?
+		rm -f "$ONBOOT_RUNNING"
 		if [ -n "$watchdog" ]; then
 			kill "$watchdog" 2>/dev/null
 			wait "$watchdog" 2>/dev/null
@@ -197,6 +296,9 @@ run_phase() {
 		# runc call costs a Go start, seconds under emulation).
 		[ -d "/run/$RUNTIME/$name" ] && $RUNTIME delete -f "$name" >/dev/null 2>&1
 		log "$phase $name exited $rc"
+		if [ "$phase" = onboot ] && [ -e "$STOP_BOOT" ]; then
+			log "onboot $name stopped by the power button"
+		fi
 	done
 }
 
