@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { DiagnosticsError, type SourceDiagnostic } from '../errors.js';
 import { JSON_SCHEMA_VERSION } from '../report/json.js';
 import type { RunQemuOptions } from '../qemu/run.js';
@@ -133,7 +133,6 @@ export async function runTest(opts: RunTestOptions): Promise<TestReport> {
     console: watch,
     published,
     control: () => (control ??= ControlChannel.connect(controlSocket).catch(() => undefined)),
-    cwd: dirname(resolve(opts.test.file)),
   };
   const steps: StepResult[] = [];
   let failed = false;

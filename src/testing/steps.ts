@@ -1,5 +1,6 @@
 /** Running one step against a booted guest: pass, or fail with a one-line reason. */
 import { spawn } from 'node:child_process';
+import { dirname, resolve as resolvePath } from 'node:path';
 import type { QemuVm } from '../qemu/vm.js';
 import type { ConsoleWatch } from './console-watch.js';
 import type { ControlChannel } from './control.js';
@@ -13,8 +14,6 @@ export interface StepContext {
   published: Map<number, { host: string; port: number }>;
   /** the control channel, connected on first use */
   control: () => Promise<ControlChannel | undefined>;
-  /** where `local` steps run: the test file's folder */
-  cwd: string;
 }
 
 export interface StepOutcome {
@@ -107,14 +106,14 @@ export function localEnv(published: StepContext['published']): Record<string, st
   return env;
 }
 
-/** `sh -c RUN` on this machine; killed (its whole process group) at the step's timeout. */
-async function localStep(step: LocalStep, ctx: StepContext): Promise<StepOutcome> {
+/** `sh -c RUN` on this machine, in the folder of the file the step is written in; killed (its whole process group) at the step's timeout. */
+async function localStep(step: Step & LocalStep, ctx: StepContext): Promise<StepOutcome> {
   const what = short(step.run);
   const r = await new Promise<{ status: number; output: string; timedOut: boolean } | { error: string }>((resolve) => {
     let output = '';
     let timedOut = false;
     const child = spawn('/bin/sh', ['-c', step.run], {
-      cwd: ctx.cwd,
+      cwd: dirname(resolvePath(step.at.file)),
       env: { ...process.env, ...localEnv(ctx.published) },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,

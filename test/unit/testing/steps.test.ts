@@ -44,7 +44,6 @@ function context(vm = new FakeVm()): StepContext & { fake: FakeVm } {
     console: new ConsoleWatch(vm as unknown as QemuVm),
     published: new Map([[22, { host: '127.0.0.1', port: 40222 }]]),
     control: () => Promise.resolve(undefined),
-    cwd: dir,
   };
 }
 
