@@ -43,9 +43,9 @@ async function consoleStep(step: ConsoleStep, ctx: StepContext): Promise<StepOut
   const { result, missing } = await ctx.console.wait(step.match, step.timeoutMs);
   if (result === 'matched') return { ok: true };
   const what = missing.map((re) => `/${re.source}/`).join(', ');
-  const line = missing.length > 1 ? 'console lines matched' : 'console line matched';
-  if (result === 'ended') return { ok: false, message: `the guest stopped before ${missing.length > 1 ? 'console lines matched' : 'a console line matched'} ${what}` };
-  return { ok: false, message: `no ${line} ${what} within ${formatDuration(step.timeoutMs)}` };
+  const several = missing.length > 1;
+  if (result === 'ended') return { ok: false, message: `the guest stopped before ${several ? 'console lines matched' : 'a console line matched'} ${what}` };
+  return { ok: false, message: `no ${several ? 'console lines' : 'console line'} matched ${what} within ${formatDuration(step.timeoutMs)}` };
 }
 
 /** Ask until the answer is the expected one or the time is up (the service may still be starting). */
