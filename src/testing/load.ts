@@ -18,7 +18,7 @@ const TOP_KEYS = ['steps', 'publish', 'disks', 'user-data', 'mem', 'timeout'];
 const FIELDS: Record<StepBody['kind'], string[]> = {
   console: ['match', 'timeout'],
   http: ['port', 'path', 'status', 'body', 'timeout'],
-  exec: ['service', 'run', 'expect', 'match', 'status', 'timeout'],
+  exec: ['service', 'host', 'run', 'expect', 'match', 'status', 'timeout'],
   local: ['run', 'expect', 'match', 'status', 'timeout'],
   poweroff: ['within'],
 };
@@ -250,7 +250,12 @@ function parseStep(
     }
     case 'exec':
     case 'local': {
-      const service = k === 'exec' ? str('service', true) : undefined;
+      // exec runs in a service's container, or with `host: true` on the host itself
+      const host = k === 'exec' ? b.host : undefined;
+      if (host !== undefined && host !== null && typeof host !== 'boolean') fail('host', `host: expected true or false, got ${describeValue(host)}`);
+      const onHost = host === true;
+      if (onHost && b.service !== undefined && b.service !== null) fail('service', '"service" and "host: true" exclude each other: a command runs in a container or on the host');
+      const service = k === 'exec' && !onHost ? str('service', true) : undefined;
       const run = str('run', true);
       const expect = strList('expect', false);
       const match = regexList('match', false);
@@ -258,9 +263,10 @@ function parseStep(
       const timeoutMs = duration('timeout', defaultTimeout ?? DEFAULT_TIMEOUTS[k]);
       if (run !== undefined && status !== undefined && expect && match) {
         if (k === 'local') step = { kind: 'local', run, expect, match, status, timeoutMs };
+        else if (onHost) step = { kind: 'exec', run, expect, match, status, timeoutMs };
         else if (service !== undefined) step = { kind: 'exec', service, run, expect, match, status, timeoutMs };
       }
-      label = k === 'exec' ? `exec ${service ?? '?'}: ${run ?? ''}` : `local: ${run ?? ''}`;
+      label = k === 'exec' ? `exec ${onHost ? 'host' : (service ?? '?')}: ${run ?? ''}` : `local: ${run ?? ''}`;
       break;
     }
     case 'poweroff': {

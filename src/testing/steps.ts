@@ -78,9 +78,10 @@ async function execStep(step: ExecStep, ctx: StepContext): Promise<StepOutcome> 
   if (!control) return { ok: false, message: 'no control channel' };
   if (!(await control.waitReady(step.timeoutMs, () => ctx.vm.running)))
     return { ok: false, message: `the guest agent did not answer on the control channel within ${formatDuration(step.timeoutMs)} (does the init image carry /usr/lib/coracle/agent?)` };
+  const where = step.service === undefined ? 'on the host' : `in ${step.service}`;
   const r = await control.exec(step.service, step.run, Math.max(1, deadline - Date.now()));
-  if (!r) return { ok: false, message: `${short(step.run)} in ${step.service} did not finish within ${formatDuration(step.timeoutMs)}` };
-  return checkOutput(step, r.status, r.output, `${short(step.run)} in ${step.service}`);
+  if (!r) return { ok: false, message: `${short(step.run)} ${where} did not finish within ${formatDuration(step.timeoutMs)}` };
+  return checkOutput(step, r.status, r.output, `${short(step.run)} ${where}`);
 }
 
 /** The command's exit status and output against the step's status, expect and match; `what` names the command. */

@@ -38,8 +38,9 @@ export interface OutputCheck {
 
 export interface ExecStep extends OutputCheck {
   kind: 'exec';
-  service: string;
-  /** given to `sh -c` inside the service's container */
+  /** the service whose container the command runs in; undefined: the host itself (`host: true`) */
+  service?: string;
+  /** given to `sh -c` inside the service's container, or on the host */
   run: string;
   timeoutMs: number;
 }

@@ -96,6 +96,19 @@ describe('test files', () => {
     ]);
   });
 
+  it('exec with host: true runs on the host: no service, and none is looked up in the spec', () => {
+    const t = parseTestFile('steps:\n  - exec: {host: true, run: "cat /proc/mounts", match: " /var/lib/docker ext4 "}\n', 't.test.yml');
+    expect(t.steps[0]).toMatchObject({ kind: 'exec', run: 'cat /proc/mounts', label: 'exec host: cat /proc/mounts' });
+    expect(t.steps[0]).not.toHaveProperty('service');
+    expect(() => checkSteps(t, [], ['getty'])).not.toThrow();
+    expect(errorsOf('steps:\n  - exec: {host: true, service: getty, run: x}\n  - exec: {host: yes please, run: x}\n  - exec: {host: false, run: x}\n')).toEqual([
+      't.test.yml:2:33: step 1 (exec): "service" and "host: true" exclude each other: a command runs in a container or on the host',
+      't.test.yml:3:18: step 2 (exec): host: expected true or false, got the string "yes please"',
+      't.test.yml:3:11: step 2 (exec): "service" is required',
+      't.test.yml:4:11: step 3 (exec): "service" is required',
+    ]);
+  });
+
   it('a plain list of steps is a test file too', () => {
     expect(parseTestFile('- console: x\n- poweroff: 30s\n', 'f').steps.map((s) => s.kind)).toEqual(['console', 'poweroff']);
   });
@@ -112,7 +125,7 @@ describe('test files', () => {
     ).toEqual([
       't.test.yml:2:22: step 1 (console): not a regular expression: /(/m: Unterminated group',
       't.test.yml:2:36: step 1 (console): timeout: expected a duration such as 90s, 2m or 500ms, got the string "soon"',
-      't.test.yml:3:28: step 2 (exec): unknown field "expct" (did you mean "expect"?); exec takes service, run, expect, match, status, timeout',
+      't.test.yml:3:28: step 2 (exec): unknown field "expct" (did you mean "expect"?); exec takes service, host, run, expect, match, status, timeout',
       't.test.yml:3:11: step 2 (exec): "run" is required',
       't.test.yml:4:18: step 3 (http): port: expected a whole number 1-65535, got the number 99999',
       't.test.yml:4:31: step 3 (http): path: must start with "/", got "x"',
