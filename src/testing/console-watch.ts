@@ -33,20 +33,29 @@ export class ConsoleWatch {
   }
 
   /**
-   * Wait for `re` after the cursor; on a match move the cursor past it.
-   * Resolves 'matched', 'timeout' or 'ended' (the VM stopped first).
+   * Wait until every one of `res` matches after the cursor (in any order
+   * among themselves); then move the cursor past the furthest match.
+   * Resolves 'matched', 'timeout' or 'ended' (the VM stopped first), with
+   * the expressions that had not matched.
    */
-  wait(re: RegExp, timeoutMs: number): Promise<'matched' | 'timeout' | 'ended'> {
+  wait(res: readonly RegExp[], timeoutMs: number): Promise<{ result: 'matched' | 'timeout' | 'ended'; missing: RegExp[] }> {
     return new Promise((resolve) => {
-      const finish = (r: 'matched' | 'timeout' | 'ended') => {
+      let missing = [...res];
+      const finish = (result: 'matched' | 'timeout' | 'ended') => {
         clearTimeout(timer);
         this.listeners.delete(check);
-        resolve(r);
+        resolve({ result, missing });
       };
       const check = () => {
-        const m = re.exec(this.text.slice(this.cursor));
-        if (m) {
-          this.cursor += m.index + m[0].length;
+        const after = this.text.slice(this.cursor);
+        let end = 0;
+        missing = res.filter((re) => {
+          const m = re.exec(after);
+          if (m) end = Math.max(end, m.index + m[0].length);
+          return !m;
+        });
+        if (missing.length === 0) {
+          this.cursor += end;
           finish('matched');
         } else if (this.ended) finish('ended');
       };

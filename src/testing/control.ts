@@ -7,6 +7,7 @@
  *   host  -> guest   ping ID
  *   guest -> host    pong ID
  *   host  -> guest   exec ID SERVICE BASE64(COMMAND)
+ *   host  -> guest   host ID BASE64(COMMAND)
  *   guest -> host    exit ID STATUS BASE64(OUTPUT)
  *   host  -> guest   logs ID NAME TAIL FOLLOW      (TAIL 0: all the guest holds; FOLLOW 0|1)
  *   guest -> host    line ID BASE64(LINE)          (one per line)
@@ -14,8 +15,9 @@
  *   guest -> host    end ID STATUS BASE64(MESSAGE)
  *
  * COMMAND runs as `/bin/sh -c COMMAND` in the service's container through
- * `ctr task exec`; OUTPUT is its stdout and stderr together. LINE is one
- * line of a container's output as the guest's logd keeps it.
+ * `ctr task exec` (exec), or beside the init in the host's own namespaces
+ * (host); OUTPUT is its stdout and stderr together. LINE is one line of a
+ * container's output as the guest's logd keeps it.
  *
  * IDs start with a random word: a second client of the same VM (one
  * `coracle logs` after another) never takes a late answer meant for the
@@ -127,9 +129,13 @@ export class ControlChannel {
     return this.agentReady;
   }
 
-  /** Run `sh -c command` in a service's container; undefined when no answer came in time. */
-  async exec(service: string, command: string, timeoutMs: number): Promise<ExecResult | undefined> {
-    const words = await this.request((id) => `exec ${id} ${service} ${Buffer.from(command).toString('base64')}`, timeoutMs);
+  /**
+   * Run `sh -c command` in a service's container, or on the host itself
+   * (service undefined); undefined when no answer came in time.
+   */
+  async exec(service: string | undefined, command: string, timeoutMs: number): Promise<ExecResult | undefined> {
+    const b64 = Buffer.from(command).toString('base64');
+    const words = await this.request((id) => (service === undefined ? `host ${id} ${b64}` : `exec ${id} ${service} ${b64}`), timeoutMs);
     if (!words) return undefined;
     return { status: Number(words[2]), output: Buffer.from(words[3] ?? '', 'base64').toString('utf8') };
   }

@@ -12,13 +12,14 @@ import { parseDuration } from './duration.js';
 import { STEP_KINDS, type Step, type StepBody, type TestFile } from './types.js';
 
 /** Default wait of a console, http or exec step. */
-export const DEFAULT_TIMEOUTS = { console: 300_000, http: 60_000, exec: 120_000, poweroff: 120_000 } as const;
+export const DEFAULT_TIMEOUTS = { console: 300_000, http: 60_000, exec: 120_000, local: 120_000, poweroff: 120_000 } as const;
 
 const TOP_KEYS = ['steps', 'publish', 'disks', 'user-data', 'mem', 'timeout'];
 const FIELDS: Record<StepBody['kind'], string[]> = {
   console: ['match', 'timeout'],
   http: ['port', 'path', 'status', 'body', 'timeout'],
-  exec: ['service', 'run', 'expect', 'status', 'timeout'],
+  exec: ['service', 'host', 'run', 'expect', 'match', 'status', 'timeout'],
+  local: ['run', 'expect', 'match', 'status', 'timeout'],
   poweroff: ['within'],
 };
 
@@ -127,8 +128,8 @@ function parseStep(
   const k = kind as StepBody['kind'];
   const bodyPath = [...path, k];
   let body: unknown = raw[k];
-  // short forms: `console: REGEX`, `poweroff:` / `poweroff: 60s`
-  if (k === 'console' && typeof body === 'string') body = { match: body };
+  // short forms: `console: REGEX` or `console: [REGEX, ...]`, `poweroff:` / `poweroff: 60s`
+  if (k === 'console' && (typeof body === 'string' || Array.isArray(body))) body = { match: body };
   if (k === 'poweroff' && (body === null || typeof body === 'string' || typeof body === 'number')) body = body === null ? {} : { within: body };
   const what = `${name} (${k})`;
   if (!isObj(body)) {
@@ -143,7 +144,7 @@ function parseStep(
     err(fieldAt[field] ?? locate(src, [...bodyPath, field]), `${what}: ${message}`);
   };
   for (const f of Object.keys(b)) {
-    fieldAt[f] = typeof raw[k] === 'object' ? locate(src, [...bodyPath, f]) : locate(src, bodyPath);
+    fieldAt[f] = isObj(raw[k]) ? locate(src, [...bodyPath, f]) : locate(src, bodyPath);
     if (!FIELDS[k].includes(f)) {
       const hint = closest(f, FIELDS[k]);
       ok = false;
@@ -160,6 +161,50 @@ function parseStep(
     if (typeof v === 'number' && f !== 'service') return String(v);
     fail(f, `${f}: expected a string, got ${describeValue(v)}`);
     return undefined;
+  };
+  /** Where item i of a list field was written (`console: [a, b]` is the short form of `match:`). */
+  const itemAt = (f: string, i: number): SourceLocation => {
+    if (!Array.isArray(b[f])) return fieldAt[f] ?? locate(src, [...bodyPath, f]);
+    return locate(src, isObj(raw[k]) ? [...bodyPath, f, i] : [...bodyPath, i]);
+  };
+  /** One string or a list of them (numbers read as written): `expect: x` or `expect: [x, y]`. */
+  const strList = (f: string, required: boolean): string[] | undefined => {
+    const v = b[f];
+    if (v === undefined || v === null) {
+      if (required) fail(f, `"${f}" is required`);
+      return required ? undefined : [];
+    }
+    const list = Array.isArray(v) ? v : [v];
+    if (list.length === 0) {
+      fail(f, `${f}: expected a string or a non-empty list of strings, got an empty list`);
+      return undefined;
+    }
+    const out: string[] = [];
+    let good = true;
+    list.forEach((item, i) => {
+      if (typeof item === 'string' || typeof item === 'number') out.push(String(item));
+      else {
+        good = false;
+        ok = false;
+        err(itemAt(f, i), `${what}: ${f}: expected a string, got ${describeValue(item)}`);
+      }
+    });
+    return good ? out : undefined;
+  };
+  /** Regular expressions (multiline), each reported at its own position when it does not compile. */
+  const regexList = (f: string, required: boolean): RegExp[] | undefined => {
+    const list = strList(f, required);
+    if (!list) return undefined;
+    const out: RegExp[] = [];
+    list.forEach((m, i) => {
+      try {
+        out.push(new RegExp(m, 'm'));
+      } catch (e) {
+        ok = false;
+        err(itemAt(f, i), `${what}: not a regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`);
+      }
+    });
+    return out.length === list.length ? out : undefined;
   };
   const int = (f: string, dflt: number | undefined, min: number, max: number): number | undefined => {
     const v = b[f];
@@ -186,18 +231,10 @@ function parseStep(
   let label = k as string;
   switch (k) {
     case 'console': {
-      const m = str('match', true);
-      let re: RegExp | undefined;
-      if (m !== undefined) {
-        try {
-          re = new RegExp(m, 'm');
-        } catch (e) {
-          fail('match', `not a regular expression: ${(e as Error).message.replace(/^Invalid regular expression: /, '')}`);
-        }
-      }
+      const match = regexList('match', true);
       const timeoutMs = duration('timeout', defaultTimeout ?? DEFAULT_TIMEOUTS.console);
-      if (re) step = { kind: 'console', match: re, timeoutMs };
-      label = `console ${re ? `/${re.source}/` : ''}`;
+      if (match) step = { kind: 'console', match, timeoutMs };
+      label = `console ${match ? match.map((re) => `/${re.source}/`).join(' ') : ''}`;
       break;
     }
     case 'http': {
@@ -211,15 +248,25 @@ function parseStep(
       label = `http :${port ?? '?'}${path} -> ${status ?? '?'}`;
       break;
     }
-    case 'exec': {
-      const service = str('service', true);
+    case 'exec':
+    case 'local': {
+      // exec runs in a service's container, or with `host: true` on the host itself
+      const host = k === 'exec' ? b.host : undefined;
+      if (host !== undefined && host !== null && typeof host !== 'boolean') fail('host', `host: expected true or false, got ${describeValue(host)}`);
+      const onHost = host === true;
+      if (onHost && b.service !== undefined && b.service !== null) fail('service', '"service" and "host: true" exclude each other: a command runs in a container or on the host');
+      const service = k === 'exec' && !onHost ? str('service', true) : undefined;
       const run = str('run', true);
-      const expect = str('expect', false);
+      const expect = strList('expect', false);
+      const match = regexList('match', false);
       const status = int('status', 0, 0, 255);
-      const timeoutMs = duration('timeout', defaultTimeout ?? DEFAULT_TIMEOUTS.exec);
-      if (service !== undefined && run !== undefined && status !== undefined)
-        step = { kind: 'exec', service, run, ...(expect !== undefined ? { expect } : {}), status, timeoutMs };
-      label = `exec ${service ?? '?'}: ${run ?? ''}`;
+      const timeoutMs = duration('timeout', defaultTimeout ?? DEFAULT_TIMEOUTS[k]);
+      if (run !== undefined && status !== undefined && expect && match) {
+        if (k === 'local') step = { kind: 'local', run, expect, match, status, timeoutMs };
+        else if (onHost) step = { kind: 'exec', run, expect, match, status, timeoutMs };
+        else if (service !== undefined) step = { kind: 'exec', service, run, expect, match, status, timeoutMs };
+      }
+      label = k === 'exec' ? `exec ${onHost ? 'host' : (service ?? '?')}: ${run ?? ''}` : `local: ${run ?? ''}`;
       break;
     }
     case 'poweroff': {

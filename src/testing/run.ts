@@ -77,7 +77,7 @@ export function checkSteps(test: TestFile, publish: readonly PublishSpec[], serv
     const at = (f: string) => s.fieldAt[f] ?? s.at;
     if (s.kind === 'http' && !tcp.has(s.port))
       errors.push({ ...at('port'), severity: 'error', message: `step ${s.index} (http): guest port ${s.port} is not published (add --publish HOST:${s.port}, or "publish: [${s.port}]" to the test file)` });
-    if (s.kind === 'exec' && services && !services.includes(s.service))
+    if (s.kind === 'exec' && s.service !== undefined && services && !services.includes(s.service))
       errors.push({ ...at('service'), severity: 'error', message: `step ${s.index} (exec): the spec has no service "${s.service}" (${services.join(', ') || 'none'})` });
   }
   if (errors.length > 0) throw new DiagnosticsError(errors);

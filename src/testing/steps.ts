@@ -1,9 +1,11 @@
 /** Running one step against a booted guest: pass, or fail with a one-line reason. */
+import { spawn } from 'node:child_process';
+import { dirname, resolve as resolvePath } from 'node:path';
 import type { QemuVm } from '../qemu/vm.js';
 import type { ConsoleWatch } from './console-watch.js';
 import type { ControlChannel } from './control.js';
 import { formatDuration } from './duration.js';
-import type { ConsoleStep, ExecStep, HttpStep, PoweroffStep, Step } from './types.js';
+import type { ConsoleStep, ExecStep, HttpStep, LocalStep, OutputCheck, PoweroffStep, Step } from './types.js';
 
 export interface StepContext {
   vm: QemuVm;
@@ -30,16 +32,20 @@ export async function runStep(step: Step, ctx: StepContext): Promise<StepOutcome
       return httpStep(step, ctx);
     case 'exec':
       return execStep(step, ctx);
+    case 'local':
+      return localStep(step, ctx);
     case 'poweroff':
       return poweroffStep(step, ctx);
   }
 }
 
 async function consoleStep(step: ConsoleStep, ctx: StepContext): Promise<StepOutcome> {
-  const r = await ctx.console.wait(step.match, step.timeoutMs);
-  if (r === 'matched') return { ok: true };
-  if (r === 'ended') return { ok: false, message: `the guest stopped before a console line matched /${step.match.source}/` };
-  return { ok: false, message: `no console line matched /${step.match.source}/ within ${formatDuration(step.timeoutMs)}` };
+  const { result, missing } = await ctx.console.wait(step.match, step.timeoutMs);
+  if (result === 'matched') return { ok: true };
+  const what = missing.map((re) => `/${re.source}/`).join(', ');
+  const several = missing.length > 1;
+  if (result === 'ended') return { ok: false, message: `the guest stopped before ${several ? 'console lines matched' : 'a console line matched'} ${what}` };
+  return { ok: false, message: `no ${several ? 'console lines' : 'console line'} matched ${what} within ${formatDuration(step.timeoutMs)}` };
 }
 
 /** Ask until the answer is the expected one or the time is up (the service may still be starting). */
@@ -72,14 +78,73 @@ async function execStep(step: ExecStep, ctx: StepContext): Promise<StepOutcome> 
   if (!control) return { ok: false, message: 'no control channel' };
   if (!(await control.waitReady(step.timeoutMs, () => ctx.vm.running)))
     return { ok: false, message: `the guest agent did not answer on the control channel within ${formatDuration(step.timeoutMs)} (does the init image carry /usr/lib/coracle/agent?)` };
+  const where = step.service === undefined ? 'on the host' : `in ${step.service}`;
   const r = await control.exec(step.service, step.run, Math.max(1, deadline - Date.now()));
-  if (!r) return { ok: false, message: `${short(step.run)} in ${step.service} did not finish within ${formatDuration(step.timeoutMs)}` };
-  const out = r.output.trim();
-  const lastLine = out.split('\n').at(-1) ?? '';
-  if (r.status !== step.status) return { ok: false, message: `${short(step.run)} in ${step.service} exited ${r.status}, expected ${step.status}${out ? `: ${short(lastLine, 120)}` : ''}` };
-  if (step.expect !== undefined && !r.output.includes(step.expect))
-    return { ok: false, message: `the output of ${short(step.run)} in ${step.service} lacks ${short(step.expect)} (got ${short(out.replace(/\n/g, '\\n'), 120)})` };
+  if (!r) return { ok: false, message: `${short(step.run)} ${where} did not finish within ${formatDuration(step.timeoutMs)}` };
+  return checkOutput(step, r.status, r.output, `${short(step.run)} ${where}`);
+}
+
+/** The command's exit status and output against the step's status, expect and match; `what` names the command. */
+export function checkOutput(step: OutputCheck, status: number, output: string, what: string): StepOutcome {
+  const out = output.trim();
+  const got = `(got ${short(out.replace(/\n/g, '\\n'), 120)})`;
+  if (status !== step.status) {
+    const lastLine = out.split('\n').at(-1) ?? '';
+    return { ok: false, message: `${what} exited ${status}, expected ${step.status}${out ? `: ${short(lastLine, 120)}` : ''}` };
+  }
+  for (const e of step.expect) if (!output.includes(e)) return { ok: false, message: `the output of ${what} lacks ${short(e)} ${got}` };
+  for (const re of step.match) if (!re.test(output)) return { ok: false, message: `the output of ${what} does not match /${re.source}/ ${got}` };
   return { ok: true };
+}
+
+/** CORACLE_PORT_<GUEST> and CORACLE_ADDR_<GUEST> for every published TCP port. */
+export function localEnv(published: StepContext['published']): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [guest, to] of published) {
+    env[`CORACLE_PORT_${guest}`] = String(to.port);
+    env[`CORACLE_ADDR_${guest}`] = to.host;
+  }
+  return env;
+}
+
+/** `sh -c RUN` on this machine, in the folder of the file the step is written in; killed (its whole process group) at the step's timeout. */
+async function localStep(step: Step & LocalStep, ctx: StepContext): Promise<StepOutcome> {
+  const what = short(step.run);
+  const r = await new Promise<{ status: number; output: string; timedOut: boolean } | { error: string }>((resolve) => {
+    let output = '';
+    let timedOut = false;
+    const child = spawn('/bin/sh', ['-c', step.run], {
+      cwd: dirname(resolvePath(step.at.file)),
+      env: { ...process.env, ...localEnv(ctx.published) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const add = (d: Buffer) => {
+      // keep the last MiB: enough for any check, bounded for a chatty command
+      output = (output + d.toString('utf8')).slice(-1 << 20);
+    };
+    child.stdout.on('data', add);
+    child.stderr.on('data', add);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, step.timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      resolve({ error: e.message });
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? 128 + (signal ? (({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 }) as Record<string, number>)[signal] ?? 0 : 0), output, timedOut });
+    });
+  });
+  if ('error' in r) return { ok: false, message: `${what} could not start: ${r.error}` };
+  if (r.timedOut) return { ok: false, message: `${what} did not finish within ${formatDuration(step.timeoutMs)}` };
+  return checkOutput(step, r.status, r.output, what);
 }
 
 async function poweroffStep(step: PoweroffStep, ctx: StepContext): Promise<StepOutcome> {

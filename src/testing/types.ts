@@ -6,8 +6,12 @@ import type { SourceLocation } from '../spec/types.js';
 
 export interface ConsoleStep {
   kind: 'console';
-  /** JavaScript regular expression, multiline; matched against console text without carriage returns */
-  match: RegExp;
+  /**
+   * JavaScript regular expressions, multiline; matched against console text
+   * without carriage returns. Every one must match after the previous
+   * console step's match, in any order among themselves.
+   */
+  match: RegExp[];
   timeoutMs: number;
 }
 
@@ -22,15 +26,34 @@ export interface HttpStep {
   timeoutMs: number;
 }
 
-export interface ExecStep {
-  kind: 'exec';
-  service: string;
-  /** given to `sh -c` inside the service's container */
-  run: string;
-  /** substring the output (stdout and stderr) must contain */
-  expect?: string;
+/** What a command's output (stdout and stderr) and exit status must be. */
+export interface OutputCheck {
+  /** substrings the output must contain, each of them */
+  expect: string[];
+  /** regular expressions (multiline) the output must match, each of them */
+  match: RegExp[];
   /** exit status the command must have */
   status: number;
+}
+
+export interface ExecStep extends OutputCheck {
+  kind: 'exec';
+  /** the service whose container the command runs in; undefined: the host itself (`host: true`) */
+  service?: string;
+  /** given to `sh -c` inside the service's container, or on the host */
+  run: string;
+  timeoutMs: number;
+}
+
+/**
+ * A command on the machine running `coracle test` (ssh, curl with options,
+ * a client of the guest's service): `sh -c RUN` in the test file's folder,
+ * with CORACLE_PORT_<GUEST> / CORACLE_ADDR_<GUEST> naming where each
+ * published TCP port is forwarded from.
+ */
+export interface LocalStep extends OutputCheck {
+  kind: 'local';
+  run: string;
   timeoutMs: number;
 }
 
@@ -40,9 +63,9 @@ export interface PoweroffStep {
   withinMs: number;
 }
 
-export type StepBody = ConsoleStep | HttpStep | ExecStep | PoweroffStep;
+export type StepBody = ConsoleStep | HttpStep | ExecStep | LocalStep | PoweroffStep;
 export type StepKind = StepBody['kind'];
-export const STEP_KINDS: readonly StepKind[] = ['console', 'http', 'exec', 'poweroff'];
+export const STEP_KINDS: readonly StepKind[] = ['console', 'http', 'exec', 'local', 'poweroff'];
 
 export type Step = StepBody & {
   /** 1-based position in the list */

@@ -40,11 +40,11 @@ describe('coracle test', () => {
     const r = await test(join(projectRoot, 'examples', 'web.test.yml'), '--junit', junit);
     expect(r.exitCode, r.stderr.slice(-3000)).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines).toHaveLength(6);
-    expect(lines.every((l) => /^ok {3}\d\/6 /.test(l)), r.stdout).toBe(true);
-    expect(lines[1]).toMatch(/^ok {3}2\/6 http :80\/ -> 200 \(\d+\.\d s\)$/);
-    expect(r.stderr).toMatch(/6 passed, 0 failed, 0 skipped \(guest poweroff/);
-    expect(await readFile(junit, 'utf8')).toMatch(/tests="6" failures="0" errors="0" skipped="0"/);
+    expect(lines).toHaveLength(12);
+    expect(lines.every((l) => /^ok {3}\d+\/12 /.test(l)), r.stdout).toBe(true);
+    expect(lines[1]).toMatch(/^ok {3}2\/12 http :80\/ -> 200 \(\d+\.\d s\)$/);
+    expect(r.stderr).toMatch(/12 passed, 0 failed, 0 skipped \(guest poweroff/);
+    expect(await readFile(junit, 'utf8')).toMatch(/tests="12" failures="0" errors="0" skipped="0"/);
   });
 
   it('a failing step is one line with FILE:LINE:COL, the later steps are skipped, the console tail is shown, the VM killed, exit 1', async () => {

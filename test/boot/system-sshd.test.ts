@@ -1,7 +1,11 @@
 /**
- * examples/sshd.yml built by `coracle build` and booted: dropbear runs in
- * its own container and accepts root's key that the spec's `files:` put in
- * the host's /root/.ssh (here a key made for the test, in an overlay spec).
+ * examples/sshd.yml built by `coracle build` and booted by the runner of
+ * `coracle test`: test/fixtures/boot/sshd-login.test.yml (ssh from this
+ * machine through the published port: root's key from files: gets in, to
+ * the sshd container; another key is refused), then examples/sshd.test.yml
+ * (dropbear running, the key installed, clean poweroff), in one boot. The
+ * key is made for the test and put in root's authorized_keys by an overlay
+ * spec.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -9,76 +13,44 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { QemuVm } from '../../src/qemu/vm.js';
 import { projectRoot } from '../helpers/cli.js';
-import { bootUntilReady, cleanupBoot, freePort, powerdown } from '../helpers/qemu.js';
-import { buildSystem, ensureSystemImages, specImageNames } from '../helpers/system.js';
+import { cleanupBoot } from '../helpers/qemu.js';
+import { explain, runSystemTest, type SystemTestRun } from '../helpers/system.js';
 
-const run = promisify(execFile);
+const exec = promisify(execFile);
 const SSHD = join(projectRoot, 'examples', 'sshd.yml');
 
-
 let dir: string;
-let vm: QemuVm;
-let logFile: string;
-let port: number;
-let key: string;
-
-function ssh(user: string, identity: string, command: string) {
-  return run(
-    'ssh',
-    ['-i', identity, '-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=20', '-o', 'IdentitiesOnly=yes', `${user}@127.0.0.1`, command],
-    { timeout: 60_000 },
-  );
-}
+let run: SystemTestRun;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'coracle-boot-sshd-'));
-  key = join(dir, 'id_ed25519');
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'coracle-test', '-f', key]);
+  const key = join(dir, 'id_ed25519');
+  const other = join(dir, 'other');
+  for (const k of [key, other]) await exec('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'coracle-test', '-f', k]);
   const overlay = join(dir, 'test-key.yml');
   const pub = (await readFile(`${key}.pub`, 'utf8')).trim();
   await writeFile(overlay, `files:\n  - path: root/.ssh/authorized_keys\n    contents: "${pub}\\n"\n    mode: "0600"\n`);
-  await ensureSystemImages(await specImageNames(SSHD));
-  const img = await buildSystem([SSHD, overlay], join(dir, 'out'), 'sshd');
-  port = await freePort();
-  ({ vm, logFile } = await bootUntilReady(
-    img,
-    { publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 22, protocol: 'tcp' }], logFile: join(dir, 'console.log') },
-    /coracle: all services started/,
-  ));
-});
+  // the local steps' ssh reads the keys from these
+  process.env.SSH_TEST_KEY = key;
+  process.env.SSH_OTHER_KEY = other;
+  run = await runSystemTest({
+    specs: [SSHD, overlay],
+    name: 'sshd',
+    dir,
+    tests: [join(projectRoot, 'test', 'fixtures', 'boot', 'sshd-login.test.yml'), join(projectRoot, 'examples', 'sshd.test.yml')],
+  });
+}, 30 * 60_000);
 
-afterAll(() => cleanupBoot(vm, dir));
+afterAll(() => cleanupBoot(undefined, dir));
 
-describe('examples/sshd.yml booted from coracle build', () => {
-  it('accepts root with the key from files:, in the sshd container', async () => {
-    let out = '';
-    let last: unknown;
-    // dropbear makes its host keys on first start: allow it some time
-    for (let i = 0; i < 12 && out === ''; i++) {
-      try {
-        out = (await ssh('root', key, 'echo ssh-ok; id -u; readlink /proc/self/ns/mnt; readlink /proc/1/ns/mnt')).stdout;
-      } catch (e) {
-        last = e;
-        await new Promise((r) => setTimeout(r, 10_000));
-      }
-    }
-    expect(out, `ssh failed: ${String((last as { stderr?: string })?.stderr ?? last)} (console: ${logFile})`).toMatch(/^ssh-ok\n0\n/);
-    const [, , own, init] = out.trim().split('\n');
-    expect(own).toMatch(/^mnt:\[\d+\]$/);
-    expect(own, 'the ssh session runs in the sshd container, not in the host mount namespace').not.toBe(init);
+describe('examples/sshd.yml booted from coracle build, under the coracle test runner', () => {
+  it('root logs in over ssh with its key, into the sshd container; another key is refused; the example\'s steps pass', () => {
+    expect(run.report.steps.filter((s) => s.status !== 'pass'), explain(run)).toEqual([]);
+    expect(run.report.steps.map((s) => s.kind)).toEqual(['local', 'local', 'console', 'console', 'exec', 'exec', 'poweroff']);
   });
 
-  it('refuses a key that is not authorized', async () => {
-    const other = join(dir, 'other');
-    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
-    await expect(ssh('root', other, 'true')).rejects.toMatchObject({ stderr: expect.stringMatching(/Permission denied/) });
-  });
-
-  it('powers off cleanly', async () => {
-    const result = await powerdown(vm);
-    expect(result.reason, logFile).toBe('poweroff');
-    expect(result.status).toBe(0);
+  it('powers off cleanly', () => {
+    expect(run.report.guest, explain(run)).toEqual({ reason: 'poweroff', status: 0 });
   });
 });

@@ -42,7 +42,7 @@ export function registerTestCommands(program: Command): void {
   accessOptions(
     program
       .command('test')
-      .description('boot a system under QEMU and check the steps of a test file (console, http, exec, poweroff); exit 0 when all pass')
+      .description('boot a system under QEMU and check the steps of a test file (console, http, exec, local, poweroff); exit 0 when all pass')
       .argument('<target>', 'system SPEC (.yml: built first), or a build output DIR / NAME prefix')
       .argument('[test-file]', 'steps to check (default: SPEC.test.yml beside the spec)')
       .option('--publish <[addr:]host:guest[/tcp|udp]>', 'forward a host port to the guest (repeatable), beside the test file\'s publish:', collect, [])

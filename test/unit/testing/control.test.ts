@@ -30,7 +30,9 @@ async function fakeAgent(deaf: number): Promise<string> {
       buf += d.toString();
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
-        const [verb, id, service, b64, extra] = buf.slice(0, nl).split(' ');
+        const words = buf.slice(0, nl).split(' ');
+        // `host ID B64` has no service word
+        const [verb, id, service, b64, extra] = words[0] === 'host' ? [words[0], words[1], '(host)', words[2]] : words;
         buf = buf.slice(nl + 1);
         if (deaf-- > 0) continue;
         if (verb === 'ping') sock.write(`pong ${id}\n`);
@@ -47,7 +49,7 @@ async function fakeAgent(deaf: number): Promise<string> {
           }
         }
         if (verb === 'stop' && id === following) sock.write(`end ${id} 0 \n`);
-        if (verb === 'exec') {
+        if (verb === 'exec' || verb === 'host') {
           const cmd = Buffer.from(b64!, 'base64').toString();
           if (cmd === 'sleep') continue;
           const out = Buffer.from(`${service} ran: ${cmd}\nsecond line`).toString('base64');
@@ -72,6 +74,7 @@ describe('control channel', () => {
     expect(await c.waitReady(10_000, () => true)).toBe(true);
     expect(await c.exec('getty', 'echo "a b"; id', 5000)).toEqual({ status: 0, output: 'getty ran: echo "a b"; id\nsecond line' });
     expect(await c.exec('web', 'false x', 5000)).toEqual({ status: 1, output: 'web ran: false x\nsecond line' });
+    expect(await c.exec(undefined, 'cat /proc/mounts', 5000)).toEqual({ status: 0, output: '(host) ran: cat /proc/mounts\nsecond line' });
     c.close();
   });
 

@@ -44,11 +44,69 @@ describe('test files', () => {
     ]);
     const [c, h, x, c2, p] = t.steps;
     expect(c).toMatchObject({ kind: 'console', timeoutMs: 90_000 });
-    expect(c!.kind === 'console' && c.match.test('x\nall services started\r'.replace('\r', ''))).toBe(true);
+    expect(c!.kind === 'console' && c.match[0]!.test('x\nall services started\r'.replace('\r', ''))).toBe(true);
     expect(h).toMatchObject({ port: 80, path: '/', status: 200, timeoutMs: 90_000 });
-    expect(x).toMatchObject({ service: 'getty', run: 'id -u', expect: '0', status: 0 });
+    expect(x).toMatchObject({ service: 'getty', run: 'id -u', expect: ['0'], match: [], status: 0 });
     expect(c2).toMatchObject({ timeoutMs: 120_000 });
     expect(p).toMatchObject({ kind: 'poweroff', withinMs: 120_000 });
+  });
+
+  it('console, exec and local take lists: every line or pattern must be there', () => {
+    const t = parseTestFile(
+      [
+        'steps:',
+        '  - console: ["service getty started", "service web started"]',
+        '  - console: {match: [a, b], timeout: 5s}',
+        '  - exec: {service: getty, run: stat x, expect: [one, 2], match: ["^7 x$", \'\\d+\'], status: 1}',
+        '  - local: {run: "ssh -p $CORACLE_PORT_22 root@127.0.0.1 true", match: "^ok", timeout: 3m}',
+      ].join('\n'),
+      't.test.yml',
+    );
+    const [c, c2, x, l] = t.steps;
+    expect(c!.kind === 'console' && c.match.map((r) => r.source)).toEqual(['service getty started', 'service web started']);
+    expect(c!.label).toBe('console /service getty started/ /service web started/');
+    expect(c2).toMatchObject({ timeoutMs: 5000 });
+    expect(x).toMatchObject({ kind: 'exec', expect: ['one', '2'], status: 1 });
+    expect(x!.kind === 'exec' && x.match.map((r) => [r.source, r.multiline])).toEqual([['^7 x$', true], ['\\d+', true]]);
+    expect(l).toMatchObject({ kind: 'local', run: 'ssh -p $CORACLE_PORT_22 root@127.0.0.1 true', expect: [], timeoutMs: 180_000 });
+    expect(l!.label).toBe('local: ssh -p $CORACLE_PORT_22 root@127.0.0.1 true');
+    expect(l!.kind === 'local' && l.match[0]!.test('x\nok\n')).toBe(true);
+  });
+
+  it('a bad pattern or item in a list is an error at that item', () => {
+    expect(
+      errorsOf(
+        [
+          'steps:',
+          '  - console: [ok, "(", "[x"]',
+          '  - exec: {service: getty, run: x, match: ["a", "*"], expect: [x, {y: 1}]}',
+          '  - local: {run: x, match: "+", service: getty}',
+          '  - local: {match: []}',
+        ].join('\n'),
+      ),
+    ).toEqual([
+      't.test.yml:2:19: step 1 (console): not a regular expression: /(/m: Unterminated group',
+      't.test.yml:2:24: step 1 (console): not a regular expression: /[x/m: Unterminated character class',
+      't.test.yml:3:67: step 2 (exec): expect: expected a string, got a mapping',
+      't.test.yml:3:49: step 2 (exec): not a regular expression: /*/m: Nothing to repeat',
+      't.test.yml:4:33: step 3 (local): unknown field "service"; local takes run, expect, match, status, timeout',
+      't.test.yml:4:28: step 3 (local): not a regular expression: /+/m: Nothing to repeat',
+      't.test.yml:5:12: step 4 (local): "run" is required',
+      't.test.yml:5:20: step 4 (local): match: expected a string or a non-empty list of strings, got an empty list',
+    ]);
+  });
+
+  it('exec with host: true runs on the host: no service, and none is looked up in the spec', () => {
+    const t = parseTestFile('steps:\n  - exec: {host: true, run: "cat /proc/mounts", match: " /var/lib/docker ext4 "}\n', 't.test.yml');
+    expect(t.steps[0]).toMatchObject({ kind: 'exec', run: 'cat /proc/mounts', label: 'exec host: cat /proc/mounts' });
+    expect(t.steps[0]).not.toHaveProperty('service');
+    expect(() => checkSteps(t, [], ['getty'])).not.toThrow();
+    expect(errorsOf('steps:\n  - exec: {host: true, service: getty, run: x}\n  - exec: {host: yes please, run: x}\n  - exec: {host: false, run: x}\n')).toEqual([
+      't.test.yml:2:33: step 1 (exec): "service" and "host: true" exclude each other: a command runs in a container or on the host',
+      't.test.yml:3:18: step 2 (exec): host: expected true or false, got the string "yes please"',
+      't.test.yml:3:11: step 2 (exec): "service" is required',
+      't.test.yml:4:11: step 3 (exec): "service" is required',
+    ]);
   });
 
   it('a plain list of steps is a test file too', () => {
@@ -57,7 +115,7 @@ describe('test files', () => {
 
   it('an unknown step is one error at its key, with a suggestion', () => {
     expect(errorsOf('steps:\n  - console: x\n  - htp: {port: 80}\n')).toEqual([
-      't.test.yml:3:5: step 2: unknown step "htp" (did you mean "http"?); steps are console, http, exec, poweroff',
+      't.test.yml:3:5: step 2: unknown step "htp" (did you mean "http"?); steps are console, http, exec, local, poweroff',
     ]);
   });
 
@@ -67,7 +125,7 @@ describe('test files', () => {
     ).toEqual([
       't.test.yml:2:22: step 1 (console): not a regular expression: /(/m: Unterminated group',
       't.test.yml:2:36: step 1 (console): timeout: expected a duration such as 90s, 2m or 500ms, got the string "soon"',
-      't.test.yml:3:28: step 2 (exec): unknown field "expct" (did you mean "expect"?); exec takes service, run, expect, status, timeout',
+      't.test.yml:3:28: step 2 (exec): unknown field "expct" (did you mean "expect"?); exec takes service, host, run, expect, match, status, timeout',
       't.test.yml:3:11: step 2 (exec): "run" is required',
       't.test.yml:4:18: step 3 (http): port: expected a whole number 1-65535, got the number 99999',
       't.test.yml:4:31: step 3 (http): path: must start with "/", got "x"',
@@ -75,7 +133,7 @@ describe('test files', () => {
   });
 
   it('refuses an empty list, unknown top-level keys and YAML errors with positions', () => {
-    expect(errorsOf('steps: []\n')).toEqual(['t.test.yml:1:1: "steps" must be a non-empty list of steps (console, http, exec, poweroff)']);
+    expect(errorsOf('steps: []\n')).toEqual(['t.test.yml:1:1: "steps" must be a non-empty list of steps (console, http, exec, local, poweroff)']);
     expect(errorsOf('step:\n  - console: x\n')[0]).toBe('t.test.yml:1:1: unknown key "step" (did you mean "steps"?); a test file has steps, publish, disks, user-data, mem, timeout');
     expect(errorsOf('steps:\n  - console: "x\n')[0]).toMatch(/^t\.test\.yml:2:\d+: YAML: /);
   });
