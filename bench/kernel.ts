@@ -141,7 +141,7 @@ async function main(): Promise<void> {
   const load0 = loadavg()[0]!;
   CLI = await compileCli();
   // images missing from the user's store are built there first (the lean kernel compiles for minutes)
-  const images = ['kernel', 'init', 'runc', 'containerd', 'sysctl', 'dhcpcd', 'busybox', 'getty', 'ntpd', ...(WITHOUT_LEAN ? [] : ['kernel-lean'])];
+  const images = ['kernel', 'init', 'crun', 'containerd', 'sysctl', 'dhcpcd', 'busybox', 'getty', 'ntpd', ...(WITHOUT_LEAN ? [] : ['kernel-lean'])];
   log(`system images in ${userStore} (coracle pkg build: builds only what is missing)`);
   const pkg = await execa(process.execPath, [CLI, '--cache', userStore, 'pkg', 'build', ...images.map((n) => `images/${n}`)], {
     reject: false, cwd: root, env: { CI: '1' }, stderr: 'inherit', timeout: 4 * 3_600_000,
