@@ -19,7 +19,7 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 describe('coracle test --check', () => {
   it.each([
     ['examples/web.yml', 'test/fixtures/boot/web.test.yml', 16],
-    ['examples/web.yml', 'test/fixtures/boot/web-lean.test.yml', 3],
+    ['examples/web.yml', 'test/fixtures/boot/web-lean.test.yml', 5],
     ['examples/sshd.yml', 'test/fixtures/boot/sshd-login.test.yml', 2],
     ['examples/docker.yml', 'test/fixtures/boot/docker-disk-1.test.yml', 7],
     ['examples/docker.yml', 'test/fixtures/boot/docker-disk-2.test.yml', 5],
