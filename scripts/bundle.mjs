@@ -20,13 +20,18 @@ const entry = join(dist, 'cli', 'main.js');
 // hashes the spec modules beside it; disk outputs find boot/ from it): each
 // becomes the URL of the original file, relative to the bundle's folder.
 const metaUrl = {
-  name: 'import-meta-url',
+  name: 'import-meta-url-and-builtins',
   setup(b) {
     b.onLoad({ filter: /\.[cm]?js$/ }, async (args) => {
       const text = await readFile(args.path, 'utf8');
-      if (!text.includes('import.meta.url')) return undefined;
+      const builtinImport = /\bimport\((['"])(node:[\w/]+)\1\)/g;
+      if (!text.includes('import.meta.url') && !builtinImport.test(text)) return undefined;
       const rel = JSON.stringify(relative(outDir, args.path));
-      return { contents: text.replaceAll('import.meta.url', `__coracleFileUrl(${rel})`), loader: 'js' };
+      // import() of a Node built-in stays import() in a CommonJS bundle, and import()
+      // fails inside vm.Script on Node 20 (the cache write of parse-cache was lost
+      // silently): load built-ins with the bundle's require instead.
+      const contents = text.replaceAll('import.meta.url', `__coracleFileUrl(${rel})`).replace(builtinImport, (_m, q, name) => `Promise.resolve(__coracleRequire(${q}${name}${q}))`);
+      return { contents, loader: 'js' };
     });
   },
 };
@@ -48,7 +53,7 @@ await build({
   logLevel: 'warning',
   plugins: [metaUrl],
   // top level of the bundle, where `require` is Node's (a module may shadow it)
-  banner: { js: '"use strict";\nconst __coracleFileUrl = (rel) => require("node:url").pathToFileURL(require("node:path").join(__dirname, rel)).href;' },
+  banner: { js: '"use strict";\nconst __coracleRequire = require;\nconst __coracleFileUrl = (rel) => require("node:url").pathToFileURL(require("node:path").join(__dirname, rel)).href;' },
 });
 // the bundle is only used while dist/cli/main.js is the file it was made from (tsc rewrites it every time)
 const { mtimeMs } = await stat(entry);

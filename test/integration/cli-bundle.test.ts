@@ -86,6 +86,18 @@ describe('the bundled CLI (bin/coracle.js)', () => {
     expect((await readdir(codeCache)).filter((n) => n.startsWith('build-') && n.endsWith('.v8'))).toHaveLength(1);
   });
 
+  it('loads Node built-ins with require, never import() (which fails inside vm.Script): its caches are written', async () => {
+    const bundle = currentBundle(join(projectRoot, 'dist'))!;
+    expect((await readFile(bundle, 'utf8')).match(/[^\w.$]import\(/g)).toBeNull();
+    // parse-cache writes through a lazily loaded node:fs/promises: a bundled build leaves its entry
+    const store2 = join(dir, 'store2');
+    await cp(store, store2, { recursive: true });
+    await rm(join(store2, 'build-cache'), { recursive: true, force: true });
+    const r = await bin(projectBin, ['--cache', store2, 'build', spec, '-o', join(dir, 'p')]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await readdir(join(store2, 'build-cache', 'specs'))).toHaveLength(1);
+  });
+
   it('reuses an accepted cache file and replaces one V8 refuses', async () => {
     const args = ['--cache', store, 'build', spec, '-o', join(dir, 'c')];
     expect((await bin(projectBin, args)).exitCode).toBe(0);
