@@ -96,6 +96,8 @@ async function main(): Promise<void> {
       { compression: 'zstd', level: 3, label: 'zstd -3' },
       { compression: 'zstd', label: 'zstd -9 (default)' },
       { compression: 'zstd', level: 19, label: 'zstd -19' },
+      { compression: 'lz4', level: 1, label: 'lz4 -1' },
+      { compression: 'lz4', label: 'lz4 -9 (default)' },
     ];
     for (const c of configs) {
       const cacheDir = join(work, `cache-${c.label.replace(/\W+/g, '')}`);
