@@ -40,10 +40,14 @@ export function currentBundle(distDir: string): string | undefined {
   }
 }
 
+/** The start of every cache file name of one command word (any Node, any bundle). */
+function cachePrefix(command: string | undefined): string {
+  return `${command !== undefined && /^[a-z][a-z-]*$/.test(command) ? command : 'other'}-node-`;
+}
+
 /** The cache file's name for this command word, Node and bundle. */
 export function cacheFileName(command: string | undefined, bundleStat: { size: number; mtimeMs: number }): string {
-  const word = command !== undefined && /^[a-z][a-z-]*$/.test(command) ? command : 'other';
-  return `${word}-${process.version}-${process.arch}-${bundleStat.size}-${Math.trunc(bundleStat.mtimeMs)}.v8`;
+  return `${cachePrefix(command)}${process.version}-${process.arch}-${bundleStat.size}-${Math.trunc(bundleStat.mtimeMs)}.v8`;
 }
 
 /** Load the bundle (with the code cache when one fits) and run its main; returns the exit code. */
@@ -67,20 +71,19 @@ export async function runBundle(bundle: string, argv: string[], env: NodeJS.Proc
   const mod = { exports: {} as { main?: Main } };
   (script.runInThisContext() as (...a: unknown[]) => void)(mod.exports, createRequire(bundle), mod, bundle, dirname(bundle));
   const code = await mod.exports.main!(argv);
-  if (cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) saveCache(cacheFile, script.createCachedData());
+  if (cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) saveCache(cacheFile, cachePrefix(command), script.createCachedData());
   return code;
 }
 
 /** Best effort: a cache that cannot be written only costs the next start-up. Older files of the same command go. */
-function saveCache(file: string, data: Buffer): void {
+function saveCache(file: string, prefix: string, data: Buffer): void {
   try {
     const dir = dirname(file);
     mkdirSync(dir, { recursive: true });
     const tmp = `${file}.tmp-${process.pid}`;
     writeFileSync(tmp, data);
     renameSync(tmp, file);
-    const word = basename(file).split('-v')[0]!;
-    for (const n of readdirSync(dir)) if (n !== basename(file) && n.startsWith(`${word}-v`) && n.endsWith('.v8')) rmSync(join(dir, n), { force: true });
+    for (const n of readdirSync(dir)) if (n !== basename(file) && n.startsWith(prefix) && n.endsWith('.v8')) rmSync(join(dir, n), { force: true });
   } catch {
     /* read-only home, full disk: run without a cache */
   }

@@ -5,9 +5,9 @@
  * output is the same for any number of worker threads (-T1 = -T8; only
  * --single-thread differs), so every core helps and every host writes the
  * same bytes. lz4 from the `lz4` CLI in its legacy format (`-l`), the only
- * LZ4 format the kernel's initramfs unpacker reads: several times faster to
- * unpack than zstd (under QEMU's TCG, where the guest's unpacking of the
- * initrd is a large part of the boot), at about 1.3 times zstd's size.
+ * LZ4 format the kernel's initramfs unpacker reads: less work for the guest
+ * to unpack than zstd (under QEMU's TCG that unpacking is a large part of
+ * the boot; bench/RESULTS.md, build), at about 1.26 times zstd's size.
  */
 import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -89,7 +89,7 @@ export async function compressToFile(
     // a tool that failed (or never started) is the cause of a broken pipe.
     if (feedError instanceof CoracleError) throw feedError;
     if (r.spawnError !== undefined || r.code !== 0) {
-      const why = r.spawnError?.code === 'ENOENT' ? `the ${tool} command is not installed (Debian package ${tool === 'zstd' ? 'zstd' : 'lz4'})` : r.stderr.trim() || r.spawnError?.message || `exit code ${r.code}`;
+      const why = r.spawnError?.code === 'ENOENT' ? `the ${tool} command is not installed (Debian package ${tool})` : r.stderr.trim() || r.spawnError?.message || `exit code ${r.code}`;
       throw new CoracleError(`initrd: ${tool} failed: ${why}`);
     }
     if (feedError !== undefined) throw feedError;

@@ -113,7 +113,7 @@ describe('the bundled CLI (bin/coracle.js)', () => {
     expect(after.length).toBeGreaterThan(1000);
     expect(after.toString('latin1')).not.toContain('not a V8 code cache');
     // a cache of another bundle (an older build) is removed when this one's is written
-    const old = join(codeCache, 'build-v0.0.0-x64-1-1.v8');
+    const old = join(codeCache, 'build-node-v0.0.0-x64-1-1.v8');
     await writeFile(old, 'old');
     await rm(path);
     expect((await bin(projectBin, args)).exitCode).toBe(0);
