@@ -2,6 +2,7 @@
 export * from './options.js';
 export * from './args.js';
 export * from './kvm-probe.js';
+export * from './kvm-guard.js';
 export * from './qmp.js';
 export * from './vm.js';
 export * from './seed.js';

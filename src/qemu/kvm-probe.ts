@@ -178,12 +178,20 @@ export async function probeKvm(opts: KvmProbeOptions = {}): Promise<KvmProbeResu
     }
   }
   const r = await runKvmProbe(opts);
-  if (opts.cacheFile) {
-    const entry: CacheEntry = { bootId: id, qemu: q.path, qemuMtimeMs: q.mtimeMs, usable: r.usable, reason: r.reason };
-    await mkdir(dirname(opts.cacheFile), { recursive: true });
-    const tmp = `${opts.cacheFile}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(entry) + '\n');
-    await rename(tmp, opts.cacheFile);
-  }
+  if (opts.cacheFile) await recordKvmVerdict(opts.cacheFile, { qemu, usable: r.usable, reason: r.reason });
   return { ...r, cached: false, elapsedMs: Date.now() - started };
+}
+
+/**
+ * Write a verdict into the probe cache (for this machine boot and QEMU
+ * binary): the probe's, or a later boot's that found KVM stalling.
+ */
+export async function recordKvmVerdict(cacheFile: string, v: { qemu?: string; usable: boolean; reason: string }): Promise<void> {
+  const q = await qemuIdentity(v.qemu ?? 'qemu-system-x86_64');
+  const entry: CacheEntry = { bootId: await bootId(), qemu: q.path, qemuMtimeMs: q.mtimeMs, usable: v.usable, reason: v.reason };
+  await mkdir(dirname(cacheFile), { recursive: true });
+  // whole or not at all: several runs may probe at once
+  const tmp = `${cacheFile}.${process.pid}.${Date.now()}.tmp`;
+  await writeFile(tmp, JSON.stringify(entry) + '\n');
+  await rename(tmp, cacheFile);
 }

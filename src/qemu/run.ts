@@ -11,6 +11,7 @@ import { silentReporter, type Reporter } from '../progress/reporter.js';
 import { controlChannelArgs, type BootFiles, type BootSource, type Firmware } from './args.js';
 import { prepareImageBoot } from './boot-image.js';
 import { ensureDisk } from './disk.js';
+import { startWatchingKvm } from './kvm-guard.js';
 import { probeKvm } from './kvm-probe.js';
 import type { AccelChoice, DiskSpec, PublishSpec } from './options.js';
 import { seedIsoFromFile } from './seed.js';
@@ -45,6 +46,8 @@ export interface RunQemuOptions {
   kvmCacheFile?: string;
   qemu?: string;
   reporter?: Reporter;
+  /** under auto KVM, how long the guest has to reach its init before the run starts again under TCG (default 30 s) */
+  kvmGraceMs?: number;
   /** called once QEMU is up: the CLI hooks Ctrl-C here */
   onStart?: (vm: QemuVm) => void;
   /**
@@ -115,23 +118,30 @@ export async function runQemu(opts: RunQemuOptions): Promise<RunResult> {
     log = createWriteStream(opts.logFile, { flags: 'a' });
     sinks.push(log);
   }
-  const vm = new QemuVm({
-    qemu: opts.qemu,
-    boot,
-    ...(firmware ? { firmware } : {}),
-    accel,
-    mem: opts.mem ?? 1024,
-    cpus: opts.cpus ?? 1,
-    publish: opts.publish ?? [],
-    disks,
-    seedIso,
-    stateDir: opts.stateDir,
-    consoleSinks: sinks,
-    extraArgs,
-  });
+  const make = (accel: 'kvm' | 'tcg') =>
+    new QemuVm({
+      qemu: opts.qemu,
+      boot,
+      ...(firmware ? { firmware } : {}),
+      accel,
+      mem: opts.mem ?? 1024,
+      cpus: opts.cpus ?? 1,
+      publish: opts.publish ?? [],
+      disks,
+      seedIso,
+      stateDir: opts.stateDir,
+      consoleSinks: sinks,
+      extraArgs,
+    });
   reporter.info(`booting ${shown} (${accel}, ${opts.mem ?? 1024} MiB, ${opts.cpus ?? 1} CPU)`);
   try {
-    await vm.start();
+    const { vm } = await startWatchingKvm(make, accel, {
+      auto: (opts.accel ?? 'auto') === 'auto',
+      cacheFile: opts.kvmCacheFile,
+      qemu: opts.qemu,
+      reporter,
+      ...(opts.kvmGraceMs !== undefined ? { graceMs: opts.kvmGraceMs } : {}),
+    });
     if (opts.input) vm.attachInput(opts.input);
     opts.onStart?.(vm);
     return await vm.wait();

@@ -24,11 +24,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeSeed } from '../../src/cloudinit/seed.js';
 import { resolveImage, type ResolvedImage } from '../../src/qemu/image.js';
+import { startWatchingKvm } from '../../src/qemu/kvm-guard.js';
 import { chooseAccel } from '../../src/qemu/run.js';
 import { QemuVm } from '../../src/qemu/vm.js';
 import { runCli } from '../helpers/cli.js';
-import { devCacheDir } from '../helpers/dev-initrd.js';
-import { consoleRun, freePort } from '../helpers/qemu.js';
+import { consoleRun, freePort, kvmCacheFile } from '../helpers/qemu.js';
 import { ensureSystemImages, systemStore } from '../helpers/system.js';
 
 const IMAGES = ['kernel', 'init', 'runc', 'containerd', 'dhcpcd', 'busybox', 'cloud-init', 'sshd', 'ntpd'] as const;
@@ -180,20 +180,22 @@ async function startVm(name: string, ud: string, instanceId: string, onInvalid: 
   const port = await freePort();
   const log = join(dir, `${name}-console.log`);
   const sink = createWriteStream(log);
-  const vm = new QemuVm({
-    boot: o.cmdline ? { ...image, cmdline: `${image.cmdline.trim()} ${o.cmdline}` } : image,
-    accel,
-    mem: 1024,
-    cpus: 1,
-    publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 22, protocol: 'tcp' }],
-    disks,
-    ...(o.noSeed || o.vfatSeed ? {} : { seedIso: seed }),
-    ...(o.extraArgs ? { extraArgs: o.extraArgs } : {}),
-    consoleSinks: [sink],
-  });
-  vm.once('exit', () => sink.end());
+  const make = (a: 'kvm' | 'tcg') =>
+    new QemuVm({
+      boot: o.cmdline ? { ...image, cmdline: `${image.cmdline.trim()} ${o.cmdline}` } : image,
+      accel: a,
+      mem: 1024,
+      cpus: 1,
+      publish: [{ hostAddress: '127.0.0.1', hostPort: port, guestPort: 22, protocol: 'tcp' }],
+      disks,
+      ...(o.noSeed || o.vfatSeed ? {} : { seedIso: seed }),
+      ...(o.extraArgs ? { extraArgs: o.extraArgs } : {}),
+      consoleSinks: [sink],
+    });
+  const { vm, accel: used } = await startWatchingKvm(make, accel, { auto: true, cacheFile: kvmCacheFile() });
+  accel = used;
+  void vm.wait().then(() => sink.end());
   started.add(vm);
-  await vm.start();
   return { vm, port, log };
 }
 
@@ -246,7 +248,7 @@ beforeAll(async () => {
   await writeFile(specFile, spec(tags));
   await cli(['build', specFile, '-o', join(dir, 'out')]);
   image = await resolveImage(join(dir, 'out', 'ci'));
-  accel = await chooseAccel('auto', { cacheFile: join(devCacheDir(), 'kvm-probe.json'), kernel: image.vmlinux ?? image.kernel });
+  accel = await chooseAccel('auto', { cacheFile: kvmCacheFile(), kernel: image.vmlinux ?? image.kernel });
   keyFile = join(dir, 'id_ed25519');
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'alice@test', '-f', keyFile]);
   pubKey = (await readFile(`${keyFile}.pub`, 'utf8')).trim();

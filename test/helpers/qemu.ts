@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { BootFiles } from '../../src/qemu/args.js';
 import { ensureDisk } from '../../src/qemu/disk.js';
 import type { DiskSpec, PublishSpec } from '../../src/qemu/options.js';
+import { startWatchingKvm } from '../../src/qemu/kvm-guard.js';
 import { chooseAccel } from '../../src/qemu/run.js';
 import { prepareImageBoot } from '../../src/qemu/boot-image.js';
 import { makeSeedIso } from '../../src/qemu/seed.js';
@@ -40,6 +41,11 @@ export interface BootedVm {
   logFile: string;
 }
 
+/** The KVM probe cache every test boot shares. */
+export function kvmCacheFile(): string {
+  return join(devCacheDir(), 'kvm-probe.json');
+}
+
 /** Boot files from a BootImage (reads NAME-cmdline). */
 export async function bootFiles(img: BootImage, extraCmdline = ''): Promise<BootFiles> {
   const cmdline = `${(await readFile(img.cmdline, 'utf8')).trim()} ${extraCmdline}`.trim();
@@ -49,7 +55,7 @@ export async function bootFiles(img: BootImage, extraCmdline = ''): Promise<Boot
 /** Start a VM for a boot image; accel auto (probe cached per machine boot). */
 export async function bootVm(img: BootImage, opts: BootOptions = {}): Promise<BootedVm> {
   const boot = await bootFiles(img, opts.extraCmdline);
-  const accel = await chooseAccel('auto', { cacheFile: join(devCacheDir(), 'kvm-probe.json'), kernel: boot.vmlinux ?? boot.kernel });
+  const accel = await chooseAccel('auto', { cacheFile: kvmCacheFile(), kernel: boot.vmlinux ?? boot.kernel });
   const logFile = opts.logFile ?? join(await mkdtemp(join(tmpdir(), 'coracle-boot-')), 'console.log');
   await mkdir(join(logFile, '..'), { recursive: true });
   for (const d of opts.disks ?? []) await ensureDisk(d);
@@ -59,18 +65,19 @@ export async function bootVm(img: BootImage, opts: BootOptions = {}): Promise<Bo
     await makeSeedIso(seedIso, { userData: opts.userData });
   }
   const log: WriteStream = createWriteStream(logFile);
-  const vm = new QemuVm({
-    boot,
-    accel,
-    mem: opts.mem ?? 1024,
-    cpus: 1,
-    publish: opts.publish ?? [],
-    disks: opts.disks ?? [],
-    seedIso,
-    consoleSinks: [log],
-  });
-  vm.once('exit', () => log.end());
-  await vm.start();
+  const make = (a: 'kvm' | 'tcg') =>
+    new QemuVm({
+      boot,
+      accel: a,
+      mem: opts.mem ?? 1024,
+      cpus: 1,
+      publish: opts.publish ?? [],
+      disks: opts.disks ?? [],
+      seedIso,
+      consoleSinks: [log],
+    });
+  const { vm } = await startWatchingKvm(make, accel, { auto: true, cacheFile: kvmCacheFile() });
+  void vm.wait().then(() => log.end());
   return { vm, logFile };
 }
 
@@ -176,7 +183,7 @@ export async function bootImageFile(file: string, opts: Omit<BootOptions, 'extra
   const stateDir = join(opts.logFile, '..');
   await mkdir(stateDir, { recursive: true });
   const { boot, firmware } = await prepareImageBoot(file, { stateDir, ...(opts.uefi ? { uefi: true } : {}) });
-  const accel = await chooseAccel('auto', { cacheFile: join(devCacheDir(), 'kvm-probe.json') });
+  const accel = await chooseAccel('auto', { cacheFile: kvmCacheFile() });
   for (const d of opts.disks ?? []) await ensureDisk(d);
   let seedIso: string | undefined;
   if (opts.userData !== undefined) {
@@ -184,18 +191,19 @@ export async function bootImageFile(file: string, opts: Omit<BootOptions, 'extra
     await makeSeedIso(seedIso, { userData: opts.userData });
   }
   const log: WriteStream = createWriteStream(opts.logFile);
-  const vm = new QemuVm({
-    boot,
-    ...(firmware ? { firmware } : {}),
-    accel,
-    mem: opts.mem ?? 1024,
-    cpus: 1,
-    publish: opts.publish ?? [],
-    disks: opts.disks ?? [],
-    seedIso,
-    consoleSinks: [log],
-  });
-  vm.once('exit', () => log.end());
-  await vm.start();
+  const make = (a: 'kvm' | 'tcg') =>
+    new QemuVm({
+      boot,
+      ...(firmware ? { firmware } : {}),
+      accel: a,
+      mem: opts.mem ?? 1024,
+      cpus: 1,
+      publish: opts.publish ?? [],
+      disks: opts.disks ?? [],
+      seedIso,
+      consoleSinks: [log],
+    });
+  const { vm } = await startWatchingKvm(make, accel, { auto: true, cacheFile: kvmCacheFile() });
+  void vm.wait().then(() => log.end());
   return { vm, logFile: opts.logFile };
 }
