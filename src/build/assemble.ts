@@ -278,7 +278,7 @@ async function modulesComponent(
   const optional = [...new Set([...boot, ...etc])].filter((n) => !required.includes(n));
   return {
     name: 'modules',
-    key: sha([k.modulesKey!, 'coracle-modules-trimmed/1', [...required].sort(), [...optional].sort(), 'replace']),
+    key: sha([k.modulesKey!, 'coracle-modules-trimmed/2', [...required].sort(), [...optional].sort(), 'replace']),
     entries: async () => {
       const t = await trimModules(k.modulesTar!, { required, optional }, what);
       if (t === undefined) {

@@ -113,19 +113,78 @@ export async function trimModules(tarPath: string, req: { required: readonly str
       entries.push(byPath.get(d.path) ?? d);
     }
   };
-  for (const p of [...kept].sort()) {
-    const e = byPath.get(p);
-    if (!e) throw new CoracleError(`${what}: modules.dep names ${p.slice(base.length + 1)}, which the tarball lacks`);
+  for (const p of kept) {
+    if (!byPath.has(p)) throw new CoracleError(`${what}: modules.dep names ${p.slice(base.length + 1)}, which the tarball lacks`);
+  }
+  // Stored decompressed: busybox modprobe hands a .ko.xz to finit_module,
+  // which refuses it ("Invalid ELF header magic"), then unpacks it with its
+  // own xz and calls init_module; a plain .ko loads at the first try.
+  const modules = await decompressModules(
+    [...kept].map((p) => [p, byPath.get(p)!] as const),
+    what,
+  );
+  for (const [p, e] of modules) byPath.set(p, e);
+  const moduleFiles = new Set(modules.map(([p]) => p));
+  for (const [p, e] of [...modules].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     addDirs(p);
     entries.push(e);
   }
   const stamp = byPath.get(`${base}/modules.dep`)!;
-  for (const [name, data] of await depmodFiles(version, base, byPath, kept, what)) {
+  for (const [name, data] of await depmodFiles(version, base, byPath, moduleFiles, what)) {
     const path = `${base}/${name}`;
     addDirs(path);
     entries.push({ path, type: 'file', mode: 0o644, uid: stamp.uid, gid: stamp.gid, mtime: stamp.mtime ?? 0, data: { kind: 'buffer', data } });
   }
   return { entries, selection, version, missing, skipped };
+}
+
+const COMPRESSED = /\.(xz|gz|zst)$/;
+const UNPACKER: Record<string, { tool: string; pkg: string; args: string[] }> = {
+  xz: { tool: 'xz', pkg: 'xz-utils', args: ['-d', '-q'] },
+  gz: { tool: 'gzip', pkg: 'gzip', args: ['-d', '-q'] },
+  zst: { tool: 'zstd', pkg: 'zstd', args: ['-d', '-q', '--rm'] },
+};
+
+/**
+ * Modules with their compression removed (`x.ko.xz` becomes `x.ko`, same
+ * mode, owner and time), in the order given; plain ones pass through.
+ * One unpacker process per kind, on a scratch copy.
+ */
+export async function decompressModules(mods: ReadonlyArray<readonly [string, InitrdEntry]>, what: string): Promise<Array<[string, InitrdEntry]>> {
+  const packed = mods.filter(([p, e]) => COMPRESSED.test(p) && e.type === 'file' && e.data?.kind === 'buffer');
+  if (packed.length === 0) return mods.map(([p, e]) => [p, e]);
+  const root = await mkdtemp(join(tmpdir(), 'coracle-modules-'));
+  try {
+    const byKind = new Map<string, string[]>();
+    for (const [i, [p, e]] of packed.entries()) {
+      const kind = COMPRESSED.exec(p)![1]!;
+      // flat names: the scratch copy needs no folders
+      const file = join(root, `${i}.ko.${kind}`);
+      await writeFile(file, (e as { data: { data: Uint8Array } }).data.data);
+      byKind.set(kind, [...(byKind.get(kind) ?? []), file]);
+    }
+    const { execa } = await import('execa');
+    for (const [kind, files] of byKind) {
+      const u = UNPACKER[kind]!;
+      const r = await execa(u.tool, [...u.args, '--', ...files], { reject: false, stdin: 'ignore' }).catch((e: NodeJS.ErrnoException) => ({
+        exitCode: -1,
+        stderr: e.code === 'ENOENT' ? `${u.tool} not found (install ${u.pkg})` : e.message,
+      }));
+      if (r.exitCode !== 0) throw new CoracleError(`${what}: unpacking .ko.${kind} modules failed: ${String(r.stderr).trim()}`);
+    }
+    const plain = new Map<string, InitrdEntry>();
+    for (const [i, [p, e]] of packed.entries()) {
+      const path = p.replace(COMPRESSED, '');
+      const data = await readFile(join(root, `${i}.ko`));
+      plain.set(p, { ...e, path, data: { kind: 'buffer', data } } as InitrdEntry);
+    }
+    return mods.map(([p, e]) => {
+      const u = plain.get(p);
+      return u ? [u.path, u] : [p, e];
+    });
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 }
 
 /** Run depmod on a scratch copy of the kept modules; returns its files (and the kernel build's own) sorted by name. */

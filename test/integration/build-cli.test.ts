@@ -47,9 +47,11 @@ beforeAll(async () => {
   store = join(dir, 'store');
   const s = await openStore(store);
   const modules = await layerTar([
-    { path: 'lib/modules/6.1.0-test/modules.dep', data: 'kernel/drivers/virtio.ko:\nkernel/drivers/unused.ko:\n' },
+    { path: 'lib/modules/6.1.0-test/modules.dep', data: 'kernel/drivers/virtio.ko:\nkernel/drivers/unused.ko:\nkernel/drivers/packed.ko.xz: kernel/drivers/virtio.ko\n' },
     { path: 'lib/modules/6.1.0-test/kernel/drivers/virtio.ko', data: 'ELF-module' },
     { path: 'lib/modules/6.1.0-test/kernel/drivers/unused.ko', data: 'ELF-unused' },
+    // as Debian ships them: xz-compressed, unpacked into the initrd when trimmed
+    { path: 'lib/modules/6.1.0-test/kernel/drivers/packed.ko.xz', data: execFileSync('xz', ['-c', '--check=crc32'], { input: 'ELF-packed' }) },
   ]);
   await writeImage(s, 'fx/kernel:1', {
     layers: [{ entries: [{ path: 'kernel', data: 'bzImage-bytes'.repeat(100) }, { path: 'vmlinux', data: 'ELF-vmlinux' }, { path: 'kernel.tar', data: modules }] }],
@@ -339,10 +341,18 @@ describe('coracle build (fixture images)', () => {
     };
     const all = join(dir, 'out-modules-all');
     ok(await runCli(['--cache', store, 'build', spec, await extra('all.yml', 'kernel:\n  modules: all\n'), '-o', all, '--name', 't']));
-    expect(await modulesIn(all)).toEqual(['unused.ko', 'virtio.ko']);
+    expect(await modulesIn(all)).toEqual(['packed.ko.xz', 'unused.ko', 'virtio.ko']);
     const listed = join(dir, 'out-modules-list');
     ok(await runCli(['--cache', store, 'build', spec, await extra('list.yml', 'kernel:\n  modules: [unused]\n'), '-o', listed, '--name', 't']));
     expect(await modulesIn(listed)).toEqual(['unused.ko', 'virtio.ko']);
+    // a compressed module goes in unpacked (finit_module takes it at the first try), and depmod names it so
+    const packed = join(dir, 'out-modules-packed');
+    ok(await runCli(['--cache', store, 'build', spec, await extra('packed.yml', 'kernel:\n  modules: [packed]\n'), '-o', packed, '--name', 't']));
+    const { root: packedRoot } = await extract(join(packed, 't-initrd.img'));
+    expect((await readdir(join(packedRoot, 'lib/modules/6.1.0-test/kernel/drivers'))).sort()).toEqual(['packed.ko', 'virtio.ko']);
+    expect(await readFile(join(packedRoot, 'lib/modules/6.1.0-test/kernel/drivers/packed.ko'), 'utf8')).toBe('ELF-packed');
+    // (depmod reads dependencies from the modules' symbols: the fixture's fake ELF files have none)
+    expect((await readFile(join(packedRoot, 'lib/modules/6.1.0-test/modules.dep'), 'utf8')).split('\n').sort()).toEqual(['', 'kernel/drivers/packed.ko:', 'kernel/drivers/virtio.ko:']);
 
     const missing = join(dir, 'out-modules-missing');
     const badSpec = await extra('missing.yml', 'kernel:\n  modules:\n    - unused\n    - wireguard\n');
