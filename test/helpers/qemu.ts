@@ -9,7 +9,7 @@ import { expect } from 'vitest';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BootFiles } from '../../src/qemu/args.js';
+import type { BootFiles, BootSource, Firmware } from '../../src/qemu/args.js';
 import { ensureDisk } from '../../src/qemu/disk.js';
 import type { DiskSpec, PublishSpec } from '../../src/qemu/options.js';
 import { startWatchingKvm } from '../../src/qemu/kvm-guard.js';
@@ -58,6 +58,14 @@ export async function bootVm(img: BootImage, opts: BootOptions = {}): Promise<Bo
   const accel = await chooseAccel('auto', { cacheFile: kvmCacheFile(), kernel: boot.vmlinux ?? boot.kernel });
   const logFile = opts.logFile ?? join(await mkdtemp(join(tmpdir(), 'coracle-boot-')), 'console.log');
   await mkdir(join(logFile, '..'), { recursive: true });
+  return startLogged({ boot }, accel, opts, logFile);
+}
+
+/**
+ * Disks, the seed ISO beside the log, the VM started under `accel` (KVM
+ * watched: a stall starts it again under TCG), its console in `logFile`.
+ */
+async function startLogged(machine: { boot: BootFiles | BootSource; firmware?: Firmware }, accel: 'kvm' | 'tcg', opts: Omit<BootOptions, 'extraCmdline'>, logFile: string): Promise<BootedVm> {
   for (const d of opts.disks ?? []) await ensureDisk(d);
   let seedIso: string | undefined;
   if (opts.userData !== undefined) {
@@ -67,7 +75,7 @@ export async function bootVm(img: BootImage, opts: BootOptions = {}): Promise<Bo
   const log: WriteStream = createWriteStream(logFile);
   const make = (a: 'kvm' | 'tcg') =>
     new QemuVm({
-      boot,
+      ...machine,
       accel: a,
       mem: opts.mem ?? 1024,
       cpus: 1,
@@ -184,26 +192,5 @@ export async function bootImageFile(file: string, opts: Omit<BootOptions, 'extra
   await mkdir(stateDir, { recursive: true });
   const { boot, firmware } = await prepareImageBoot(file, { stateDir, ...(opts.uefi ? { uefi: true } : {}) });
   const accel = await chooseAccel('auto', { cacheFile: kvmCacheFile() });
-  for (const d of opts.disks ?? []) await ensureDisk(d);
-  let seedIso: string | undefined;
-  if (opts.userData !== undefined) {
-    seedIso = join(stateDir, 'seed.iso');
-    await makeSeedIso(seedIso, { userData: opts.userData });
-  }
-  const log: WriteStream = createWriteStream(opts.logFile);
-  const make = (a: 'kvm' | 'tcg') =>
-    new QemuVm({
-      boot,
-      ...(firmware ? { firmware } : {}),
-      accel: a,
-      mem: opts.mem ?? 1024,
-      cpus: 1,
-      publish: opts.publish ?? [],
-      disks: opts.disks ?? [],
-      seedIso,
-      consoleSinks: [log],
-    });
-  const { vm } = await startWatchingKvm(make, accel, { auto: true, cacheFile: kvmCacheFile() });
-  void vm.wait().then(() => log.end());
-  return { vm, logFile: opts.logFile };
+  return startLogged({ boot, ...(firmware ? { firmware } : {}) }, accel, opts, opts.logFile);
 }
