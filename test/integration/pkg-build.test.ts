@@ -253,26 +253,6 @@ describe('image contents', () => {
     expect(r.stdout).toMatch(/libseccomp: 2\./);
   });
 
-  it('crun: compiled from the Debian source of the binary package it names, static, no libsystemd; it runs', async () => {
-    const paths = [...files('crun').keys()].filter((p) => !p.startsWith('usr/share/sbom') && !p.endsWith('/'));
-    expect(paths.filter((p) => /\.so/.test(p))).toEqual([]);
-    expect(file('crun', 'usr/bin/crun').mode).toBe(0o755);
-    const dir = join(work, 'crun');
-    await extractLayer(store, images.get('crun')!.manifest.layers[0]!, dir);
-    const elf = parseElf(await readFile(join(dir, 'usr/bin/crun')));
-    expect(elf.interpreter).toBeUndefined();
-    expect(elf.needed).toEqual([]);
-    // no loader, no libraries in the chroot: it must run on its own
-    const r = await execa('chroot', [dir, '/usr/bin/crun', '--version']);
-    const sbom = JSON.parse(await readFile(join(dir, 'usr/share/sbom/crun.spdx.json'), 'utf8')) as { packages: { name: string; versionInfo: string }[] };
-    const deb = sbom.packages.find((p) => p.name === 'crun')!;
-    // the binary package's upstream version is the one compiled
-    expect(r.stdout).toMatch(new RegExp(`^crun version ${deb.versionInfo.replace(/-[^-]+$/, '').replace(/\./g, '\\.')}\n`));
-    expect(r.stdout).toMatch(/\+SECCOMP/);
-    expect(r.stdout).toMatch(/\+CAP/);
-    expect(r.stdout).not.toMatch(/SYSTEMD|CRIU/);
-  });
-
   it('containerd: containerd, shim, ctr and a config with CRI and other snapshotters off', async () => {
     for (const p of ['usr/bin/containerd', 'usr/bin/containerd-shim-runc-v2', 'usr/bin/ctr']) expect(file('containerd', p).mode).toBe(0o755);
     expect(files('containerd').has('usr/sbin/runc')).toBe(false);

@@ -48,15 +48,6 @@ describe('build.yml parsing', () => {
     expect(lines.some((l) => l.startsWith('b.yml:6:10: files.0.uid:'))).toBe(true);
   });
 
-  it('debian.sources: each names a listed binary package, and needs a build step', () => {
-    const ok = parseDefinitionText(['debian:', '  packages: [crun]', '  sources: [crun]', 'build:', '  command: make'].join('\n'), 's.yml', '/d');
-    expect(ok.data.debian?.sources).toEqual(['crun']);
-    const lines = diagnostics(() => parseDefinitionText(['debian:', '  packages: [crun]', '  sources: [crun, runc]', 'build:', '  command: make'].join('\n'), 's.yml', '/d'));
-    expect(lines).toEqual(['s.yml:3:19: source of "runc": name it under debian.packages too (its version picks the source)']);
-    const noBuild = diagnostics(() => parseDefinitionText(['debian:', '  packages: [crun]', '  sources: [crun]'].join('\n'), 's.yml', '/d'));
-    expect(noBuild).toEqual(['s.yml:3:13: debian.sources are for a build step: give build']);
-  });
-
   it('rejects relative paths and ambiguous files', () => {
     const lines = diagnostics(() =>
       parseDefinitionText(['files:', '  - path: etc/a', '    contents: x', '    source: y'].join('\n'), 'c.yml', '/d'),
