@@ -64,7 +64,7 @@ export class AptArchive {
   readonly architecture: string;
   private readonly maxAge: number;
   private sources: AptSource[] = [];
-  private sourcesTextRead = '';
+  private sourcesText = '';
   private ready = false;
 
   constructor(opts: AptArchiveOptions) {
@@ -77,40 +77,13 @@ export class AptArchive {
     this.stateRoot = '';
   }
 
-  /** The sources file's text (after prepare). */
-  async sourcesText(): Promise<string> {
-    await this.prepare();
-    return this.sourcesTextRead;
-  }
-
-  /** The same cache folder and archive over another sources file (e.g. the deb-src twin). */
-  sibling(sourcesFile: string): AptArchive {
-    return new AptArchive({ cacheDir: this.cacheDir, sourcesFile, architecture: this.architecture, listsMaxAgeMs: this.maxAge });
-  }
-
-  /** Run apt-get with this archive's private state, in `cwd`. */
-  async run(args: string[], cwd: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-    await this.prepare();
-    const r = await execa('apt-get', args, { env: this.env(), cwd, stdin: 'ignore', reject: false });
-    return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
-  }
-
-  /** One field of a resolved package's record (undefined when it has none). */
-  async field(p: ResolvedPackage, name: string): Promise<string | undefined> {
-    await this.prepare();
-    const r = await execa('apt-cache', ['show', `${p.name}:${p.architecture}=${p.version}`], { env: this.env(), stdin: 'ignore', reject: false });
-    if (r.exitCode !== 0) throw new MissingVersionError(p, this.describe());
-    const m = new RegExp(`^${name}: (.*)$`, 'm').exec(r.stdout);
-    return m?.[1];
-  }
-
   /** Where apt looked, for error messages. */
   describe(): string {
     return `${describeSources(this.sources)} [from ${this.sourcesFile}]`;
   }
 
   private get root(): string {
-    const h = createHash('sha256').update(this.sourcesTextRead).update(this.architecture).digest('hex').slice(0, 12);
+    const h = createHash('sha256').update(this.sourcesText).update(this.architecture).digest('hex').slice(0, 12);
     return join(this.cacheDir, `apt-${this.architecture}-${h}`);
   }
 
@@ -126,11 +99,11 @@ export class AptArchive {
   async prepare(): Promise<void> {
     if (this.ready) return;
     try {
-      this.sourcesTextRead = await readFile(this.sourcesFile, 'utf8');
+      this.sourcesText = await readFile(this.sourcesFile, 'utf8');
     } catch (e) {
       throw new CoracleError(`cannot read apt sources ${this.sourcesFile}: ${(e as Error).message}`);
     }
-    this.sources = parseDeb822Sources(this.sourcesTextRead);
+    this.sources = parseDeb822Sources(this.sourcesText);
     if (this.sources.length === 0) throw new CoracleError(`no deb822 sources in ${this.sourcesFile}`);
     const root = this.root;
     await withDirLock(join(this.cacheDir, '.lock'), async () => {
@@ -138,7 +111,7 @@ export class AptArchive {
         await mkdir(join(root, d), { recursive: true });
       }
       await mkdir(join(this.archivesDir, 'partial'), { recursive: true });
-      await writeFile(join(root, 'etc/sources.list.d/coracle.sources'), this.sourcesTextRead);
+      await writeFile(join(root, 'etc/sources.list.d/coracle.sources'), this.sourcesText);
       await writeFile(join(root, 'state/status'), '');
       const conf = [
         `Dir::Etc "${root}/etc";`,

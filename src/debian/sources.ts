@@ -39,8 +39,8 @@ export function parseDeb822Sources(text: string): AptSource[] {
 /** Human description of where apt looked: `http://deb.debian.org/debian bookworm bookworm-updates (main)`. */
 export function describeSources(sources: AptSource[]): string {
   return sources
-    .filter((s) => s.types.includes('deb') || s.types.includes('deb-src'))
-    .map((s) => `${s.types.includes('deb') ? '' : 'deb-src '}${s.uris.join(' ')} ${s.suites.join(' ')} (${s.components.join(' ')})`)
+    .filter((s) => s.types.includes('deb'))
+    .map((s) => `${s.uris.join(' ')} ${s.suites.join(' ')} (${s.components.join(' ')})`)
     .join('; ');
 }
 

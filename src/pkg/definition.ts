@@ -42,11 +42,6 @@ const schema = z
         dependencies: z.boolean().optional(),
         /** Globs on package names: resolve everything, but unpack (and list in the SBOM) only these. */
         unpack: z.array(z.string().min(1)).optional(),
-        /**
-         * Binary packages (named in `packages`) whose Debian source the
-         * build step gets, unpacked with Debian's patches, at $SOURCES/NAME.
-         */
-        sources: z.array(z.string().min(1)).optional(),
       })
       .strict()
       .optional(),
@@ -177,11 +172,6 @@ export function parseDefinitionText(text: string, displayFile: string, dir: stri
   });
   (data.symlinks ?? []).forEach((s, i) => {
     if (!s.path.startsWith('/')) diags.push({ ...locate(['symlinks', i, 'path']), message: `path "${s.path}" must be absolute`, severity: 'error' });
-  });
-  (data.debian?.sources ?? []).forEach((n, i) => {
-    const named = data.debian!.packages.some((p) => p.split('=')[0] === n);
-    if (!named) diags.push({ ...locate(['debian', 'sources', i]), message: `source of "${n}": name it under debian.packages too (its version picks the source)`, severity: 'error' });
-    else if (!data.build) diags.push({ ...locate(['debian', 'sources', i]), message: 'debian.sources are for a build step: give build', severity: 'error' });
   });
   if (!data.debian && !data.rootfs && !data.files && !data.build) {
     diags.push({ ...locate([]), message: 'the definition adds nothing: give debian, files, rootfs or build', severity: 'error' });

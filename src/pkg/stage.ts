@@ -5,7 +5,6 @@ import { execa } from 'execa';
 import { CoracleError, formatDiagnostic } from '../errors.js';
 import type { Reporter } from '../progress/reporter.js';
 import type { AptArchive, ResolvedPackage } from '../debian/apt.js';
-import { SourceArchive, unpackSource } from '../debian/source-package.js';
 import { parseMode, type PackageDefinition } from './definition.js';
 import { globToRegExp, matchesAny } from './glob.js';
 import { isElf, parseElf } from './elf.js';
@@ -240,9 +239,7 @@ export async function stageRoot(def: PackageDefinition, opts: StageOptions): Pro
     if (d.remove?.length) await removeMatching(dir, d.remove, false);
     if (d.keep?.length) await removeMatching(dir, d.keep, true);
 
-    let sources: string | undefined;
-    if (d.debian?.sources?.length && opts.apt) sources = await unpackSources(def, d.debian.sources, base, opts);
-    if (d.build) await runBuildStep(def, dir, base, opts, sources);
+    if (d.build) await runBuildStep(def, dir, base, opts);
 
     const rootfsDir = join(def.dir, d.rootfs ?? 'rootfs');
     if (await stat(rootfsDir).then((s) => s.isDirectory(), () => false)) {
@@ -307,26 +304,7 @@ export async function stageRoot(def: PackageDefinition, opts: StageOptions): Pro
   }
 }
 
-/** The Debian sources the definition names, each unpacked at SOURCES/NAME (NAME as listed). */
-async function unpackSources(def: PackageDefinition, names: readonly string[], base: string, opts: StageOptions): Promise<string> {
-  const archive = new SourceArchive(opts.apt!);
-  const root = join(base, 'sources');
-  await mkdir(root);
-  for (const [i, n] of names.entries()) {
-    const binary = opts.packages.find((p) => p.name === n);
-    if (!binary) {
-      throw new CoracleError(formatDiagnostic({ ...def.locate(['debian', 'sources', i]), severity: 'error', message: `"${n}" is not among the packages this image unpacks` }));
-    }
-    const src = await archive.sourceOf(binary);
-    const t = opts.reporter.task(`${def.name}: Debian source ${src.name} ${src.version}`);
-    const files = await archive.fetch(src, binary);
-    await unpackSource(files[0]!, join(root, n));
-    t.done();
-  }
-  return root;
-}
-
-async function runBuildStep(def: PackageDefinition, root: string, base: string, opts: StageOptions, sources?: string): Promise<void> {
+async function runBuildStep(def: PackageDefinition, root: string, base: string, opts: StageOptions): Promise<void> {
   const b = def.data.build!;
   const out = join(base, 'out');
   const home = join(base, 'home');
@@ -341,7 +319,6 @@ async function runBuildStep(def: PackageDefinition, root: string, base: string, 
     OUT: out,
     SRC: def.dir,
     ROOTFS: root,
-    ...(sources ? { SOURCES: sources } : {}),
     SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch),
     GOCACHE: join(opts.buildCacheDir, 'go-build'),
     // Kept between builds of this image (e.g. the kernel's object tree, for
