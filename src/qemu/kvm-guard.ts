@@ -4,7 +4,8 @@
  * still wedge the real guest (nested or paravirtual KVM hosts that assert
  * or stall on some instruction: seen in CI, where the probe kernel panicked
  * on time and every real boot then printed nothing for 300 s). If the guest
- * shows no sign of its init within the grace time, QEMU is killed, KVM is
+ * shows no sign of its init within the grace time, or QEMU itself fails
+ * before it (an assertion in its KVM code), QEMU is killed, KVM is
  * recorded as unusable for this machine boot (so later runs go straight to
  * TCG), and the same VM starts again under TCG. Nothing in the guest has
  * run before its init, so nothing is lost by starting over.
@@ -41,8 +42,8 @@ export interface GuardedStart {
 
 /**
  * `make(accel)` builds the VM (not started). Returns the started VM; the
- * caller waits on it as usual. A VM that ends within the grace time is
- * returned as it is (its result says why), never restarted.
+ * caller waits on it as usual. A guest that powers off, reboots or panics
+ * within the grace time is returned as it is (its result says why).
  */
 export async function startWatchingKvm(
   make: (accel: 'kvm' | 'tcg') => QemuVm,
@@ -53,13 +54,21 @@ export async function startWatchingKvm(
   await first.start();
   if (accel !== 'kvm' || !opts.auto) return { vm: first, accel };
   const graceMs = opts.graceMs ?? KVM_GRACE_MS;
+  let reason = `a boot under KVM showed no init within ${Math.round(graceMs / 1000)} s`;
   try {
     await first.waitForConsole(INIT_REACHED, graceMs);
     return { vm: first, accel };
   } catch {
-    if (!first.running) return { vm: first, accel };
+    if (!first.running) {
+      const r = await first.wait();
+      // The guest's own ending (poweroff, reboot, panic) or a kill is its result;
+      // QEMU failing (an assertion in its KVM code, say) is KVM's.
+      if (r.reason !== 'failed') return { vm: first, accel };
+      const why = r.qemuSignal ?? `status ${r.qemuExitCode}`;
+      const line = r.qemuStderr.split('\n').find((l) => l.trim()) ?? '';
+      reason = `QEMU ended under KVM (${why}) before the guest's init${line ? `: ${line.trim().slice(0, 160)}` : ''}`;
+    }
   }
-  const reason = `a boot under KVM showed no init within ${Math.round(graceMs / 1000)} s`;
   opts.reporter?.info(`KVM stalled (${reason}): starting again under TCG`);
   first.kill();
   // A KVM-wedged QEMU may take a while to die; its console is ignored from here.

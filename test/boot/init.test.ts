@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QemuVm, RunResult } from '../../src/qemu/vm.js';
 import { buildDevImage } from '../helpers/dev-initrd.js';
-import { bootUntilReady, cleanupBoot, consoleRun, freePort, initLines, powerdown, waitForShell } from '../helpers/qemu.js';
+import { bootUntilReady, cleanupBoot, consoleRun, fetchWhenListening, freePort, initLines, powerdown, waitForShell } from '../helpers/qemu.js';
 
 let dir: string;
 let vm: QemuVm;
@@ -119,7 +119,7 @@ describe('guest init (dev image under QEMU)', () => {
   });
 
   it('a published port reaches a service from the host', async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/`);
+    const res = await fetchWhenListening(`http://127.0.0.1:${port}/`);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('hello from coracle web\n');
   });

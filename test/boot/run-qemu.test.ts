@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCli as startCliProcess } from '../helpers/cli-process.js';
 import { buildDevImage, devCacheDir, type BootImage } from '../helpers/dev-initrd.js';
 import { recordKvmVerdict, runKvmProbe } from '../../src/qemu/kvm-probe.js';
-import { BOOT_TIMEOUT_MS, freePort, SHUTDOWN_TIMEOUT_MS } from '../helpers/qemu.js';
+import { BOOT_TIMEOUT_MS, fetchWhenListening, freePort, SHUTDOWN_TIMEOUT_MS } from '../helpers/qemu.js';
 
 const startCli = (args: string[]) => startCliProcess(args, { CORACLE_CACHE: join(devCacheDir(), 'cli-cache') });
 
@@ -33,7 +33,7 @@ describe('coracle run qemu', () => {
     const cli = startCli(['run', 'qemu', join(dir, 'out'), '--publish', `127.0.0.1:${port}:8080`, '--log', log, '--state', join(dir, 'state'), '--stop-timeout', '180']);
     try {
       await cli.waitFor(/coracle: all services started/, BOOT_TIMEOUT_MS);
-      const res = await fetch(`http://127.0.0.1:${port}/`);
+      const res = await fetchWhenListening(`http://127.0.0.1:${port}/`);
       expect(await res.text()).toBe('hello from coracle web\n');
       cli.proc.kill('SIGINT');
       const r = await Promise.race([

@@ -89,6 +89,23 @@ async function startLogged(machine: { boot: BootFiles | BootSource; firmware?: F
   return { vm, logFile };
 }
 
+/**
+ * GET a published port, asking again while nothing answers: "all services
+ * started" means the tasks started, not that a server in one is listening
+ * yet (slirp then resets the connection). HTTP errors are returned, not retried.
+ */
+export async function fetchWhenListening(url: string, timeoutMs = 60_000): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    } catch (e) {
+      if (Date.now() >= deadline) throw e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 let marker = 0;
 
 /**

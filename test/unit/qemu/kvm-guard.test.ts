@@ -75,6 +75,33 @@ describe('startWatchingKvm', () => {
     await r.vm.stop(5000);
   });
 
+  it('a QEMU that fails under auto KVM before the init (an assertion) starts again under TCG', async () => {
+    const { qemu, starts } = await fakeQemu('asserts', '');
+    // under kvm the fake aborts as QEMU's KVM code does on a failed assertion
+    const q = join(dir, 'asserts-wrapper');
+    await writeFile(q, `#!/bin/sh\ncase " $* " in *" -accel kvm "*) echo "qemu-system-x86_64: ../accel/kvm/kvm-all.c:2788: kvm_cpu_exec: Assertion failed" >&2; echo kvm >> ${JSON.stringify(starts)}; kill -ABRT $$;; esac\nexec ${JSON.stringify(qemu)} "$@"\n`);
+    await chmod(q, 0o755);
+    const cacheFile = join(dir, 'asserts-cache', 'kvm-probe.json');
+    const r = await startWatchingKvm(vmFor(q), 'kvm', { auto: true, cacheFile, qemu: q, graceMs: 10_000 });
+    expect(r.accel).toBe('tcg');
+    expect(r.fellBack).toMatch(/^QEMU ended under KVM \(SIGABRT\) before the guest's init: qemu-system-x86_64: .*Assertion failed$/);
+    expect(JSON.parse(await readFile(cacheFile, 'utf8'))).toMatchObject({ usable: false, reason: r.fellBack });
+    await r.vm.waitForConsole(/coracle: init/, 10_000);
+    expect((await readFile(starts, 'utf8')).trim().split('\n')).toEqual(['kvm', 'tcg']);
+    await r.vm.stop(5000);
+  });
+
+  it('a guest that powers off under KVM before its init is not started again', async () => {
+    const { qemu, starts } = await fakeQemu('quick', '');
+    const q = join(dir, 'quick-wrapper');
+    await writeFile(q, `#!/bin/sh\ncase " $* " in *" -accel kvm "*) echo kvm >> ${JSON.stringify(starts)}; exit 0;; esac\nexec ${JSON.stringify(qemu)} "$@"\n`);
+    await chmod(q, 0o755);
+    const r = await startWatchingKvm(vmFor(q), 'kvm', { auto: true, graceMs: 10_000 });
+    expect(r.accel).toBe('kvm');
+    expect(await r.vm.wait()).toMatchObject({ reason: 'poweroff', status: 0 });
+    expect((await readFile(starts, 'utf8')).trim()).toBe('kvm');
+  });
+
   it('a guest that reaches its init under KVM keeps running under KVM', async () => {
     const { qemu, starts } = await fakeQemu('works', 'Linux version 6.1\ncoracle: init\n');
     const r = await startWatchingKvm(vmFor(qemu), 'kvm', { auto: true, graceMs: 5000 });
