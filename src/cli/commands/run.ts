@@ -44,7 +44,7 @@ export function registerRunCommands(program: Command): void {
     .option('--disk <[file=]path[,size=][,format=]>', 'attach a virtio disk, created if missing (repeatable)', collect, [])
     .option('--data <file>', 'data attached as user-data on a NoCloud seed ISO (label cidata), as given')
     .option('--user-data <file>', 'cloud-init user-data on a NoCloud seed ISO, validated first')
-    .option('--accel <auto|kvm|tcg>', 'accelerator: auto uses KVM only if a probe boot works', 'auto')
+    .option('--accel <auto|kvm|tcg>', 'accelerator: auto uses KVM only if a probe boot works and the guest reaches its init within 30 s (else TCG)', 'auto')
     .option('--console <stdio|none>', 'stdio: guest console on stdout, stdin typed into it; none: not shown', 'stdio')
     .option('--log <file>', 'also append the guest console to this file')
     .option('--state <dir>', 'folder for the control socket and seed ISO (default NAME-state beside the image)')

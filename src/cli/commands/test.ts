@@ -49,7 +49,7 @@ export function registerTestCommands(program: Command): void {
       .option('--disk <[file=]path[,size=][,format=]>', 'attach a virtio disk, created if missing (repeatable)', collect, [])
       .option('--user-data <file>', 'cloud-init user-data on a NoCloud seed ISO, validated first')
       .option('--mem <mib>', 'guest memory (MiB, or with M/G; default the test file\'s mem: or 1024)')
-      .option('--accel <auto|kvm|tcg>', 'accelerator', 'auto')
+      .option('--accel <auto|kvm|tcg>', 'accelerator: auto uses KVM only if a probe boot works and the guest reaches its init within 30 s (else TCG)', 'auto')
       .option('-o, --dir <dir>', 'build output folder when given a spec (default: a temporary one, removed after)')
       .option('--no-pkg-build', 'refuse to build a missing @pkg: image definition')
       .option('--check', 'only check the test file (and the spec\'s services and published ports); build and boot nothing')
