@@ -18,6 +18,7 @@ import type { LayoutStore } from '../oci/store/layout-store.js';
 import type { RegistryAccessOptions } from '../oci/transfer/index.js';
 import type { Platform } from '../oci/types.js';
 import { silentReporter, type Reporter } from '../progress/reporter.js';
+import { traceMark } from '../progress/trace.js';
 import { allocateIds } from '../runtime/ids.js';
 import { loadSpecsCached } from './parse-cache.js';
 import type { KernelSpec, SystemSpec } from '../spec/types.js';
@@ -114,12 +115,14 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const outStat = await stat(opts.outDir).catch(() => undefined);
   if (outStat !== undefined && !outStat.isDirectory()) throw new CoracleError(`output folder ${opts.outDir} is not a folder`);
 
+  traceMark('build: start');
   // 1. the spec
   const { spec, warnings } = await loadSpecsCached(opts.specFiles, cacheRoot);
   for (const w of warnings) reporter.warn(`${w.file}:${w.line}:${w.col}: ${w.message}`);
   const bootable = formats.find((f) => f !== 'tar');
   if (bootable !== undefined && !spec.kernel?.image) throw new CoracleError(`${opts.specFiles[0]}: the ${bootable} format needs a kernel image (kernel: image: ...)`);
 
+  traceMark('build: spec loaded');
   // 2. images: `@pkg:` folders (built when missing) or the lock's digests, then store or registry
   if (opts.lock && opts.locked) throw new CoracleError('build: --lock and --locked exclude each other');
   const refs = specImages(spec);
@@ -134,6 +137,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     ...(opts.mirrors ? { mirrors: opts.mirrors } : {}),
     ...(opts.insecure !== undefined ? { insecure: opts.insecure } : {}),
   });
+  traceMark('build: images resolved');
   const img = (ref: string): ResolvedBuildImage => images.get(ref)!;
   // Devices and setuid/setgid files in layers: one policy for the build, in every image-made segment's key.
   const layers = layerPolicy(spec);
@@ -183,8 +187,10 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const k = kernel;
     if (k.modulesTar !== undefined) components.push(await modulesComponent(k, spec.kernel, img(spec.kernel.image).reference, initLists, files, reporter));
   }
+  traceMark('build: init, files, kernel planned');
   // Container roots first (identical files stored once), then each bundle's small segment of generated files.
   const plans = await planContainers({ spec, images, ids, loadTree, cacheDir: cacheRoot });
+  traceMark('build: containers planned');
   const askedRuntime = opts.runtime ? { runtime: opts.runtime, option: true } : spec.runtime ? { runtime: spec.runtime, ...(spec.runtimeLoc ? { loc: spec.runtimeLoc } : {}) } : undefined;
   const blocker = containerdBlocker(plans.filter((p) => p.section === 'onboot'));
   const bootConf: BootConf = { runtime: chooseRuntime(askedRuntime, runtimes), containerdEarly: blocker === undefined, ...(blocker ? { containerdAfter: blocker } : {}) };
@@ -217,6 +223,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     return { name, spec, outputs: [...outputs, await recordImages(opts, name, resolved, lockFile)], segments: [], images: resolved, ...(lockFile ? { lockFile } : {}) };
   }
 
+  traceMark('build: components planned');
   // 4. segments
   const segments: BuiltSegment[] = [];
   const segOpts = { compression, cacheDir: segCache, ...(opts.level !== undefined ? { level: opts.level } : {}) };
@@ -237,6 +244,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     }
   }
 
+  traceMark('build: segments ready');
   // 5. outputs, all or nothing
   const set: OutputSet = {
     name,
@@ -252,6 +260,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     ...(formats.includes('tar') ? { rootfs: () => mergedRootfs(components) } : {}),
   };
   const outputs = await writeOutputs(opts.outDir, formats, set);
+  traceMark('build: outputs written');
   return { name, spec, outputs: [...outputs, await recordImages(opts, name, resolved, lockFile)], segments, images: resolved, ...(lockFile ? { lockFile } : {}) };
 }
 

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { CoracleError } from '../errors.js';
 import { VERSION } from './version.js';
 import { commandName } from './command-name.js';
+import { traceMark } from '../progress/trace.js';
 
 export { commandName };
 
@@ -48,6 +49,7 @@ export async function createProgram(argv: readonly string[] = []): Promise<Comma
 
 /** Run the CLI; returns the exit code. Errors never reach the user as stack traces. */
 export async function main(argv: string[]): Promise<number> {
+  traceMark('cli: main');
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
     process.stdout.write(`${VERSION}\n`);
     return 0;
@@ -55,7 +57,9 @@ export async function main(argv: string[]): Promise<number> {
   const { CommanderError } = await import('commander');
   try {
     const program = await createProgram(argv);
+    traceMark('cli: commands registered');
     await program.parseAsync(argv, { from: 'user' });
+    traceMark('cli: command done');
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;

@@ -12,6 +12,7 @@ import { appendFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } fro
 import { join } from 'node:path';
 import { CoracleError } from '../errors.js';
 import { compressToFile, checkLevel, DEFAULT_LEVEL } from './compress.js';
+import { lz4LegacyCompress } from './lz4-legacy.js';
 import { archiveSize, digestEntries, newcStream, normalizeEntries, planArchive, type NormalizedEntry } from './newc.js';
 import type { BuiltSegment, Compression, InitrdEntry, SegmentOptions } from './types.js';
 import { removeDeadTemps } from '../files/leftovers.js';
@@ -27,7 +28,9 @@ async function sweepOnce(cacheDir: string): Promise<void> {
 
 export const SEGMENT_ALIGN = 512;
 /** Bump when the bytes written for the same input change. */
-const FORMAT_VERSION = 'coracle-initrd-segment/3';
+const FORMAT_VERSION = 'coracle-initrd-segment/4';
+/** lz4 archives up to this size are compressed in process (lz4-legacy.ts): a CLI start costs more than they do. */
+export const SMALL_LZ4_ARCHIVE = 256 << 10;
 
 const EXT: Record<Compression, string> = { gzip: 'cpio.gz', zstd: 'cpio.zst', lz4: 'cpio.lz4', none: 'cpio' };
 
@@ -150,7 +153,8 @@ export async function writeSegment(entries: readonly InitrdEntry[], opts: Segmen
   await sweepOnce(opts.cacheDir);
   const tmp = join(opts.cacheDir, `.tmp-${key.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    const written = await compressToFile(newcStream(plan), tmp, compression, level);
+    const written =
+      compression === 'lz4' && rawSize <= SMALL_LZ4_ARCHIVE ? await writeSmallLz4(newcStream(plan), tmp) : await compressToFile(newcStream(plan), tmp, compression, level);
     if (written !== rawSize) throw new Error(`internal: archive of ${name} is ${written} bytes, planned ${rawSize}`);
     const compressedSize = (await stat(tmp)).size;
     // The kernel's LZ4 unpacker reads to the end of the initrd (legacy LZ4 has no end
@@ -167,6 +171,14 @@ export async function writeSegment(entries: readonly InitrdEntry[], opts: Segmen
   }
 }
 
+/** A small archive compressed in process; returns its uncompressed size. */
+async function writeSmallLz4(chunks: AsyncIterable<Uint8Array>, path: string): Promise<number> {
+  const parts: Uint8Array[] = [];
+  for await (const c of chunks) parts.push(c);
+  const raw = Buffer.concat(parts);
+  await writeFile(path, lz4LegacyCompress(raw));
+  return raw.length;
+}
 
 /**
  * Remove cached segments (and their metadata) other than `keep` from the

@@ -56,6 +56,7 @@ export function registerBuildCommands(program: Command): void {
         import('../../progress/reporter.js'),
       ]);
       const store = await openStore(storeRootFrom(cmd));
+      (await import('../../progress/trace.js')).traceMark('cli: build modules loaded, store open');
       const reporter = createReporter();
       const started = Date.now();
       const r = await build({
