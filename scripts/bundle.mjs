@@ -5,6 +5,7 @@
 // time was module loading). dist/ stays as it is: the library API, and the
 // CLI's fallback whenever the bundle is missing or older than dist/.
 // Dependencies are resolved from the project's node_modules.
+import { createHash } from 'node:crypto';
 import { readFile, rename, stat, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,8 +54,12 @@ await build({
   logLevel: 'warning',
   plugins: [metaUrl],
   // top level of the bundle, where `require` is Node's (a module may shadow it)
-  banner: { js: '"use strict";\nconst __coracleRequire = require;\nconst __coracleFileUrl = (rel) => require("node:url").pathToFileURL(require("node:path").join(__dirname, rel)).href;' },
+  banner: { js: '"use strict";\nconst __coracleCodeId = "CORACLE_CODE_ID_PLACEHOLDER";\nconst __coracleRequire = require;\nconst __coracleFileUrl = (rel) => require("node:url").pathToFileURL(require("node:path").join(__dirname, rel)).href;' },
 });
+// The bundle names itself: the sha256 of its text with the placeholder in (src/build/code-id.ts).
+const text = await readFile(tmp, 'utf8');
+const codeId = createHash('sha256').update(text).digest('hex');
+await writeFile(tmp, text.replace('CORACLE_CODE_ID_PLACEHOLDER', codeId));
 // the bundle is only used while dist/cli/main.js is the file it was made from (tsc rewrites it every time)
 const { mtimeMs } = await stat(entry);
 await rename(tmp, join(outDir, 'coracle.cjs'));

@@ -7,12 +7,11 @@
  * segments, and a changed file recompresses one small segment. Container
  * roots share segments so identical files are stored once (roots.ts).
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { CoracleError } from '../errors.js';
 import { cachedSegment, writeSegment, type BuiltSegment, type Compression, type InitrdEntry } from '../initrd/index.js';
-import { FsTree, dirChain } from '../initrd/tree.js';
+import { FsTree } from '../initrd/tree.js';
 import { parsePlatform, hostPlatform } from '../oci/platform.js';
 import type { LayoutStore } from '../oci/store/layout-store.js';
 import type { RegistryAccessOptions } from '../oci/transfer/index.js';
@@ -20,24 +19,19 @@ import type { Platform } from '../oci/types.js';
 import { silentReporter, type Reporter } from '../progress/reporter.js';
 import { traceMark } from '../progress/trace.js';
 import { allocateIds } from '../runtime/ids.js';
-import { loadSpecsCached } from './parse-cache.js';
-import type { KernelSpec, SystemSpec } from '../spec/types.js';
-import { bundleEntries, planContainers, VOLUMES_DIR } from './containers.js';
-import { planRoots, rootsEntries } from './roots.js';
-import { filesEntries } from './files.js';
-import { resolveImages, specImages, type ResolvedBuildImage } from './images.js';
-import { kernelParts, modulesEntries, type KernelParts } from './kernel.js';
-import { ETC_MODULES_FILE, initModuleLists, parseModuleList, trimModules, type InitModuleLists } from './modules.js';
-import { isDiskFormat, writeOutputs, type OutputFormat, type OutputSet } from '../outputs/index.js';
-import { checkDiskFormats } from '../outputs/disk/index.js';
-import { unpackImage, type DroppedEntry } from './unpack.js';
-import { droppedReports, layerPolicy, layerPolicyKey } from './layer-policy.js';
-import { buildCacheDir, diskImageCacheDir } from './cache-dirs.js';
-import { writeWhole } from '../files/write-whole.js';
-import { resolvePackageRefs, type PackageRefOptions } from './packages.js';
-import { lockKey, lockedTarget, readSystemLock, systemLockPath, writeSystemLock, type LockedImage } from './system-lock.js';
+import type { SystemSpec } from '../spec/types.js';
 import { isPkgRef, pkgRefDir, relativePkgRef, shownPath } from '../spec/pkg-ref.js';
-import { bootConfEntries, chooseRuntime, containerdBlocker, runtimesIn, type BootConf, type OciRuntime } from './boot-conf.js';
+import { isDiskFormat, writeOutputs, type OutputFormat, type OutputSet } from '../outputs/index.js';
+import { writeWhole } from '../files/write-whole.js';
+import type { OciRuntime } from './boot-conf.js';
+import { buildCacheDir, diskImageCacheDir } from './cache-dirs.js';
+import { etcModulesText, finishFiles, sha, type Component, type Plan } from './component.js';
+import { filesEntries } from './files.js';
+import { specImages } from './images.js';
+import { memoKey, readMemo, writeMemo, type BuildMemo } from './memo.js';
+import { resolvePackageRefs, type PackageRefOptions } from './packages.js';
+import { loadSpecsCached } from './parse-cache.js';
+import { lockKey, lockedTarget, readSystemLock, systemLockPath, writeSystemLock, type LockedImage } from './system-lock.js';
 
 export interface BuildOptions extends Pick<RegistryAccessOptions, 'mirrors' | 'insecure'> {
   specFiles: string[];
@@ -76,25 +70,14 @@ export interface BuildResult {
   images: LockedImage[];
   /** The lock file written (--lock) or read (--locked). */
   lockFile?: string;
-}
-
-/** One initrd segment to be: a content key known up front, entries made only on a cache miss. */
-interface Component {
-  name: string;
-  /** Caller's content key; undefined lets the writer hash the entries. */
-  key?: string;
-  dedupe?: boolean;
-  entries: () => Promise<InitrdEntry[]>;
+  /** How the build was planned: from the memo of an earlier build with the same inputs, or in full. */
+  planned: 'memo' | 'full';
 }
 
 export function defaultBuildName(specFile: string): string {
   const b = basename(specFile);
   const ext = extname(b);
   return ext === '.yml' || ext === '.yaml' ? b.slice(0, -ext.length) : b;
-}
-
-function sha(parts: unknown[]): string {
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
 export async function build(opts: BuildOptions): Promise<BuildResult> {
@@ -123,93 +106,27 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   if (bootable !== undefined && !spec.kernel?.image) throw new CoracleError(`${opts.specFiles[0]}: the ${bootable} format needs a kernel image (kernel: image: ...)`);
 
   traceMark('build: spec loaded');
-  // 2. images: `@pkg:` folders (built when missing) or the lock's digests, then store or registry
+  // 2. images: `@pkg:` folders (built when missing) or the lock's digests
   if (opts.lock && opts.locked) throw new CoracleError('build: --lock and --locked exclude each other');
   const refs = specImages(spec);
   const lockFile = opts.lock || opts.locked ? systemLockPath(opts.specFiles[0]!, name) : undefined;
   const pkgRefs = { store, reporter, ...(opts.pkg ? { pkg: opts.pkg } : {}), ...(opts.noPkgBuild ? { noBuild: true } : {}) };
   const targets = opts.locked ? await lockedTargets(refs, lockFile!, pkgRefs) : await resolvePackageRefs(refs, pkgRefs);
-  const images = await resolveImages(store, refs, {
-    platform,
-    reporter,
-    targets,
-    ...(opts.pull ? { pull: true } : {}),
-    ...(opts.mirrors ? { mirrors: opts.mirrors } : {}),
-    ...(opts.insecure !== undefined ? { insecure: opts.insecure } : {}),
-  });
-  traceMark('build: images resolved');
-  const img = (ref: string): ResolvedBuildImage => images.get(ref)!;
-  // Devices and setuid/setgid files in layers: one policy for the build, in every image-made segment's key.
-  const layers = layerPolicy(spec);
-  const policyKey = layerPolicyKey(layers);
-  const trees = new Map<string, Promise<FsTree>>();
-  const loadTree = (i: ResolvedBuildImage): Promise<FsTree> => {
-    let t = trees.get(i.descriptor.digest);
-    if (!t) {
-      const dropped: DroppedEntry[] = [];
-      t = unpackImage(store, { name: i.reference, manifest: i.manifest, config: i.config }, { layers, onDropped: (d) => dropped.push(d) }).then((tree) => {
-        for (const line of droppedReports(i.reference, dropped)) reporter.warn(line);
-        return tree;
-      });
-      trees.set(i.descriptor.digest, t);
-    }
-    return t;
-  };
+  const segOpts = { compression, cacheDir: segCache, ...(opts.level !== undefined ? { level: opts.level } : {}) };
 
-  const resolved: LockedImage[] = refs.map((ref) => {
-    const i = images.get(ref)!;
-    return { image: ref, reference: i.reference, digest: i.top.digest, mediaType: i.top.mediaType };
-  });
-
-  // 3. components
-  const ids = allocateIds(spec);
-  const components: Component[] = [];
-  const initDirs = new Set<string>();
-  const runtimes = new Set<OciRuntime>();
-  const initLists: InitModuleLists[] = [];
-  for (const [i, ref] of spec.init.entries()) {
-    const image = img(ref);
-    const listing = await initListing(cacheRoot, image, loadTree);
-    for (const d of listing.dirs) initDirs.add(d);
-    for (const r of listing.runtimes) runtimes.add(r);
-    if (spec.kernel?.modules !== 'all') initLists.push(await initModuleLists(cacheRoot, image, loadTree));
-    // Init images after the first may land on paths an earlier one holds.
-    components.push(
-      i === 0
-        ? { name: `init/${i}`, key: sha(['coracle-init/1', image.descriptor.digest, policyKey]), entries: async () => (await loadTree(image)).entries() }
-        : { name: `init/${i}`, key: sha(['coracle-init/1', image.descriptor.digest, policyKey, 'replace']), entries: async () => replacing((await loadTree(image)).entries()) },
-    );
-  }
-  const files = await filesEntries({ spec, ids, existingDirs: initDirs, ...(opts.allowOutsideSources ? { allowOutsideSources: true } : {}) });
-  let kernel: KernelParts | undefined;
-  if (spec.kernel?.image) {
-    kernel = await kernelParts(store, img(spec.kernel.image), spec.kernel, join(cacheRoot, 'kernel'));
-    const k = kernel;
-    if (k.modulesTar !== undefined) components.push(await modulesComponent(k, spec.kernel, img(spec.kernel.image).reference, initLists, files, reporter));
-  }
-  traceMark('build: init, files, kernel planned');
-  // Container roots first (identical files stored once), then each bundle's small segment of generated files.
-  const plans = await planContainers({ spec, images, ids, loadTree, cacheDir: cacheRoot });
-  traceMark('build: containers planned');
-  const askedRuntime = opts.runtime ? { runtime: opts.runtime, option: true } : spec.runtime ? { runtime: spec.runtime, ...(spec.runtimeLoc ? { loc: spec.runtimeLoc } : {}) } : undefined;
-  const blocker = containerdBlocker(plans.filter((p) => p.section === 'onboot'));
-  const bootConf: BootConf = { runtime: chooseRuntime(askedRuntime, runtimes), containerdEarly: blocker === undefined, ...(blocker ? { containerdAfter: blocker } : {}) };
-  for (const group of planRoots(plans)) components.push({ name: group.name, key: sha([group.key, policyKey]), entries: () => rootsEntries(group, loadTree) });
-  for (const plan of plans) components.push({ name: plan.bundle.replace(/^containers\//, ''), key: plan.key, entries: async () => bundleEntries(plan) });
-  for (const v of spec.volumes) {
-    const dir = `${VOLUMES_DIR}/${v.name}`;
-    const image = v.image ? img(v.image) : undefined;
-    components.push({
-      name: `volumes/${v.name}`,
-      key: sha(['coracle-volume/1', dir, image?.descriptor.digest ?? null, image ? policyKey : null]),
-      entries: async () => [...dirChain(dir), ...(image ? (await loadTree(image)).entries({ prefix: dir }) : [])],
-    });
-  }
-  // boot.conf travels with `files:` (one small segment that changes with the spec)
-  if (spec.init.length > 0) files.push(...bootConfEntries(bootConf, new Set([...initDirs, ...files.filter((e) => e.type === 'dir').map((e) => e.path)])));
-  if (files.length > 0) components.push({ name: 'files', entries: async () => replacing(files) });
+  // 3. the plan: from the memo of an earlier build with the same inputs, else made here
+  // (a `--pull` build asks registries, a tar output needs every entry: both always plan)
+  const memoAllowed = !opts.pull && !formats.includes('tar') && process.env.CORACLE_BUILD_MEMO !== '0';
+  const key = memoAllowed
+    ? await memoKey({ spec, storeRoot: store.root, targets, options: { platform, runtime: opts.runtime ?? null } })
+    : undefined;
+  const memo = key !== undefined ? await readMemo(cacheRoot, key) : undefined;
+  const fromMemo = memo ? await planFromMemo(memo, spec, opts, segOpts) : undefined;
+  traceMark(fromMemo ? 'build: planned (memo)' : 'build: memo missed');
+  const plan = fromMemo ?? (await (await import('./plan.js')).planFully(spec, refs, targets, { opts, store, platform, reporter, cacheRoot }));
+  const { components, kernel, resolved } = plan;
   // the tools and the kernel's EFI stub, checked before the segments are made
-  if (kernel && diskFormats.length > 0) await checkDiskFormats(diskFormats, kernel.kernel, `kernel image ${spec.kernel!.image}`);
+  if (kernel && diskFormats.length > 0) await (await import('../outputs/disk/index.js')).checkDiskFormats(diskFormats, kernel.kernel, `kernel image ${spec.kernel!.image}`);
 
   if (formats.every((f) => f === 'tar')) {
     const set: OutputSet = {
@@ -220,15 +137,17 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       ...(kernel ? { kernel: kernel.kernel } : {}),
     };
     const outputs = await writeOutputs(opts.outDir, formats, set);
-    return { name, spec, outputs: [...outputs, await recordImages(opts, name, resolved, lockFile)], segments: [], images: resolved, ...(lockFile ? { lockFile } : {}) };
+    return { name, spec, outputs: [...outputs, await recordImages(opts, name, resolved, lockFile)], segments: [], images: resolved, planned: fromMemo ? 'memo' : 'full', ...(lockFile ? { lockFile } : {}) };
   }
 
   traceMark('build: components planned');
-  // 4. segments
+  // 4. segments: the cache is asked for all of them at once, then the missing ones are made in order
+  const hits = await Promise.all(
+    components.map((c) => c.hit ?? (c.key !== undefined ? cachedSegment(c.key, { ...segOpts, name: c.name, dedupe: c.dedupe ?? false }) : undefined)),
+  );
   const segments: BuiltSegment[] = [];
-  const segOpts = { compression, cacheDir: segCache, ...(opts.level !== undefined ? { level: opts.level } : {}) };
-  for (const c of components) {
-    const hit = c.key !== undefined ? await cachedSegment(c.key, { ...segOpts, name: c.name, dedupe: c.dedupe ?? false }) : undefined;
+  for (const [i, c] of components.entries()) {
+    const hit = hits[i];
     if (hit) {
       segments.push(hit);
       continue;
@@ -261,65 +180,31 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   };
   const outputs = await writeOutputs(opts.outDir, formats, set);
   traceMark('build: outputs written');
-  return { name, spec, outputs: [...outputs, await recordImages(opts, name, resolved, lockFile)], segments, images: resolved, ...(lockFile ? { lockFile } : {}) };
+  if (key !== undefined && !fromMemo) await writeMemo(cacheRoot, key, plan.memo);
+  return { name, spec, outputs: [...outputs, await recordImages(opts, name, resolved, lockFile)], segments, images: resolved, planned: fromMemo ? 'memo' : 'full', ...(lockFile ? { lockFile } : {}) };
 }
 
 /**
- * The modules segment: the whole tarball for `kernel.modules: all`, else
- * the boot set of the (last) init image that has one, /etc/modules (from
- * `files:` or the init images) and `kernel.modules`, with dependencies.
+ * The plan an earlier build made from the same inputs, with this build's
+ * `files:`; undefined when it cannot be used (a segment gone from the
+ * cache, a different /etc/modules in `files:`), and the build plans again.
  */
-async function modulesComponent(
-  k: KernelParts,
-  spec: KernelSpec,
-  reference: string,
-  initLists: readonly InitModuleLists[],
-  files: readonly InitrdEntry[],
-  reporter: Reporter,
-): Promise<Component> {
-  const what = `kernel image ${spec.image} modules`;
-  const whole: Component = { name: 'modules', key: sha([k.modulesKey!, 'replace']), entries: async () => replacing(await modulesEntries(k.modulesTar!, what)) };
-  if (spec.modules === 'all') return whole;
-  const boot = [...initLists].reverse().find((l) => l.boot.length > 0)?.boot ?? [];
-  const etcFile = files.find((e) => e.path === ETC_MODULES_FILE);
-  const etc = etcFile ? parseModuleList(await entryText(etcFile)) : ([...initLists].reverse().find((l) => l.etc.length > 0)?.etc ?? []);
-  const required = spec.modules ?? [];
-  const optional = [...new Set([...boot, ...etc])].filter((n) => !required.includes(n));
-  return {
-    name: 'modules',
-    key: sha([k.modulesKey!, 'coracle-modules-trimmed/2', [...required].sort(), [...optional].sort(), 'replace']),
-    entries: async () => {
-      const t = await trimModules(k.modulesTar!, { required, optional }, what);
-      if (t === undefined) {
-        if (required.length)
-          throw new CoracleError(`${where(spec, 0)}: kernel.modules: ${reference} has no modules.dep to find modules in; use kernel.modules: all`);
-        reporter.warn(`${reference}: its modules tarball has no modules.dep; the initrd carries all of it`);
-        return replacing(await modulesEntries(k.modulesTar!, what));
-      }
-      const unknown = t.missing;
-      if (unknown.length) {
-        const i = required.indexOf(unknown[0]!);
-        const more = unknown.length > 1 ? ` (and ${unknown.slice(1).map((n) => `"${n}"`).join(', ')})` : '';
-        throw new CoracleError(`${where(spec, i)}: kernel.modules: kernel ${t.version} of ${reference} has no module "${unknown[0]}"${more}, neither loadable nor built in`);
-      }
-      // the init skips what the kernel lacks; a user's /etc/modules hears about it
-      const missingEtc = t.skipped.filter((n) => etc.includes(n) && !boot.includes(n));
-      if (etcFile && missingEtc.length) reporter.warn(`/${ETC_MODULES_FILE} names ${missingEtc.join(', ')}, which kernel ${t.version} does not have`);
-      return replacing(t.entries);
-    },
+async function planFromMemo(memo: BuildMemo, spec: SystemSpec, opts: BuildOptions, segOpts: { compression: Compression; cacheDir: string; level?: number }): Promise<Plan | undefined> {
+  const initDirs = new Set(memo.initDirs);
+  const [files, hits] = await Promise.all([
+    filesEntries({ spec, ids: allocateIds(spec), existingDirs: initDirs, ...(opts.allowOutsideSources ? { allowOutsideSources: true } : {}) }),
+    Promise.all(memo.components.map((c) => cachedSegment(c.key, { ...segOpts, name: c.name, dedupe: c.dedupe ?? false }))),
+  ]);
+  if (hits.some((h) => h === undefined)) return undefined;
+  if ((await etcModulesText(files)) !== memo.etcModules) return undefined;
+  const notPlanned = async (): Promise<never> => {
+    throw new CoracleError('internal: a segment planned by an earlier build was asked for its entries');
   };
+  const components: Component[] = memo.components.map((c, i) => ({ name: c.name, key: c.key, ...(c.dedupe ? { dedupe: true } : {}), hit: hits[i]!, entries: notPlanned }));
+  const filesComponent = finishFiles(spec, files, initDirs, memo.bootConf);
+  return { components: filesComponent ? [...components, filesComponent] : components, ...(memo.kernel ? { kernel: memo.kernel } : {}), resolved: memo.images, memo };
 }
 
-function where(spec: KernelSpec, i: number): string {
-  const l = spec.moduleLocs?.[i] ?? spec.fieldLocs?.modules ?? spec.loc;
-  return `${l.file}:${l.line}:${l.col}`;
-}
-
-async function entryText(e: InitrdEntry): Promise<string> {
-  if (e.data?.kind === 'buffer') return Buffer.from(e.data.data).toString('utf8');
-  if (e.data?.kind === 'file') return (await readFile(e.data.path)).subarray(e.data.offset ?? 0, e.data.size !== undefined ? (e.data.offset ?? 0) + e.data.size : undefined).toString('utf8');
-  return '';
-}
 
 /**
  * NAME-images.json in the output folder (what each reference resolved to),
@@ -356,16 +241,6 @@ async function lockedTargets(refs: readonly string[], lockFile: string, pkg: Pac
   return out;
 }
 
-/**
- * Entries of a component that may land on paths an earlier segment holds
- * (a later init image, the modules, `files:`): the kernel opens an existing
- * regular file in place, which would write through to every hardlink of it
- * (busybox's applets), so the writer unlinks such paths first.
- */
-function replacing(entries: InitrdEntry[]): InitrdEntry[] {
-  return entries.map((e) => (e.type === 'file' || e.type === 'hardlink' ? { ...e, replace: true } : e));
-}
-
 /** Every component's entries merged in order, as the kernel would unpack the segments. */
 async function mergedRootfs(components: readonly Component[]): Promise<InitrdEntry[]> {
   const tree = new FsTree();
@@ -373,30 +248,3 @@ async function mergedRootfs(components: readonly Component[]): Promise<InitrdEnt
   return tree.entries();
 }
 
-interface InitListing {
-  /** Directories it creates (so `files:` leaves their metadata alone). */
-  dirs: string[];
-  /** OCI runtimes it holds (crun, runc). */
-  runtimes: OciRuntime[];
-}
-
-/** What the build needs to know of an init image, cached per image digest so warm builds need not unpack the image. */
-async function initListing(cacheRoot: string, image: ResolvedBuildImage, loadTree: (i: ResolvedBuildImage) => Promise<FsTree>): Promise<InitListing> {
-  const dir = join(cacheRoot, 'listings');
-  const file = join(dir, `${image.descriptor.digest.replace(':', '-')}.v2.json`);
-  const cached = await readFile(file, 'utf8').then(
-    (s) => JSON.parse(s) as InitListing,
-    () => undefined,
-  );
-  if (cached) return cached;
-  const entries = (await loadTree(image)).entries();
-  const listing: InitListing = {
-    dirs: entries.filter((e) => e.type === 'dir').map((e) => e.path),
-    runtimes: runtimesIn(entries.filter((e) => e.type !== 'dir').map((e) => e.path)),
-  };
-  await mkdir(dir, { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, JSON.stringify(listing));
-  await rename(tmp, file);
-  return listing;
-}

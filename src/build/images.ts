@@ -6,7 +6,7 @@
 import { CoracleError } from '../errors.js';
 import { readImage } from '../oci/image.js';
 import type { ContentStore } from '../oci/store/content-store.js';
-import { ensureImage, type EnsureOptions } from '../oci/transfer/index.js';
+import type { EnsureOptions } from '../oci/transfer/index.js';
 import type { Descriptor, ImageConfig, ImageManifest, Platform } from '../oci/types.js';
 import type { Reporter } from '../progress/reporter.js';
 import type { SystemSpec } from '../spec/types.js';
@@ -42,6 +42,8 @@ export interface ResolveOptions extends Omit<EnsureOptions, 'platform' | 'report
 }
 
 export async function resolveImages(store: ContentStore, refs: readonly string[], opts: ResolveOptions): Promise<Map<string, ResolvedBuildImage>> {
+  // the registry client (and node:http with it) is loaded only by builds that plan
+  const { ensureImage } = await import('../oci/transfer/index.js');
   const out = new Map<string, ResolvedBuildImage>();
   for (const name of refs) {
     const ensured = await ensureImage(store, opts.targets?.get(name) ?? name, { ...opts, platform: opts.platform, reporter: opts.reporter });

@@ -15,19 +15,8 @@ import type { FsTree } from '../initrd/tree.js';
 import type { ResolvedBuildImage } from './images.js';
 import { readModulesTar } from './kernel.js';
 
-/** The init image's boot set: one module name a line (the init's lib.sh reads the same file). */
-export const BOOT_MODULES_FILE = 'usr/lib/coracle/boot-modules';
-/** More modules to load at boot, one a line (the init reads it too). */
-export const ETC_MODULES_FILE = 'etc/modules';
-
-/** Names in a modules list file: one a line, `#` starts a comment. */
-export function parseModuleList(text: string): string[] {
-  return text
-    .split('\n')
-    .map((l) => l.replace(/#.*/, '').trim())
-    .flatMap((l) => l.split(/\s+/))
-    .filter(Boolean);
-}
+export { BOOT_MODULES_FILE, ETC_MODULES_FILE, parseModuleList } from './module-lists.js';
+import { BOOT_MODULES_FILE, ETC_MODULES_FILE, parseModuleList } from './module-lists.js';
 
 export interface InitModuleLists {
   boot: string[];

@@ -19,6 +19,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import vm from 'node:vm';
 import { commandName } from './command-name.js';
+import { traceMark } from '../progress/trace.js';
 
 type Main = (argv: string[]) => Promise<number>;
 
@@ -52,6 +53,7 @@ export function cacheFileName(command: string | undefined, bundleStat: { size: n
 
 /** Load the bundle (with the code cache when one fits) and run its main; returns the exit code. */
 export async function runBundle(bundle: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  traceMark('cli: bundle runner loaded');
   const command = commandName(argv);
   const source = readFileSync(bundle, 'utf8').replace(/^#!.*/, '');
   const cacheFile = env.CORACLE_CODE_CACHE === 'off' ? undefined : join(codeCacheDir(env), cacheFileName(command, statSync(bundle)));
@@ -63,13 +65,18 @@ export async function runBundle(bundle: string, argv: string[], env: NodeJS.Proc
       cachedData = undefined;
     }
   }
+  traceMark('cli: bundle and code cache read');
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: bundle,
     ...(cachedData ? { cachedData } : {}),
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
+  traceMark(`cli: bundle compiled${cachedData === undefined ? '' : script.cachedDataRejected ? ' (code cache refused)' : ' (code cache used)'}`);
   const mod = { exports: {} as { main?: Main } };
-  (script.runInThisContext() as (...a: unknown[]) => void)(mod.exports, createRequire(bundle), mod, bundle, dirname(bundle));
+  const wrapper = script.runInThisContext() as (...a: unknown[]) => void;
+  traceMark('cli: bundle run');
+  wrapper(mod.exports, createRequire(bundle), mod, bundle, dirname(bundle));
+  traceMark('cli: bundle evaluated');
   const code = await mod.exports.main!(argv);
   if (cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) saveCache(cacheFile, cachePrefix(command), script.createCachedData());
   return code;

@@ -11,10 +11,8 @@
  */
 import { createWriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip, constants as zc } from 'node:zlib';
 import { CoracleError } from '../errors.js';
 import type { Compression } from './types.js';
 
@@ -52,6 +50,7 @@ export async function compressToFile(
   if (compression === 'none') {
     await pipeline(source, counter, createWriteStream(outPath));
   } else if (compression === 'gzip') {
+    const { createGzip, constants: zc } = await import('node:zlib');
     await pipeline(source, counter, createGzip({ level, memLevel: 9, strategy: zc.Z_DEFAULT_STRATEGY }), createWriteStream(outPath));
     // The header's OS byte is zlib's build platform (3 on Linux, 19 on macOS): fix it so every host writes the same bytes.
     const fh = await open(outPath, 'r+');
@@ -64,6 +63,7 @@ export async function compressToFile(
     const tool = compression;
     const args = compression === 'zstd' ? ['-q', '-c', `-${level}`, '-T0', '--no-progress'] : ['-q', '-c', '-l', `-${level}`];
     // node:child_process, not execa: the one-file rebuild compresses one small segment and should not load a library for it
+    const { spawn } = await import('node:child_process');
     const out = await open(outPath, 'w');
     let feedError: unknown;
     let r: { code: number | null; spawnError?: NodeJS.ErrnoException; stderr: string };

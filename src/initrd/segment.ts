@@ -8,7 +8,8 @@
  * come last: the kernel's LZ4 unpacker consumes the rest of the initrd.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { appendFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoracleError } from '../errors.js';
 import { compressToFile, checkLevel, DEFAULT_LEVEL } from './compress.js';
@@ -57,9 +58,11 @@ export function segmentKey(
   return h.digest('hex');
 }
 
+// The small files of a segment lookup (its stat, its .json) are read and written
+// synchronously: a thread-pool round trip costs more than the work (warm rebuilds make dozens).
 async function existingSize(path: string): Promise<number | undefined> {
   try {
-    const st = await stat(path);
+    const st = statSync(path);
     return st.isFile() ? st.size : undefined;
   } catch {
     return undefined;
@@ -87,13 +90,13 @@ function isWhole(size: number | undefined, meta: SegmentMeta | undefined, compre
 
 async function writeMeta(segmentPath: string, meta: SegmentMeta): Promise<void> {
   const tmp = `${segmentPath}.json.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, JSON.stringify(meta) + '\n');
-  await rename(tmp, `${segmentPath}.json`);
+  writeFileSync(tmp, JSON.stringify(meta) + '\n');
+  renameSync(tmp, `${segmentPath}.json`);
 }
 
 async function readMeta(segmentPath: string): Promise<SegmentMeta | undefined> {
   try {
-    const m = JSON.parse(await readFile(`${segmentPath}.json`, 'utf8')) as SegmentMeta;
+    const m = JSON.parse(readFileSync(`${segmentPath}.json`, 'utf8')) as SegmentMeta;
     return Number.isInteger(m.archiveSize) && Number.isInteger(m.entries) ? m : undefined;
   } catch {
     return undefined;
@@ -137,7 +140,7 @@ export async function writeSegment(entries: readonly InitrdEntry[], opts: Segmen
   if (opts.key === undefined) await digestEntries(normalized);
   const key = segmentKey(opts.key === undefined ? { entries: normalized } : { key: opts.key }, { compression, level, dedupe });
 
-  await mkdir(opts.cacheDir, { recursive: true });
+  mkdirSync(opts.cacheDir, { recursive: true });
   const path = join(opts.cacheDir, `${key}.${EXT[compression]}`);
   if (dedupe) await digestEntries(normalized);
   const plan = planArchive(normalized, { dedupe });
@@ -156,13 +159,13 @@ export async function writeSegment(entries: readonly InitrdEntry[], opts: Segmen
     const written =
       compression === 'lz4' && rawSize <= SMALL_LZ4_ARCHIVE ? await writeSmallLz4(newcStream(plan), tmp) : await compressToFile(newcStream(plan), tmp, compression, level);
     if (written !== rawSize) throw new Error(`internal: archive of ${name} is ${written} bytes, planned ${rawSize}`);
-    const compressedSize = (await stat(tmp)).size;
+    const compressedSize = statSync(tmp).size;
     // The kernel's LZ4 unpacker reads to the end of the initrd (legacy LZ4 has no end
     // mark; it skips the magic of the next stream but not zeros): no padding after lz4.
     const pad = compression === 'lz4' ? 0 : (SEGMENT_ALIGN - (compressedSize % SEGMENT_ALIGN)) % SEGMENT_ALIGN;
     if (pad > 0) await appendFile(tmp, Buffer.alloc(pad));
     await writeMeta(path, { archiveSize: rawSize, entries: normalized.length, size: compressedSize + pad });
-    await rename(tmp, path);
+    renameSync(tmp, path);
     return { name, path, key, compression, size: compressedSize + pad, archiveSize: rawSize, entries: normalized.length, cached: false };
   } catch (e) {
     await rm(tmp, { force: true });
@@ -176,7 +179,7 @@ async function writeSmallLz4(chunks: AsyncIterable<Uint8Array>, path: string): P
   const parts: Uint8Array[] = [];
   for await (const c of chunks) parts.push(c);
   const raw = Buffer.concat(parts);
-  await writeFile(path, lz4LegacyCompress(raw));
+  writeFileSync(path, lz4LegacyCompress(raw));
   return raw.length;
 }
 

@@ -13,14 +13,14 @@
  * keeps them and only its tail is rewritten (see replaceTail below).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { copyFile, mkdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { defaultMtime, writeInitrd, type BuiltSegment, type InitrdEntry } from '../initrd/index.js';
 import { CoracleError } from '../errors.js';
 import { appendParts, replaceTail, sharedPrefix, type InitrdPart } from './initrd-file.js';
 import { placeCached } from './place.js';
-import { writeRootfsTar } from './tar.js';
-import { DiskImages, diskFileName } from './disk/index.js';
+import type { DiskImages } from './disk/index.js';
 import { removeDeadTemps } from '../files/leftovers.js';
 import { isDiskFormat, type OutputFormat } from './formats.js';
 export { OUTPUT_FORMATS, DISK_FORMATS, isDiskFormat, type OutputFormat, type DiskFormat } from './formats.js';
@@ -55,7 +55,8 @@ type Stamp = Record<string, { id: string; size: number; mtimeMs: number; ctimeMs
 async function readStamp(file: string | undefined): Promise<Stamp> {
   if (file === undefined) return {};
   try {
-    const s = JSON.parse(await readFile(file, 'utf8')) as unknown;
+    // the stamp and the stats below are small and many: synchronous calls cost less than thread-pool round trips
+    const s = JSON.parse(readFileSync(file, 'utf8')) as unknown;
     return typeof s === 'object' && s !== null ? (s as Stamp) : {};
   } catch {
     return {};
@@ -66,7 +67,7 @@ async function readStamp(file: string | undefined): Promise<Stamp> {
 async function untouched(stamp: Stamp, path: string): Promise<boolean> {
   const s = stamp[path];
   if (s === undefined) return false;
-  const st = await stat(path).catch(() => undefined);
+  const st = statSync(path, { throwIfNoEntry: false });
   return st !== undefined && st.isFile() && st.size === s.size && st.mtimeMs === s.mtimeMs && st.ctimeMs === s.ctimeMs && st.ino === s.ino;
 }
 
@@ -95,18 +96,18 @@ async function writeStamp(file: string | undefined, ids: Record<string, string>,
   if (file === undefined) return;
   const stamp: Stamp = {};
   for (const [path, id] of Object.entries(ids)) {
-    const st = await stat(path);
+    const st = statSync(path);
     stamp[path] = { id, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, ...(parts[path] ? { parts: parts[path] } : {}) };
   }
-  await mkdir(dirname(file), { recursive: true });
+  mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, JSON.stringify(stamp));
-  await rename(tmp, file);
+  writeFileSync(tmp, JSON.stringify(stamp));
+  renameSync(tmp, file);
 }
 
 /** A cached source file's identity: cache files are written whole under new names, never changed in place. */
 async function fileId(path: string): Promise<string> {
-  const st = await stat(path);
+  const st = statSync(path);
   return JSON.stringify(['file', path, st.size, st.mtimeMs, st.ino]);
 }
 
@@ -215,7 +216,7 @@ async function wholeInitrd(segments: BuiltSegment[], cacheDir: string): Promise<
 export async function writeOutputs(dir: string, format: OutputFormat | readonly OutputFormat[], set: OutputSet): Promise<string[]> {
   const formats = [...new Set(typeof format === 'string' ? [format] : format)];
   try {
-    await mkdir(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
   } catch (e) {
     throw outputError(dir, e);
   }
@@ -243,6 +244,7 @@ export async function writeOutputs(dir: string, format: OutputFormat | readonly 
       if (f === 'tar') {
         if (!set.rootfs) throw new Error('internal: tar output without a root filesystem');
         const final = join(dir, `${set.name}.tar`);
+        const { writeRootfsTar } = await import('./tar.js');
         await writeRootfsTar(stage.path(final), {
           entries: await set.rootfs(),
           cmdline: set.cmdline,
@@ -275,6 +277,7 @@ export async function writeOutputs(dir: string, format: OutputFormat | readonly 
       }
       if (!isDiskFormat(f)) throw new Error(`internal: unknown format ${f}`);
       if (!set.diskCacheDir) throw new Error(`internal: ${f} without a disk cache`);
+      const { DiskImages, diskFileName } = await import('./disk/index.js');
       disks ??= new DiskImages({
         name: set.name,
         kernel: set.kernel,
