@@ -2,8 +2,8 @@
  * The CLI the benchmarks time, made as `npm run build` makes it and run as a
  * user runs it: tsc's output in FOLDER/dist (emitted even if unrelated files
  * have type errors, so a work tree in progress can be measured), bundled by
- * scripts/bundle.mjs, started through a copy of bin/coracle.js at
- * FOLDER/bin/coracle.js (which finds ../dist beside it).
+ * scripts/bundle.mjs, started through a copy of bin/ (coracle.js and its
+ * package.json) at FOLDER/bin/coracle.js (which finds ../dist beside it).
  */
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir } from 'node:fs/promises';
@@ -22,5 +22,7 @@ export async function compiledCli(folder: string): Promise<string> {
   const cli = join(folder, 'bin', 'coracle.js');
   await mkdir(dirname(cli), { recursive: true });
   await copyFile(join(root, 'bin', 'coracle.js'), cli);
+  // bin/ is CommonJS by its own package.json
+  await copyFile(join(root, 'bin', 'package.json'), join(dirname(cli), 'package.json'));
   return cli;
 }

@@ -1,21 +1,21 @@
 #!/usr/bin/env node
 // Runs the compiled CLI: dist/bundle/coracle.cjs through V8's code cache when
-// it matches dist/ (npm ci / npm run build make both), else dist/ as it is.
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// it matches dist/ (npm ci / npm run build make both), else dist/ as it is
+// (src/cli/bundled.ts). CommonJS (bin/package.json): loading the runner with
+// require skips Node's ESM loader, which every command would pay for.
+'use strict';
+const { join } = require('node:path');
 
+const dist = join(__dirname, '..', 'dist');
 const argv = process.argv.slice(2);
-if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
-  const { VERSION } = await import('../dist/cli/version.js');
-  process.stdout.write(`${VERSION}\n`);
-} else {
-  const dist = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
-  const { currentBundle, runBundle } = await import('../dist/cli/bundled.js');
-  const bundle = process.env.CORACLE_BUNDLE === '0' ? undefined : currentBundle(dist);
-  if (bundle !== undefined) {
-    process.exitCode = await runBundle(bundle, argv);
-  } else {
-    const { main } = await import('../dist/cli/main.js');
-    process.exitCode = await main(argv);
-  }
+let runner;
+try {
+  runner = require(join(dist, 'bundle', 'runner.cjs'));
+} catch (e) {
+  // no bundle (tsc alone made dist/): the same runner, as ES modules
+  if (e.code !== 'MODULE_NOT_FOUND') throw e;
 }
+const started = runner ? runner.start(dist, argv) : import('../dist/cli/bundled.js').then((m) => m.start(dist, argv));
+started.then((code) => {
+  process.exitCode = code;
+});

@@ -12,16 +12,34 @@
  * rewrites dist/cli/main.js on every compile, and the bundle's stamp records
  * that file's mtime. Otherwise (no bundle, an older one) the caller runs
  * dist/cli/main.js as it is.
+ *
+ * bin/coracle.js (CommonJS: Node's ESM loader would cost every command its
+ * start-up) requires this module as dist/bundle/runner.cjs, bundled with
+ * what it imports, and calls start().
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
 import { commandName } from './command-name.js';
+import { VERSION } from './version.js';
 import { traceMark } from '../progress/trace.js';
 
 type Main = (argv: string[]) => Promise<number>;
+
+/** Run the CLI for `argv` from `distDir` (the compiled CLI): the bundle when current, else dist/cli/main.js. Returns the exit code. */
+export async function start(distDir: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const bundle = env.CORACLE_BUNDLE === '0' ? undefined : currentBundle(distDir);
+  if (bundle !== undefined) return runBundle(bundle, argv, env);
+  const { main } = (await import(pathToFileURL(join(distDir, 'cli', 'main.js')).href)) as { main: Main };
+  return main(argv);
+}
 
 /** Where cache files live: $CORACLE_CODE_CACHE, else beside the default store's folder. */
 export function codeCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -51,16 +69,30 @@ export function cacheFileName(command: string | undefined, bundleStat: { size: n
   return `${cachePrefix(command)}${process.version}-${process.arch}-${bundleStat.size}-${Math.trunc(bundleStat.mtimeMs)}.v8`;
 }
 
+/**
+ * A run quicker than this (ms; CORACLE_CODE_CACHE_QUICK_MS) is a typical
+ * one: its code cache holds what a warm rebuild compiles. A slow run (a
+ * cold build compiles far more) writes its cache under another name, used
+ * only until the first quick run writes the right one: a smaller cache
+ * is read and deserialized faster on every start.
+ */
+const QUICK_RUN_MS = 1000;
+
 /** Load the bundle (with the code cache when one fits) and run its main; returns the exit code. */
 export async function runBundle(bundle: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   traceMark('cli: bundle runner loaded');
+  const started = performance.now();
   const command = commandName(argv);
   const source = readFileSync(bundle, 'utf8').replace(/^#!.*/, '');
   const cacheFile = env.CORACLE_CODE_CACHE === 'off' ? undefined : join(codeCacheDir(env), cacheFileName(command, statSync(bundle)));
+  const slowFile = cacheFile?.replace(/\.v8$/, '.slow.v8');
   let cachedData: Buffer | undefined;
-  if (cacheFile !== undefined) {
+  let fromSlowRun = false;
+  for (const f of cacheFile !== undefined ? [cacheFile, slowFile!] : []) {
     try {
-      cachedData = readFileSync(cacheFile);
+      cachedData = readFileSync(f);
+      fromSlowRun = f === slowFile;
+      break;
     } catch {
       cachedData = undefined;
     }
@@ -78,7 +110,12 @@ export async function runBundle(bundle: string, argv: string[], env: NodeJS.Proc
   wrapper(mod.exports, createRequire(bundle), mod, bundle, dirname(bundle));
   traceMark('cli: bundle evaluated');
   const code = await mod.exports.main!(argv);
-  if (cacheFile !== undefined && (cachedData === undefined || script.cachedDataRejected === true)) saveCache(cacheFile, cachePrefix(command), script.createCachedData());
+  if (cacheFile !== undefined) {
+    const quickMs = Number(env.CORACLE_CODE_CACHE_QUICK_MS ?? QUICK_RUN_MS);
+    const quick = performance.now() - started < quickMs;
+    const unusable = cachedData === undefined || script.cachedDataRejected === true;
+    if (unusable || (fromSlowRun && quick)) saveCache(quick ? cacheFile : slowFile!, cachePrefix(command), script.createCachedData());
+  }
   return code;
 }
 

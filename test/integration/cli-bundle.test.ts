@@ -37,10 +37,10 @@ files:
     contents: "hello\\n"
 `;
 
-/** Run `bin` (bin/coracle.js or a copy) as a user does. */
+/** Run `bin` (bin/coracle.js or a copy) as a user does; every run counts as a quick one unless `env` says otherwise (a loaded machine). */
 async function bin(binFile: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   try {
-    const r = await run(process.execPath, [binFile, ...args], { cwd: projectRoot, env: { ...process.env, CI: '1', CORACLE_CODE_CACHE: codeCache, ...env }, maxBuffer: 1 << 26 });
+    const r = await run(process.execPath, [binFile, ...args], { cwd: projectRoot, env: { ...process.env, CI: '1', CORACLE_CODE_CACHE: codeCache, CORACLE_CODE_CACHE_QUICK_MS: '600000', ...env }, maxBuffer: 1 << 26 });
     return { exitCode: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const x = e as { code?: number; stdout?: string; stderr?: string };
@@ -120,6 +120,28 @@ describe('the bundled CLI (bin/coracle.js)', () => {
     expect((await readdir(codeCache)).filter((n) => n.startsWith('build-')).sort()).toEqual([file]);
   });
 
+  it('a slow run (a cold build) writes its code cache aside; the first quick run replaces it, later ones keep it', async () => {
+    const cache = join(dir, 'code-cache-slow');
+    const args = ['--cache', store, 'build', spec, '-o', join(dir, 'slow')];
+    const files = async () => (await readdir(cache)).filter((n) => n.startsWith('build-')).sort();
+    expect((await bin(projectBin, args, { CORACLE_CODE_CACHE: cache, CORACLE_CODE_CACHE_QUICK_MS: '0' })).exitCode).toBe(0);
+    const [slow] = await files();
+    expect(slow).toMatch(/\.slow\.v8$/);
+    // another slow run uses it and leaves it alone
+    const slowStat = await stat(join(cache, slow!));
+    expect((await bin(projectBin, args, { CORACLE_CODE_CACHE: cache, CORACLE_CODE_CACHE_QUICK_MS: '0' })).exitCode).toBe(0);
+    expect((await stat(join(cache, slow!))).mtimeMs).toBe(slowStat.mtimeMs);
+    // a quick run writes the cache of a quick run and removes the slow one
+    expect((await bin(projectBin, args, { CORACLE_CODE_CACHE: cache })).exitCode).toBe(0);
+    const [quick] = await files();
+    expect(await files()).toEqual([slow!.replace(/\.slow\.v8$/, '.v8')]);
+    const quickStat = await stat(join(cache, quick!));
+    expect((await bin(projectBin, args, { CORACLE_CODE_CACHE: cache })).exitCode).toBe(0);
+    expect((await bin(projectBin, args, { CORACLE_CODE_CACHE: cache, CORACLE_CODE_CACHE_QUICK_MS: '0' })).exitCode).toBe(0);
+    expect((await stat(join(cache, quick!))).mtimeMs, 'a usable quick cache is never replaced').toBe(quickStat.mtimeMs);
+    expect(await files()).toEqual([quick]);
+  });
+
   it('gives the same one-line errors and exit codes', async () => {
     const bad = join(dir, 'bad.yml');
     await writeFile(bad, 'services:\n  - name: x\n    image: fx/web:1\n    bogus: 1\n');
@@ -154,5 +176,20 @@ describe('the bundled CLI (bin/coracle.js)', () => {
     const viaDist = await bin(copyBin, ['--cache', store, 'images']);
     expect(viaDist.exitCode, viaDist.stderr).toBe(0);
     expect(viaDist.stdout).toContain('fx/web');
+    // no bundle at all (tsc alone made dist/): bin/ runs the same runner as ES modules
+    await rm(join(inst, 'dist', 'bundle'), { recursive: true });
+    const noBundle = await bin(copyBin, ['--cache', store, 'images']);
+    expect(noBundle.exitCode, noBundle.stderr).toBe(0);
+    expect(noBundle.stdout).toContain('fx/web');
+    expect((await bin(copyBin, ['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('bin/coracle.js is CommonJS and needs no ES module loader to start the bundle', async () => {
+    expect(JSON.parse(await readFile(join(projectRoot, 'bin', 'package.json'), 'utf8'))).toEqual({ type: 'commonjs' });
+    const hook = join(dir, 'esm-probe.cjs');
+    await writeFile(hook, "process.on('exit', () => process.stderr.write(JSON.stringify(process.moduleLoadList.filter((m) => m.includes('esm/module_job')))));\n");
+    const probe = await run(process.execPath, ['-r', hook, projectBin, '--version'], { cwd: projectRoot });
+    expect(probe.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    expect(JSON.parse(probe.stderr)).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, stat, unlink, utimes, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -97,8 +97,9 @@ class OciLayoutStore implements LayoutStore {
 
   async init(): Promise<void> {
     try {
-      await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
-      await mkdir(this.tmp, { recursive: true });
+      // synchronous: done once per command, cheaper than two thread-pool round trips
+      mkdirSync(join(this.root, 'blobs', 'sha256'), { recursive: true });
+      mkdirSync(this.tmp, { recursive: true });
       // Temporary blobs of a killed pull or build (PREFIX-PID-HEX) go now.
       await removeDeadTemps(this.tmp, STORE_TEMP_NAME);
     } catch (e) {
@@ -108,7 +109,7 @@ class OciLayoutStore implements LayoutStore {
     if (existsSync(layoutFile)) {
       let version: unknown;
       try {
-        version = (JSON.parse(await readFile(layoutFile, 'utf8')) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+        version = (JSON.parse(readFileSync(layoutFile, 'utf8')) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
       } catch {
         throw new CoracleError(`${layoutFile}: not valid JSON; this is not an OCI image layout`);
       }
