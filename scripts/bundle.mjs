@@ -25,12 +25,13 @@ const metaUrl = {
   setup(b) {
     b.onLoad({ filter: /\.[cm]?js$/ }, async (args) => {
       const text = await readFile(args.path, 'utf8');
-      const builtinImport = /\bimport\((['"])(node:[\w/]+)\1\)/g;
+      const builtinImport = /\bimport\((['"])(node:[\w/]+|zod|yaml)\1\)/g;
       if (!text.includes('import.meta.url') && !builtinImport.test(text)) return undefined;
       const rel = JSON.stringify(relative(outDir, args.path));
-      // import() of a Node built-in stays import() in a CommonJS bundle, and import()
-      // fails inside vm.Script on Node 20 (the cache write of parse-cache was lost
-      // silently): load built-ins with the bundle's require instead.
+      // import() of a Node built-in (or of a package left out of the bundle) stays
+      // import() in a CommonJS bundle, and import() fails inside vm.Script on Node 20
+      // (the cache write of parse-cache was lost silently): load them with the
+      // bundle's require instead.
       const contents = text.replaceAll('import.meta.url', `__coracleFileUrl(${rel})`).replace(builtinImport, (_m, q, name) => `Promise.resolve(__coracleRequire(${q}${name}${q}))`);
       return { contents, loader: 'js' };
     });
@@ -52,6 +53,9 @@ await build({
   minifySyntax: true,
   minifyIdentifiers: true,
   keepNames: true,
+  // The spec parser's libraries (half the bundle) are needed only when a spec is parsed, not on a
+  // parse-cache hit: required from node_modules then (both ship CommonJS), not read at every start.
+  external: ['zod', 'yaml'],
   logLevel: 'warning',
   plugins: [metaUrl],
   // top level of the bundle, where `require` is Node's (a module may shadow it)

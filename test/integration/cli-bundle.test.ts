@@ -142,6 +142,20 @@ describe('the bundled CLI (bin/coracle.js)', () => {
     expect(await files()).toEqual([quick]);
   });
 
+  it('reaches the spec parser\'s libraries, left out of the bundle, through require: a new spec, a lock written and read', async () => {
+    const bundle = currentBundle(join(projectRoot, 'dist'))!;
+    expect(await readFile(bundle, 'utf8')).toMatch(/require\("zod"\)/);
+    const d = join(dir, 'libs');
+    await mkdir(d);
+    const s = join(d, 'libs.yml');
+    await writeFile(s, `${SPEC}# a spec never parsed before\n`);
+    const locked = await bin(projectBin, ['--cache', store, 'build', s, '-o', join(d, 'out'), '--lock']);
+    expect(locked.exitCode, locked.stderr).toBe(0);
+    expect(await readFile(join(d, 'libs.lock.yml'), 'utf8')).toMatch(/fx\/web:1/);
+    const again = await bin(projectBin, ['--cache', store, 'build', s, '-o', join(d, 'out'), '--locked']);
+    expect(again.exitCode, again.stderr).toBe(0);
+  });
+
   it('gives the same one-line errors and exit codes', async () => {
     const bad = join(dir, 'bad.yml');
     await writeFile(bad, 'services:\n  - name: x\n    image: fx/web:1\n    bogus: 1\n');
