@@ -7,7 +7,8 @@
  * segments, and a changed file recompresses one small segment. Container
  * roots share segments so identical files are stored once (roots.ts).
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { CoracleError } from '../errors.js';
 import { cachedSegment, writeSegment, type BuiltSegment, type Compression, type InitrdEntry } from '../initrd/index.js';
@@ -217,7 +218,13 @@ async function recordImages(opts: BuildOptions, name: string, images: LockedImag
   const shown = images.map((i) => ({ ...i, image: isPkgRef(i.image) ? relativePkgRef(i.image, specDir) : i.image }));
   const text = `${JSON.stringify({ name, images: shown }, null, 2)}\n`;
   // as with the other outputs, an unchanged one is left alone (warm rebuilds write nothing)
-  if ((await readFile(file, 'utf8').catch(() => undefined)) === text) return file;
+  let old: string | undefined;
+  try {
+    old = readFileSync(file, 'utf8');
+  } catch {
+    old = undefined;
+  }
+  if (old === text) return file;
   await writeWhole(file, text);
   return file;
 }

@@ -17,7 +17,7 @@ import { traceMark } from '../progress/trace.js';
 import { allocateIds } from '../runtime/ids.js';
 import type { KernelSpec, SystemSpec } from '../spec/types.js';
 import type { BuildOptions } from './assemble.js';
-import { bootConfEntries, chooseRuntime, containerdBlocker, runtimesIn, type BootConf, type OciRuntime } from './boot-conf.js';
+import { chooseRuntime, containerdBlocker, runtimesIn, type BootConf, type OciRuntime } from './boot-conf.js';
 import { entryText, etcModulesText, finishFiles, replacing, sha, type Component, type Plan } from './component.js';
 import { bundleEntries, planContainers, VOLUMES_DIR } from './containers.js';
 import { filesEntries } from './files.js';

@@ -13,8 +13,8 @@
  * keeps them and only its tail is rewritten (see replaceTail below).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { copyFile, mkdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFile, mkdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { defaultMtime, writeInitrd, type BuiltSegment, type InitrdEntry } from '../initrd/index.js';
 import { CoracleError } from '../errors.js';
@@ -84,11 +84,11 @@ async function upToDate(stamp: Stamp, path: string, id: string): Promise<boolean
 async function reusableInitrd(stamp: Stamp, path: string, parts: readonly InitrdPart[]): Promise<{ count: number; bytes: number; old: InitrdPart[] } | undefined> {
   const old = stamp[path]?.parts;
   if (old === undefined || !(await untouched(stamp, path))) return undefined;
-  if ((await stat(path)).nlink !== 1) return undefined;
+  if (statSync(path).nlink !== 1) return undefined;
   const prefix = sharedPrefix(old, parts);
   const rest = parts.slice(prefix.count).reduce((n, p) => n + p.size, 0);
   if (prefix.count === 0 || prefix.bytes < rest) return undefined;
-  for (const p of old.slice(prefix.count)) if ((await stat(p.path).catch(() => undefined))?.size !== p.size) return undefined;
+  for (const p of old.slice(prefix.count)) if (statSync(p.path, { throwIfNoEntry: false })?.size !== p.size) return undefined;
   return { ...prefix, old };
 }
 
@@ -148,17 +148,18 @@ export class StagedOutputs {
    */
   async adopt(final: string, restore: (tmp: string) => Promise<void>): Promise<string> {
     const tmp = this.#tmp(final);
-    await rename(final, tmp);
+    renameSync(final, tmp);
     this.#staged.push({ tmp, final, restore });
     return tmp;
   }
 
   async commit(): Promise<string[]> {
+    // synchronous: a handful of renames, quicker than thread-pool round trips
     for (const s of this.#staged) {
-      await rename(s.tmp, s.final);
+      renameSync(s.tmp, s.final);
       // rename(2) does nothing when both names are links to one file (a
       // concurrent build placed the same published kernel): drop ours.
-      await rm(s.tmp, { force: true });
+      rmSync(s.tmp, { force: true });
     }
     return this.#staged.map((s) => s.final);
   }
@@ -235,7 +236,7 @@ export async function writeOutputs(dir: string, format: OutputFormat | readonly 
       if (!(await upToDate(stamp, final, id))) await write(stage.path(final));
     };
     const ucode: BuiltSegment[] = set.ucode
-      ? [{ name: 'ucode', path: set.ucode, key: await fileId(set.ucode), compression: 'none', size: (await stat(set.ucode)).size, archiveSize: -1, entries: -1, cached: true }]
+      ? [{ name: 'ucode', path: set.ucode, key: await fileId(set.ucode), compression: 'none', size: statSync(set.ucode).size, archiveSize: -1, entries: -1, cached: true }]
       : [];
     const segments = [...ucode, ...set.segments];
     const parts: InitrdPart[] = segments.map((s) => ({ key: s.key, path: s.path, size: s.size }));
@@ -272,7 +273,7 @@ export async function writeOutputs(dir: string, format: OutputFormat | readonly 
             await appendParts(stage.path(paths.initrd), parts);
           }
         }
-        await output(paths.cmdline, JSON.stringify(['cmdline', set.cmdline]), (tmp) => writeFile(tmp, set.cmdline));
+        await output(paths.cmdline, JSON.stringify(['cmdline', set.cmdline]), async (tmp) => writeFileSync(tmp, set.cmdline));
         continue;
       }
       if (!isDiskFormat(f)) throw new Error(`internal: unknown format ${f}`);
@@ -292,7 +293,7 @@ export async function writeOutputs(dir: string, format: OutputFormat | readonly 
     }
     await stage.commit();
     // A stale vmlinux from an earlier build goes only once the new set is in place.
-    if (formats.includes('kernel+initrd') && !set.vmlinux) await rm(paths.vmlinux, { force: true });
+    if (formats.includes('kernel+initrd') && !set.vmlinux) rmSync(paths.vmlinux, { force: true });
     if (set.stampFile) await writeStamp(set.stampFile, ids, { [paths.initrd]: parts });
     return outputs;
   } catch (e) {

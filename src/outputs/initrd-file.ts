@@ -3,7 +3,7 @@
  * writes of large blocks (no hashing, no stream machinery), and rewriting
  * only the tail of an initrd whose leading segments did not change.
  */
-import { open, truncate } from 'node:fs/promises';
+import { closeSync, openSync, readSync, truncateSync, writeSync } from 'node:fs';
 
 /** One piece of the initrd: a cached, padded segment file (or the microcode cpio). */
 export interface InitrdPart {
@@ -14,28 +14,32 @@ export interface InitrdPart {
 
 const BLOCK = 4 << 20;
 
-/** Append the files, in order, to `dest` (created when missing). */
+/**
+ * Append the files, in order, to `dest` (created when missing). Synchronous
+ * reads and writes of large blocks: a one-file rebuild appends one small
+ * segment, where thread-pool round trips would cost more than the copy.
+ */
 export async function appendParts(dest: string, parts: readonly InitrdPart[]): Promise<void> {
-  const out = await open(dest, 'a');
-  const buf = Buffer.allocUnsafe(BLOCK);
+  const out = openSync(dest, 'a');
+  const buf = Buffer.allocUnsafe(Math.min(BLOCK, Math.max(4096, ...parts.map((p) => p.size))));
   try {
     for (const p of parts) {
-      const src = await open(p.path, 'r');
+      const src = openSync(p.path, 'r');
       try {
         let done = 0;
         for (;;) {
-          const { bytesRead } = await src.read(buf, 0, BLOCK, null);
-          if (bytesRead === 0) break;
-          await out.write(buf, 0, bytesRead);
-          done += bytesRead;
+          const n = readSync(src, buf, 0, buf.length, null);
+          if (n === 0) break;
+          for (let w = 0; w < n; ) w += writeSync(out, buf, w, n - w);
+          done += n;
         }
         if (done !== p.size) throw new Error(`internal: segment ${p.path} is ${done} bytes, expected ${p.size}`);
       } finally {
-        await src.close();
+        closeSync(src);
       }
     }
   } finally {
-    await out.close();
+    closeSync(out);
   }
 }
 
@@ -52,6 +56,6 @@ export function sharedPrefix(prev: readonly InitrdPart[], next: readonly InitrdP
 
 /** Cut `file` back to the shared prefix and append the parts after it. */
 export async function replaceTail(file: string, prefix: { count: number; bytes: number }, parts: readonly InitrdPart[]): Promise<void> {
-  await truncate(file, prefix.bytes);
+  truncateSync(file, prefix.bytes);
   await appendParts(file, parts.slice(prefix.count));
 }

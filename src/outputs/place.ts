@@ -20,8 +20,8 @@
  * CORACLE_OUTPUT_LINKS=0 copies instead of linking.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsc } from 'node:fs';
-import { chmod, copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants as fsc, linkSync, readFileSync, statSync } from 'node:fs';
+import { chmod, copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 interface StatRecord {
@@ -42,11 +42,15 @@ export function publishedPath(master: string): string {
 export async function publishedCopy(master: string): Promise<string> {
   const pub = publishedPath(master);
   const recFile = `${pub}.stat.json`;
-  const [rec, st, mst] = await Promise.all([
-    readFile(recFile, 'utf8').then((s) => JSON.parse(s) as { stat: StatRecord; master: StatRecord }, () => undefined),
-    stat(pub).catch(() => undefined),
-    stat(master),
-  ]);
+  // synchronous: three small reads on every build that places a kernel
+  let rec: { stat: StatRecord; master: StatRecord } | undefined;
+  try {
+    rec = JSON.parse(readFileSync(recFile, 'utf8')) as { stat: StatRecord; master: StatRecord };
+  } catch {
+    rec = undefined;
+  }
+  const st = statSync(pub, { throwIfNoEntry: false });
+  const mst = statSync(master);
   if (rec !== undefined && st !== undefined && same(rec.stat, st) && same(rec.master, mst)) return pub;
   await mkdir(dirname(pub), { recursive: true });
   const tmp = `${pub}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -69,7 +73,7 @@ export async function publishedCopy(master: string): Promise<string> {
 export async function placeCached(master: string, dest: string): Promise<void> {
   if (process.env.CORACLE_OUTPUT_LINKS !== '0') {
     try {
-      await link(await publishedCopy(master), dest);
+      linkSync(await publishedCopy(master), dest);
       return;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
