@@ -24,7 +24,8 @@ const MIN_MATCH = 4;
 const LAST_LITERALS = 5;
 const MF_LIMIT = 12;
 const MAX_OFFSET = 65535;
-const HASH_LOG = 16;
+/** Hash table bits: at most 16, fewer for small input (a smaller table to clear). */
+const MAX_HASH_LOG = 16;
 /** Candidates tried per position: near LZ4 HC's ratio on small segments, still far faster than starting the CLI. */
 const CHAIN_DEPTH = 32;
 
@@ -43,7 +44,7 @@ function writeLength(out: Uint8Array, pos: number, n: number): number {
 }
 
 /** One LZ4 block of `src`; returns its length in `out` from `start`. */
-function compressBlock(src: Uint8Array, out: Uint8Array, start: number, head: Int32Array): number {
+function compressBlock(src: Uint8Array, out: Uint8Array, start: number, head: Int32Array, hashLog: number): number {
   const n = src.length;
   let op = start;
   let anchor = 0;
@@ -51,7 +52,7 @@ function compressBlock(src: Uint8Array, out: Uint8Array, start: number, head: In
   // positions with the same hash, newest first: the longest of the last CHAIN_DEPTH candidates wins
   const chain = new Int32Array(n);
   const view = new DataView(src.buffer, src.byteOffset, src.byteLength);
-  const hash = (i: number): number => Math.imul(view.getUint32(i, true), 2654435761) >>> (32 - HASH_LOG);
+  const hash = (i: number): number => Math.imul(view.getUint32(i, true), 2654435761) >>> (32 - hashLog);
   let hashed = 0;
   const insertUpTo = (end: number): void => {
     for (; hashed < end; hashed++) {
@@ -122,9 +123,10 @@ export function lz4LegacyCompress(data: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(4 + blocks * 4 + bound(data.length) + blocks * 16);
   out.writeUInt32LE(MAGIC, 0);
   let pos = 4;
-  const table = new Int32Array(1 << HASH_LOG);
+  const hashLog = Math.min(MAX_HASH_LOG, Math.max(8, Math.ceil(Math.log2(Math.max(1, Math.min(data.length, BLOCK))))));
+  const table = new Int32Array(1 << hashLog);
   for (let off = 0; off < data.length || off === 0; off += BLOCK) {
-    const len = compressBlock(data.subarray(off, Math.min(off + BLOCK, data.length)), out, pos + 4, table);
+    const len = compressBlock(data.subarray(off, Math.min(off + BLOCK, data.length)), out, pos + 4, table, hashLog);
     out.writeUInt32LE(len, pos);
     pos += 4 + len;
     if (data.length === 0) break;

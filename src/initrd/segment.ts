@@ -29,7 +29,7 @@ async function sweepOnce(cacheDir: string): Promise<void> {
 
 export const SEGMENT_ALIGN = 512;
 /** Bump when the bytes written for the same input change. */
-const FORMAT_VERSION = 'coracle-initrd-segment/4';
+const FORMAT_VERSION = 'coracle-initrd-segment/5';
 /** lz4 archives up to this size are compressed in process (lz4-legacy.ts): a CLI start costs more than they do. */
 export const SMALL_LZ4_ARCHIVE = 256 << 10;
 

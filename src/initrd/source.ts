@@ -1,6 +1,6 @@
 /** Reading the bytes behind a DataSource: size, sha256, stream. */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { CoracleError } from '../errors.js';
@@ -26,6 +26,31 @@ export async function sourceSize(src: DataSource, forPath: string): Promise<numb
   }
 }
 
+/** Files up to this size are read whole and synchronously: a stream costs several thread-pool round trips (the files: segment of every build). */
+const SMALL_FILE = 1 << 20;
+
+/** Up to `size` bytes of `path` from `start`, read at once (the caller checks the count). */
+function readSmall(path: string, start: number, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new CoracleError(`initrd: cannot read source file ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, buf, got, size - got, start + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return buf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Open the source as a byte stream of exactly `size` bytes (checked by the writer). */
 export async function openSource(src: DataSource, size: number): Promise<AsyncIterable<Uint8Array>> {
   switch (src.kind) {
@@ -38,6 +63,12 @@ export async function openSource(src: DataSource, size: number): Promise<AsyncIt
     case 'file': {
       if (size === 0) return (async function* () {})();
       const start = src.offset ?? 0;
+      if (size <= SMALL_FILE) {
+        const data = readSmall(src.path, start, size);
+        return (async function* () {
+          yield data;
+        })();
+      }
       return createReadStream(src.path, { start, end: start + size - 1, highWaterMark: 1 << 20 });
     }
   }
@@ -49,6 +80,8 @@ export async function sourceDigest(src: DataSource, size: number): Promise<strin
   const h = createHash('sha256');
   if (src.kind === 'buffer') {
     h.update(src.data);
+  } else if (src.kind === 'file' && size <= SMALL_FILE) {
+    h.update(readSmall(src.path, src.offset ?? 0, size));
   } else {
     for await (const chunk of await openSource(src, size)) h.update(chunk);
   }
