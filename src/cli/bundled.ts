@@ -81,7 +81,7 @@ const QUICK_RUN_MS = 1000;
 /** Load the bundle (with the code cache when one fits) and run its main; returns the exit code. */
 export async function runBundle(bundle: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   traceMark('cli: bundle runner loaded');
-  const started = performance.now();
+  const started = Date.now();
   const command = commandName(argv);
   const source = readFileSync(bundle, 'utf8').replace(/^#!.*/, '');
   const cacheFile = env.CORACLE_CODE_CACHE === 'off' ? undefined : join(codeCacheDir(env), cacheFileName(command, statSync(bundle)));
@@ -112,7 +112,7 @@ export async function runBundle(bundle: string, argv: string[], env: NodeJS.Proc
   const code = await mod.exports.main!(argv);
   if (cacheFile !== undefined) {
     const quickMs = Number(env.CORACLE_CODE_CACHE_QUICK_MS ?? QUICK_RUN_MS);
-    const quick = performance.now() - started < quickMs;
+    const quick = Date.now() - started < quickMs;
     const unusable = cachedData === undefined || script.cachedDataRejected === true;
     if (unusable || (fromSlowRun && quick)) saveCache(quick ? cacheFile : slowFile!, cachePrefix(command), script.createCachedData());
   }
