@@ -8,7 +8,6 @@
  * roots share segments so identical files are stored once (roots.ts).
  */
 import { readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { CoracleError } from '../errors.js';
 import { cachedSegment, writeSegment, type BuiltSegment, type Compression, type InitrdEntry } from '../initrd/index.js';
@@ -33,6 +32,7 @@ import { memoKey, readMemo, writeMemo, type BuildMemo } from './memo.js';
 import { resolvePackageRefs, type PackageRefOptions } from './packages.js';
 import { loadSpecsCached } from './parse-cache.js';
 import { lockKey, lockedTarget, readSystemLock, systemLockPath, writeSystemLock, type LockedImage } from './system-lock.js';
+import { statQuiet } from '../files/stat-quiet.js';
 
 export interface BuildOptions extends Pick<RegistryAccessOptions, 'mirrors' | 'insecure'> {
   specFiles: string[];
@@ -96,7 +96,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const segCache = join(cacheRoot, 'segments');
 
   // Fail before the work, not after it, when the outputs cannot go where asked.
-  const outStat = await stat(opts.outDir).catch(() => undefined);
+  // missing (made later), or under a file (said when the outputs are written)
+  const outStat = statQuiet(opts.outDir);
   if (outStat !== undefined && !outStat.isDirectory()) throw new CoracleError(`output folder ${opts.outDir} is not a folder`);
 
   traceMark('build: start');

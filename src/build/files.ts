@@ -10,7 +10,7 @@
  * allows it (`--allow-outside-sources`): a spec from elsewhere must not
  * copy the builder's secrets into an image.
  */
-import { readFile, realpath } from 'node:fs/promises';
+import { readFileSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, resolve, sep } from 'node:path';
 import { CoracleError } from '../errors.js';
@@ -58,15 +58,24 @@ export interface FilesInput {
 }
 
 /** Whether `path` (symlinks resolved) lies inside `dir` (symlinks resolved); a path that does not exist is judged as written. */
-async function inside(path: string, dir: string): Promise<boolean> {
-  const real = await realpath(path).catch(() => resolve(path));
-  const base = await realpath(dir).catch(() => resolve(dir));
+function inside(path: string, dir: string): boolean {
+  const real = realpathOr(path);
+  const base = realpathOr(dir);
   return real === base || real.startsWith(base.endsWith(sep) ? base : base + sep);
+}
+
+function realpathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
 }
 
 /** Entries for every `files:` item, parents first, in spec order. */
 export async function filesEntries(input: FilesInput): Promise<InitrdEntry[]> {
-  const read = input.read ?? ((p: string) => readFile(p));
+  // synchronous by default: a few small files on every build, quicker than thread-pool round trips
+  const read = input.read ?? (async (p: string) => readFileSync(p));
   const out = new Map<string, InitrdEntry>();
   for (const f of input.spec.files) {
     const path = f.path.replace(/^\/+/, '').replace(/\/+$/, '');
@@ -85,7 +94,7 @@ export async function filesEntries(input: FilesInput): Promise<InitrdEntry[]> {
       if (f.contents !== undefined) data = Buffer.from(f.contents, 'utf8');
       else if (f.source !== undefined) {
         const p = hostPath(f.source, f.loc.file);
-        if (!input.allowOutsideSources && !(await inside(p, dirname(f.loc.file)))) {
+        if (!input.allowOutsideSources && !inside(p, dirname(f.loc.file))) {
           throw new CoracleError(`${where(f)}: source ${p} is outside the spec's folder ${resolve(dirname(f.loc.file))} (give --allow-outside-sources to read it)`);
         }
         try {

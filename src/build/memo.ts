@@ -16,7 +16,7 @@
  * succeeded.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeWhole } from '../files/write-whole.js';
@@ -25,6 +25,7 @@ import type { BootConf } from './boot-conf.js';
 import { codeId } from './code-id.js';
 import type { KernelParts } from './kernel.js';
 import type { LockedImage } from './system-lock.js';
+import { statQuiet } from '../files/stat-quiet.js';
 
 const FORMAT = 'coracle-build-memo/1';
 
@@ -97,7 +98,7 @@ export async function readMemo(cacheRoot: string, key: string): Promise<BuildMem
   if (!Array.isArray(memo.components) || !Array.isArray(memo.images) || !Array.isArray(memo.initDirs)) return undefined;
   const k = memo.kernel;
   const parts = k ? [k.kernel, k.vmlinux, k.ucode, k.modulesTar].filter((p): p is string => p !== undefined) : [];
-  return parts.every((p) => statSync(p, { throwIfNoEntry: false })?.isFile() === true) ? memo : undefined;
+  return parts.every((p) => statQuiet(p)?.isFile() === true) ? memo : undefined;
 }
 
 /** Best effort: a memo that cannot be written only costs the next build its planning. */

@@ -5,8 +5,9 @@
  * the next run. A live writer's files are left alone, so concurrent builds
  * into one folder or one store do not step on each other.
  */
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { statQuiet } from './stat-quiet.js';
 
 /** Output folders and the segment cache: `.NAME.tmp-PID-HEX`, `.tmp-KEY16-PID-HEX`, `NAME.json.tmp-PID-HEX`. */
 export const TEMP_NAME = /\.tmp-(?:[0-9a-f]{16}-)?(\d+)-[0-9a-f]{8}$/;
@@ -29,11 +30,18 @@ export interface Leftover {
 
 /** The files (with `dirs`, folders too) in `dir` whose name matches `pattern` (group 1: the writer's pid) and whose writer is gone. */
 export async function deadTemps(dir: string, pattern: RegExp = TEMP_NAME, opts: { dirs?: boolean } = {}): Promise<Leftover[]> {
+  // synchronous: run at the start of most commands, usually over an empty or small folder
   const out: Leftover[] = [];
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    names = [];
+  }
+  for (const name of names) {
     const m = pattern.exec(name);
     if (!m || pidAlive(Number(m[1]))) continue;
-    const st = await stat(join(dir, name)).catch(() => undefined);
+    const st = statQuiet(join(dir, name));
     if (st?.isFile() || (opts.dirs && st?.isDirectory())) out.push({ path: join(dir, name), size: st.size });
   }
   return out;
@@ -42,6 +50,12 @@ export async function deadTemps(dir: string, pattern: RegExp = TEMP_NAME, opts: 
 /** Remove what deadTemps finds; returns what was removed. Errors (a file already gone) are ignored. */
 export async function removeDeadTemps(dir: string, pattern: RegExp = TEMP_NAME, opts: { dirs?: boolean } = {}): Promise<Leftover[]> {
   const found = await deadTemps(dir, pattern, opts);
-  for (const f of found) await rm(f.path, { force: true, recursive: opts.dirs === true }).catch(() => undefined);
+  for (const f of found) {
+    try {
+      rmSync(f.path, { force: true, recursive: opts.dirs === true });
+    } catch {
+      /* gone already */
+    }
+  }
   return found;
 }

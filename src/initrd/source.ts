@@ -1,7 +1,6 @@
 /** Reading the bytes behind a DataSource: size, sha256, stream. */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { CoracleError } from '../errors.js';
 import type { DataSource } from './types.js';
@@ -17,7 +16,7 @@ export async function sourceSize(src: DataSource, forPath: string): Promise<numb
       if (src.size !== undefined) return src.size;
       let st;
       try {
-        st = await stat(src.path);
+        st = statSync(src.path);
       } catch (e) {
         throw new CoracleError(`initrd: ${forPath}: cannot read source file ${src.path}: ${(e as Error).message}`, { cause: e });
       }

@@ -23,6 +23,7 @@ import { placeCached } from './place.js';
 import type { DiskImages } from './disk/index.js';
 import { removeDeadTemps } from '../files/leftovers.js';
 import { isDiskFormat, type OutputFormat } from './formats.js';
+import { statQuiet } from '../files/stat-quiet.js';
 export { OUTPUT_FORMATS, DISK_FORMATS, isDiskFormat, type OutputFormat, type DiskFormat } from './formats.js';
 
 export interface OutputSet {
@@ -67,7 +68,7 @@ async function readStamp(file: string | undefined): Promise<Stamp> {
 async function untouched(stamp: Stamp, path: string): Promise<boolean> {
   const s = stamp[path];
   if (s === undefined) return false;
-  const st = statSync(path, { throwIfNoEntry: false });
+  const st = statQuiet(path);
   return st !== undefined && st.isFile() && st.size === s.size && st.mtimeMs === s.mtimeMs && st.ctimeMs === s.ctimeMs && st.ino === s.ino;
 }
 
@@ -88,7 +89,7 @@ async function reusableInitrd(stamp: Stamp, path: string, parts: readonly Initrd
   const prefix = sharedPrefix(old, parts);
   const rest = parts.slice(prefix.count).reduce((n, p) => n + p.size, 0);
   if (prefix.count === 0 || prefix.bytes < rest) return undefined;
-  for (const p of old.slice(prefix.count)) if (statSync(p.path, { throwIfNoEntry: false })?.size !== p.size) return undefined;
+  for (const p of old.slice(prefix.count)) if (statQuiet(p.path)?.size !== p.size) return undefined;
   return { ...prefix, old };
 }
 

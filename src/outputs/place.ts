@@ -23,6 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsc, linkSync, readFileSync, statSync } from 'node:fs';
 import { chmod, copyFile, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { statQuiet } from '../files/stat-quiet.js';
 
 interface StatRecord {
   ino: number;
@@ -49,7 +50,7 @@ export async function publishedCopy(master: string): Promise<string> {
   } catch {
     rec = undefined;
   }
-  const st = statSync(pub, { throwIfNoEntry: false });
+  const st = statQuiet(pub);
   const mst = statSync(master);
   if (rec !== undefined && st !== undefined && same(rec.stat, st) && same(rec.master, mst)) return pub;
   await mkdir(dirname(pub), { recursive: true });
