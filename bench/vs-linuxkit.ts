@@ -24,7 +24,9 @@
 //    after one `files:` source changed, and a warm rebuild into a fresh
 //    output folder. Times are wall clock of the process as a user runs it
 //    (start-up included); peak RSS from /usr/bin/time. CLI start-up:
-//    `coracle --version`, `linuxkit version`, `node -e 0`.
+//    `coracle --version`, `linuxkit version`, `node -e 0`. Both tools run
+//    without NODE_EXTRA_CA_CERTS (see runEnv); when the machine sets it, a
+//    fourth step per round repeats the one-file rebuild with it.
 // Figures go to bench/RESULTS.md (section "vs-linuxkit") as medians and ratios.
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';

@@ -16,9 +16,10 @@
  * succeeded.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pidAlive, TEMP_NAME } from '../files/leftovers.js';
 import { writeWhole } from '../files/write-whole.js';
 import type { SystemSpec } from '../spec/types.js';
 import type { BootConf } from './boot-conf.js';
@@ -109,4 +110,33 @@ export async function writeMemo(cacheRoot: string, key: string, memo: BuildMemo)
   } catch {
     /* read-only cache, full disk */
   }
+}
+
+/**
+ * `coracle cache prune`: memos written longer ago than the grace period go
+ * (a memo is only ever a shortcut: the next build plans in full and writes
+ * it again), with what interrupted writers left. Returns the paths removed.
+ */
+export async function pruneMemos(cacheRoot: string, opts: { gracePeriodMs: number; dryRun?: boolean }): Promise<{ removed: string[]; bytes: number }> {
+  const dir = join(cacheRoot, 'memo');
+  const cutoff = Date.now() - opts.gracePeriodMs;
+  const out = { removed: [] as string[], bytes: 0 };
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    const temp = TEMP_NAME.exec(name);
+    const st = statQuiet(path);
+    if (!st?.isFile()) continue;
+    const stale = temp ? !pidAlive(Number(temp[1])) : name.endsWith('.json') && st.mtimeMs <= cutoff;
+    if (!stale) continue;
+    if (!opts.dryRun) rmSync(path, { force: true });
+    out.removed.push(path);
+    out.bytes += st.size;
+  }
+  return out;
 }

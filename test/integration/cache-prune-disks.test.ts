@@ -93,7 +93,7 @@ describe('coracle cache prune and the cached disk images', () => {
 
   it('within the grace period they are kept', async () => {
     const r = await prune();
-    expect(r.stdout).toMatch(/^freed 0 B: 0 blobs, 0 temporary files, 0 cached disk images; \d+ blobs in use$/);
+    expect(r.stdout).toMatch(/^freed 0 B: 0 blobs, 0 temporary files, 0 cached disk images, 0 build memos; \d+ blobs in use$/);
     expect(await entries()).toEqual(cached);
   });
 
@@ -107,7 +107,7 @@ describe('coracle cache prune and the cached disk images', () => {
     for (const f of ['p.efi', 'p-bios.img']) expect(await holding(f), f).toHaveLength(1);
     expect(left.filter((n) => n.startsWith('initrd/'))).toEqual(cached.filter((n) => n.startsWith('initrd/')));
     const gone = cached.filter((n) => !left.includes(n));
-    expect(r.stdout).toMatch(new RegExp(` ${gone.length} cached disk images?;`));
+    expect(r.stdout).toMatch(new RegExp(` ${gone.length} cached disk images?, \\d+ build memos?;`));
     cached = left;
   });
 
@@ -118,7 +118,7 @@ describe('coracle cache prune and the cached disk images', () => {
     await writeFile(join(dead, 'p.raw'), Buffer.alloc(4096));
     await writeFile(live, 'partial');
     const r = await prune();
-    expect(r.stdout).toMatch(/^freed 4\.0 KiB: 0 blobs, 1 temporary file, 0 cached disk images;/);
+    expect(r.stdout).toMatch(/^freed 4\.0 KiB: 0 blobs, 1 temporary file, 0 cached disk images, 0 build memos;/);
     await expect(stat(dead)).rejects.toThrow();
     expect((await stat(live)).isFile()).toBe(true);
     await rm(live);
@@ -127,10 +127,10 @@ describe('coracle cache prune and the cached disk images', () => {
   it('past the grace period: --dry-run counts them and removes nothing; prune removes them all, and says how many', async () => {
     await age(cached, 3600);
     const dry = await prune('--grace', '600', '--dry-run');
-    expect(dry.stdout).toMatch(new RegExp(`^would free \\S+ \\S+: 0 blobs, 0 temporary files, ${cached.length} cached disk images;`));
+    expect(dry.stdout).toMatch(new RegExp(`^would free \\S+ \\S+: 0 blobs, 0 temporary files, ${cached.length} cached disk images, \\d+ build memos?;`));
     expect(await entries()).toEqual(cached);
     const r = await prune('--grace', '600');
-    expect(r.stdout).toMatch(new RegExp(`^freed \\S+ \\S+: 0 blobs, 0 temporary files, ${cached.length} cached disk images;`));
+    expect(r.stdout).toMatch(new RegExp(`^freed \\S+ \\S+: 0 blobs, 0 temporary files, ${cached.length} cached disk images, \\d+ build memos?;`));
     expect(r.stdout).not.toMatch(/^freed 0 B/);
     expect(await entries()).toEqual([]);
     // the images the store's refs name stay

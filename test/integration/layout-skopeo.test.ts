@@ -250,10 +250,10 @@ describe('skopeo interop', () => {
     const young = await runCli(['--cache', c5, 'cache', 'prune']);
     expect(young.stdout).toMatch(/^freed 0 B: 0 blobs/); // within the grace period
     const dry = await runCli(['--cache', c5, 'cache', 'prune', '--grace', '0', '--dry-run']);
-    expect(dry.stdout).toMatch(/^would free \S+ \S+: 3 blobs, 0 temporary files, 0 cached disk images; 4 blobs in use$/);
+    expect(dry.stdout).toMatch(/^would free \S+ \S+: 3 blobs, 0 temporary files, 0 cached disk images, 0 build memos; 4 blobs in use$/);
     const prune = await runCli(['--cache', c5, 'cache', 'prune', '--grace', '0']);
     expect(prune.exitCode, prune.stderr).toBe(0);
-    expect(prune.stdout).toMatch(/^freed \S+ \S+: 3 blobs, 0 temporary files, 0 cached disk images; 4 blobs in use$/);
+    expect(prune.stdout).toMatch(/^freed \S+ \S+: 3 blobs, 0 temporary files, 0 cached disk images, 0 build memos; 4 blobs in use$/);
     const img = await readImage(await openStore(c5), 'localhost/x:copied');
     expect(img.manifest.layers.map((l) => l.digest)).toEqual(layers.map((l) => sha(l)));
     const again = await runCli(['--cache', c5, 'cache', 'prune', '--grace', '0']);

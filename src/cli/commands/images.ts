@@ -116,17 +116,18 @@ export function registerImageCommands(program: Command): void {
 
   cache
     .command('prune')
-    .description('remove blobs no image reference uses, cached disk images, and leftovers of interrupted writes')
+    .description('remove blobs no image reference uses, cached disk images, build memos, and leftovers of interrupted writes')
     .option('--grace <seconds>', 'keep unreferenced files newer than this (another coracle may be writing)', '600')
     .option('--dry-run', 'only report what would be removed')
     .action(async (opts: { grace: string; dryRun?: boolean }, cmd: Command) => {
       const grace = Number(opts.grace);
       if (!Number.isFinite(grace) || grace < 0) throw new CoracleError(`--grace: expected seconds (a number >= 0), got "${opts.grace}"`);
-      const [{ openStore }, { pruneStore }, { pruneDiskCache }, { diskImageCacheDir }, { formatBytes }] = await Promise.all([
+      const [{ openStore }, { pruneStore }, { pruneDiskCache }, { buildCacheDir, diskImageCacheDir }, { pruneMemos }, { formatBytes }] = await Promise.all([
         import('../../oci/store/layout-store.js'),
         import('../../oci/store/prune.js'),
         import('../../outputs/disk/cache-prune.js'),
         import('../../build/cache-dirs.js'),
+        import('../../build/memo.js'),
         import('../../progress/reporter.js'),
       ]);
       const store = await openStore(storeRootFrom(cmd));
@@ -134,11 +135,13 @@ export function registerImageCommands(program: Command): void {
       const r = await pruneStore(store, prune);
       // Disk images (--format) are cached in the build cache: all can be made again.
       const d = await pruneDiskCache(diskImageCacheDir(store.root), prune);
+      // Build memos (plans of earlier builds) older than the grace period: the next build plans again.
+      const m = await pruneMemos(buildCacheDir(store.root), prune);
       const verb = opts.dryRun ? 'would free' : 'freed';
       const temps = r.tempFiles.length + d.temps.length;
       const n = (k: number, one: string, many = `${one}s`) => `${k} ${k === 1 ? one : many}`;
       process.stdout.write(
-        `${verb} ${formatBytes(r.bytes + d.bytes)}: ${n(r.blobs.length, 'blob')}, ${n(temps, 'temporary file')}, ${n(d.entries.length, 'cached disk image')}; ${r.kept} blobs in use\n`,
+        `${verb} ${formatBytes(r.bytes + d.bytes + m.bytes)}: ${n(r.blobs.length, 'blob')}, ${n(temps, 'temporary file')}, ${n(d.entries.length, 'cached disk image')}, ${n(m.removed.length, 'build memo')}; ${r.kept} blobs in use\n`,
       );
     });
 }

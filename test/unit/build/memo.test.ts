@@ -3,11 +3,12 @@
  * changed takes it from the memo, and gives the bytes a full plan gives;
  * every input the plan is made from makes the next build plan in full.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { build, type BuildOptions } from '../../../src/build/assemble.js';
+import { pruneMemos } from '../../../src/build/memo.js';
 import { openStore, type LayoutStore } from '../../../src/oci/store/layout-store.js';
 import { layerTar, writeImage } from '../../helpers/oci-fixtures.js';
 import { kernelUnpack } from '../initrd/kernel-unpack.js';
@@ -181,5 +182,27 @@ describe('build memo', () => {
     // and the initrd from a memo plan still unpacks to the whole system
     const nodes = kernelUnpack(await initrdOf(out)).nodes;
     for (const p of ['init', 'containers/services/web/config.json', 'containers/onboot/000-format/rootfs/bin/tool', 'etc/motd']) expect(nodes.has(p), p).toBe(true);
+  });
+
+  it('cache prune: memos older than the grace period go (the next build plans again), newer ones and a live writer\'s stay', async () => {
+    const { spec, out } = await system();
+    await run(spec, out);
+    const root = join(store.root, 'build-cache');
+    const memoDir = join(root, 'memo');
+    const all = await readdir(memoDir);
+    expect(all.length).toBeGreaterThan(0);
+    expect((await pruneMemos(root, { gracePeriodMs: 600_000 })).removed).toEqual([]);
+    const old = new Date(Date.now() - 3_600_000);
+    for (const f of all) await utimes(join(memoDir, f), old, old);
+    await writeFile(join(memoDir, `x.json.tmp-${process.pid}-0badc0de`), 'writing');
+    await writeFile(join(memoDir, 'y.json.tmp-999999-0badc0de'), 'dead');
+    const dry = await pruneMemos(root, { gracePeriodMs: 600_000, dryRun: true });
+    expect(dry.removed.length).toBe(all.length + 1);
+    expect((await readdir(memoDir)).length).toBe(all.length + 2);
+    const r = await pruneMemos(root, { gracePeriodMs: 600_000 });
+    expect(r.removed.map((p) => p.split('/').pop()).sort()).toEqual([...all, 'y.json.tmp-999999-0badc0de'].sort());
+    expect(await readdir(memoDir)).toEqual([`x.json.tmp-${process.pid}-0badc0de`]);
+    expect((await run(spec, out)).planned).toBe('full');
+    expect((await run(spec, out)).planned).toBe('memo');
   });
 });
