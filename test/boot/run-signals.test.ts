@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { portFree, qemuGone, qemuProcesses, startCli, type CliProcess } from '../helpers/cli-process.js';
+import { portFree, portFreed, qemuGone, qemuProcesses, startCli, type CliProcess } from '../helpers/cli-process.js';
 import { buildDevImage, devCacheDir } from '../helpers/dev-initrd.js';
 import { BOOT_TIMEOUT_MS, freePort, SHUTDOWN_TIMEOUT_MS } from '../helpers/qemu.js';
 import { buildStubbornImage, STUBBORN_READY } from '../helpers/stubborn-guest.js';
@@ -36,7 +36,7 @@ function ended(cli: CliProcess, ms: number, what: string) {
 
 async function expectNoVmLeft(state: string, port: number): Promise<void> {
   expect(await qemuGone(state, 10_000), 'qemu-system processes left').toEqual([]);
-  expect(await portFree(port), `port ${port} free`).toBe(true);
+  expect(await portFreed(port, 10_000), `port ${port} free`).toBe(true);
 }
 
 describe('coracle run qemu under signals', () => {

@@ -61,8 +61,9 @@ beforeAll(async () => {
     waitForShell(v),
   ));
   // the crash loop ends: 1+2+4+8+16 s of backoff and six starts under TCG
-  await vm.waitForConsole(/coracle: service crash failed: restarted 5 times/, 300_000);
-  await vm.waitForConsole(/coracle: service done-always failed: restarted 5 times/, 120_000);
+  // the whole line: the serial console brings it a few characters at a time
+  await vm.waitForConsole(/coracle: service crash failed: restarted 5 times within 5m/, 300_000);
+  await vm.waitForConsole(/coracle: service done-always failed: restarted 5 times within 5m/, 120_000);
 });
 
 afterAll(() => cleanupBoot(vm, dir));

@@ -61,6 +61,20 @@ export async function qemuGone(needle: string, ms: number): Promise<number[]> {
   }
 }
 
+/**
+ * Poll until the port can be bound (or the deadline); true when it can. A
+ * killed QEMU's command line reads empty (its memory is released) before its
+ * sockets are closed, so "no QEMU left" can come a moment before the port is free.
+ */
+export async function portFreed(port: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await portFree(port)) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** True when a TCP port on 127.0.0.1 can be bound. */
 export function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
