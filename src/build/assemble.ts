@@ -1,6 +1,7 @@
 /**
  * `coracle build`: a spec flows through a short pipeline —
- *   load + validate -> resolve images -> plan components -> segments -> outputs
+ *   load + validate -> plan (from the memo, or resolve images and plan
+ *   components: plan.ts) -> segments -> outputs
  * Each component (an init image, the kernel modules, a container bundle, a
  * volume, the files) becomes one cached initrd segment keyed by what it
  * holds, so a rebuild where nothing changed only concatenates cached
