@@ -63,12 +63,19 @@ async function main(): Promise<void> {
     }
   });
   const exited = new Promise<number>((resolve) => vm.on('exit', (code) => resolve(code ?? 1)));
-  const waitFor = (re: RegExp, ms: number) =>
-    Promise.race([
-      new Promise<void>((resolve) => (re.test(console) ? resolve() : waiters.push({ re, resolve }))),
-      new Promise<void>((_, reject) => setTimeout(() => reject(new Error(`timed out waiting for ${re}`)), ms)),
-      exited.then((c) => Promise.reject(new Error(`the guest stopped early (exit ${c})`))),
-    ]);
+  const waitFor = async (re: RegExp, ms: number): Promise<void> => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        new Promise<void>((resolve) => (re.test(console) ? resolve() : waiters.push({ re, resolve }))),
+        new Promise<void>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}`)), ms))),
+        exited.then((c) => Promise.reject(new Error(`the guest stopped early (exit ${c})`))),
+      ]);
+    } finally {
+      // a pending timer would keep the demo alive for its whole length after the guest is gone
+      clearTimeout(timer);
+    }
+  };
 
   try {
     await waitFor(/coracle: all services started/, 600_000);
