@@ -84,7 +84,8 @@ export function registerBuildCommands(program: Command): void {
       });
       if (r.lockFile && opts.lock) reporter.info(`wrote ${r.lockFile}`);
       const cached = r.segments.filter((s) => s.cached).length;
-      reporter.info(`built ${r.name} in ${((Date.now() - started) / 1000).toFixed(1)} s (${r.segments.length} segments, ${cached} cached)`);
+      const secs = (Date.now() - started) / 1000;
+      reporter.info(`built ${r.name} in ${secs.toFixed(secs < 10 ? 2 : 1)} s (${r.segments.length} segments, ${cached} cached)`);
       if (opts.json) {
         const { JSON_SCHEMA_VERSION, describeOutputs, printJson } = await import('../../report/json.js');
         printJson({
