@@ -614,7 +614,7 @@ async function main(): Promise<void> {
     ),
     '',
     `Warm rebuild: ${warmMs / 1000 <= TARGET_WARM_S ? 'met' : 'not met'}; one-file change: ${oneMs / 1000 <= TARGET_ONE_FILE_S ? 'met' : 'not met'}. ` +
-      `Split of the warm rebuild: ${secs(median(bareNode))} s Node start, ${secs(median(startup) - median(bareNode))} s loading the CLI's modules, ` +
+      `Split of the warm rebuild: ${secs(median(bareNode))} s Node start, ${secs(Math.max(0, median(startup) - median(bareNode)))} s loading the CLI's modules, ` +
       `${median(warm.map((r) => r.internalS)).toFixed(2)} s of build work (spec, image lookups in the store, cached segment look-ups, hashing the \`files:\` entries; ` +
       `unchanged outputs are kept, not rewritten), the rest process exit and timer noise.`,
     '',
