@@ -253,15 +253,24 @@ describe('image contents', () => {
     expect(r.stdout).toMatch(/libseccomp: 2\./);
   });
 
-  it('containerd: containerd, shim, ctr and a config with CRI and other snapshotters off', async () => {
-    for (const p of ['usr/bin/containerd', 'usr/bin/containerd-shim-runc-v2', 'usr/bin/ctr']) expect(file('containerd', p).mode).toBe(0o755);
+  it('containerd: containerd, shim and a config with CRI and other snapshotters off; ctr is the init image\'s coracle-runtime', async () => {
+    for (const p of ['usr/bin/containerd', 'usr/bin/containerd-shim-runc-v2']) expect(file('containerd', p).mode).toBe(0o755);
     expect(files('containerd').has('usr/sbin/runc')).toBe(false);
+    expect(files('containerd').has('usr/bin/ctr')).toBe(false);
+    expect(file('init', 'usr/bin/ctr')).toMatchObject({ type: 'symlink', linkpath: 'coracle-runtime' });
     const dir = join(work, 'containerd');
     await extractLayer(store, images.get('containerd')!.manifest.layers[0]!, dir);
-    for (const p of ['containerd', 'ctr', 'containerd-shim-runc-v2']) {
+    const initDir = join(work, 'init-ctr');
+    await extractLayer(store, images.get('init')!.manifest.layers[0]!, initDir);
+    const ctr = join(initDir, 'usr/bin/ctr');
+    for (const p of ['containerd', 'containerd-shim-runc-v2']) {
       const r = await execa('chroot', [dir, `/usr/bin/${p}`, p === 'containerd-shim-runc-v2' ? '-v' : '--version']);
       expect(r.stdout + r.stderr).toMatch(/1\.6\./);
     }
+    // called by another name, the same binary is coracle-runtime
+    const own = await execa(join(initDir, 'usr/bin/coracle-runtime'), [], { reject: false });
+    expect(own.stderr).toMatch(/coracle-runtime/);
+    expect((await execa(ctr, ['--version'])).stdout).toMatch(/^ctr .*1\.6\./);
     // Start the image's containerd with its config (state elsewhere) and ask it which plugins loaded.
     const run = join(work, 'containerd-run');
     const sock = join(run, 'sock');
@@ -270,7 +279,7 @@ describe('image contents', () => {
       let plugins = '';
       for (let i = 0; i < 50 && !plugins; i++) {
         await new Promise((r) => setTimeout(r, 200));
-        const r = await execa(join(dir, 'usr/bin/ctr'), ['-a', sock, 'plugins', 'ls'], { reject: false });
+        const r = await execa(ctr, ['-a', sock, 'plugins', 'ls'], { reject: false });
         if (r.exitCode === 0) plugins = r.stdout;
       }
       expect(plugins).toMatch(/io\.containerd\.snapshotter\.v1\s+overlayfs\s+linux\/amd64\s+ok/);

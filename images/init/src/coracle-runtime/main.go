@@ -10,6 +10,7 @@
 //	coracle-runtime logd                keep every container's output: ring + rotated /var/log files (stays running)
 //	coracle-runtime logs [-f] [-n N] NAME   a container's lines from logd
 //	coracle-runtime logs-agent ID NAME TAIL 0|1   the same for the control channel (coracle logs)
+//	ctr ...                             containerd's ctr, when called by that name (/usr/bin/ctr)
 //
 // Not supported (reported on stderr, the container still starts):
 // `interfaces` and `namespace`.
@@ -43,6 +44,9 @@ type runtimeConfig struct {
 const cgroupRoot = "/sys/fs/cgroup"
 
 func main() {
+	if filepath.Base(os.Args[0]) == "ctr" {
+		os.Exit(runCtr())
+	}
 	if len(os.Args) >= 2 {
 		switch os.Args[1] {
 		case "logd":
